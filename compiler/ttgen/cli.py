@@ -1,0 +1,116 @@
+"""The `ttgen` command line: one thin layer over the stages."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from ttgen.errors import TtgenError
+
+__all__ = ["main"]
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that reports a usage error as one line on stderr and exit code 2."""
+
+    def error(self, message: str):  # type: ignore[override]
+        raise TtgenError(f"{self.prog}: {message}")
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer, got '{text}'") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be positive, got {value}")
+    return value
+
+
+def _build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="ttgen", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    trace = sub.add_parser(
+        "trace",
+        help="torch.export an HF model into module-annotated graphs (prefill, decode)",
+        description="Export a Hugging Face model with torch.export and save the module-annotated "
+        "graph of each mode as JSON.",
+    )
+    trace.add_argument("model", help="model family from the registry, e.g. llama")
+    source = trace.add_mutually_exclusive_group()
+    source.add_argument("--preset", help="a preset config of the family (default: tiny)")
+    source.add_argument(
+        "--checkpoint", type=Path, help="a local HF folder (config.json + safetensors)"
+    )
+    trace.add_argument(
+        "--seq-len", type=_positive_int, default=128, help="prefill tokens and decode cache length"
+    )
+    trace.add_argument("--batch", type=_positive_int, default=1, help="users per batch")
+    trace.add_argument("--mode", choices=("prefill", "decode", "both"), default="both")
+    trace.add_argument(
+        "--out", type=Path, help="output JSON (default: traces/<model>-<preset>.json)"
+    )
+    trace.add_argument("--quiet", action="store_true", help="no progress and no summary")
+    return parser
+
+
+def _cmd_trace(args: argparse.Namespace) -> int:
+    from rich.console import Console
+
+    from ttgen.models.registry import get_family, load_presets
+    from ttgen.trace.trace import check_writable
+
+    family = get_family(args.model)
+    if args.preset is not None and args.preset not in load_presets(family):
+        known = ", ".join(load_presets(family))
+        raise TtgenError(
+            f"unknown preset '{args.preset}' for model '{family.name}' (known: {known})"
+        )
+    label = args.checkpoint.name if args.checkpoint else (args.preset or family.default_preset)
+    out = args.out or Path("traces") / f"{family.name}-{label}.json"
+    check_writable(out)
+    modes = ("prefill", "decode") if args.mode == "both" else (args.mode,)
+
+    err = Console(stderr=True, quiet=args.quiet, log_path=False)
+    with err.status("importing torch and transformers") as status:
+        from ttgen.models.registry import build_model
+        from ttgen.trace.trace import save_trace, trace_model
+
+        def step(message: str) -> None:
+            status.update(message)
+            err.log(message)
+
+        origin = f"checkpoint {args.checkpoint}" if args.checkpoint else f"preset {label}"
+        step(f"building {family.name} ({origin})")
+        model, source = build_model(family, preset=args.preset, checkpoint=args.checkpoint)
+        trace = trace_model(
+            model, source, modes=modes, batch=args.batch, seq_len=args.seq_len, step=step
+        )
+        step(f"writing {out}")
+        save_trace(trace, out)
+    if not args.quiet:
+        from ttgen.trace.report import print_summary
+
+        print_summary(trace, out)
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        args = _build_parser().parse_args(argv)
+        if args.command == "trace":
+            return _cmd_trace(args)
+        raise TtgenError(f"unknown command {args.command}")
+    except TtgenError as exc:
+        print(f"ttgen: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("ttgen: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,71 @@
+"""Loading a local Hugging Face checkpoint folder (config.json + safetensors), offline and strictly.
+
+A folder that is missing, has no weights, carries another architecture, lacks tensors or holds a
+corrupt file is a `CheckpointError` naming the folder; transformers' silent random initialisation of
+missing weights is treated as an error, not a warning.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+from ttgen.errors import CheckpointError
+
+__all__ = ["load_checkpoint", "read_checkpoint_config"]
+
+
+def read_checkpoint_config(family, path: Path) -> dict:
+    if not path.is_dir():
+        raise CheckpointError(f"{path}: checkpoint folder does not exist")
+    config_path = path / "config.json"
+    if not config_path.is_file():
+        raise CheckpointError(f"{config_path}: missing (a checkpoint folder needs config.json)")
+    try:
+        config = json.loads(config_path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise CheckpointError(f"{config_path}: not valid JSON ({exc})") from None
+    if not isinstance(config, dict):
+        raise CheckpointError(f"{config_path}: expected a JSON object")
+    model_type = config.get("model_type")
+    if model_type not in family.model_types:
+        raise CheckpointError(
+            f"{config_path}: model_type '{model_type}' is not a {family.name} model "
+            f"(expected one of: {', '.join(family.model_types)})"
+        )
+    if not sorted(path.glob("*.safetensors")):
+        raise CheckpointError(f"{path}: no *.safetensors weight files")
+    return config
+
+
+def load_checkpoint(family, path: Path):
+    import torch
+    from transformers.utils import logging as hf_logging
+
+    read_checkpoint_config(family, path)
+    # ttgen reports problems itself (below), in one line; transformers' load report and progress
+    # bars would bury it.
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
+    model_cls, _ = family.hf_classes()
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    try:
+        model, info = model_cls.from_pretrained(
+            path,
+            local_files_only=True,
+            dtype=torch.float32,
+            attn_implementation="sdpa",
+            output_loading_info=True,
+        )
+    except Exception as exc:  # noqa: BLE001 - any loader failure is a bad checkpoint to the user
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise CheckpointError(f"{path}: cannot load checkpoint: {first}") from None
+    missing = sorted(info.get("missing_keys", ()))
+    if missing:
+        shown = ", ".join(missing[:3]) + (" ..." if len(missing) > 3 else "")
+        raise CheckpointError(f"{path}: checkpoint lacks {len(missing)} tensor(s): {shown}")
+    mismatched = info.get("mismatched_keys") or []
+    if mismatched:
+        raise CheckpointError(f"{path}: checkpoint tensors with wrong shapes: {mismatched[:3]}")
+    return model

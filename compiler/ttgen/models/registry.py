@@ -1,0 +1,124 @@
+"""The model registry.
+
+A family is data: the transformers classes it maps to, the `model_type` values a checkpoint may carry,
+and a presets file of Hugging Face `config.json` dicts. Adding a family (qwen2, mistral, ...) is one
+`ModelFamily` entry plus its presets file; no other code path changes.
+
+Presets are built on the meta device, so an 8B or 70B config costs no memory and needs no weights.
+"""
+
+from __future__ import annotations
+
+import copy
+import functools
+import importlib
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from ttgen.errors import TtgenError
+
+__all__ = ["FAMILIES", "ModelFamily", "ModelSource", "build_model", "get_family", "load_presets"]
+
+
+@dataclass(frozen=True)
+class ModelFamily:
+    name: str
+    causal_lm_class: str  # attribute of `transformers`
+    config_class: str  # attribute of `transformers`
+    model_types: tuple[str, ...]  # accepted `model_type` values in a checkpoint's config.json
+    presets_file: str  # file under ttgen/models/presets/
+    default_preset: str = "tiny"
+
+    def hf_classes(self) -> tuple[type, type]:
+        transformers = importlib.import_module("transformers")
+        return getattr(transformers, self.causal_lm_class), getattr(transformers, self.config_class)
+
+
+FAMILIES: dict[str, ModelFamily] = {
+    f.name: f
+    for f in (
+        ModelFamily("llama", "LlamaForCausalLM", "LlamaConfig", ("llama",), "llama.yaml"),
+        ModelFamily("qwen2", "Qwen2ForCausalLM", "Qwen2Config", ("qwen2",), "qwen2.yaml"),
+        ModelFamily("mistral", "MistralForCausalLM", "MistralConfig", ("mistral",), "mistral.yaml"),
+    )
+}
+
+
+def get_family(name: str) -> ModelFamily:
+    try:
+        return FAMILIES[name]
+    except KeyError:
+        known = ", ".join(sorted(FAMILIES))
+        raise TtgenError(f"unknown model '{name}' (known: {known})") from None
+
+
+@functools.cache
+def _presets_text(presets_file: str) -> str:
+    return resources.files("ttgen.models").joinpath("presets", presets_file).read_text()
+
+
+def load_presets(family: ModelFamily) -> dict[str, dict[str, Any]]:
+    """The family's presets: name → Hugging Face config.json dict (a fresh copy each call)."""
+    return copy.deepcopy(yaml.safe_load(_presets_text(family.presets_file)))
+
+
+@dataclass(frozen=True)
+class ModelSource:
+    """Where a model came from: a preset (meta device, no weights) or a local checkpoint folder."""
+
+    family: str
+    preset: str | None = None
+    checkpoint: str | None = None
+
+    @property
+    def label(self) -> str:
+        if self.checkpoint is not None:
+            return Path(self.checkpoint).name
+        return self.preset or ""
+
+
+# Keys of a hub config.json that describe the stored file rather than the model.
+_STORAGE_KEYS = ("torch_dtype", "dtype", "transformers_version")
+
+
+def preset_config(family: ModelFamily, preset: str):
+    """The transformers config object for a preset."""
+    presets = load_presets(family)
+    if preset not in presets:
+        known = ", ".join(presets)
+        raise TtgenError(f"unknown preset '{preset}' for model '{family.name}' (known: {known})")
+    data = presets[preset]
+    for key in _STORAGE_KEYS:
+        data.pop(key, None)
+    _, config_cls = family.hf_classes()
+    return config_cls(**data)
+
+
+def build_model(
+    family: ModelFamily, preset: str | None = None, checkpoint: str | Path | None = None
+):
+    """Build the HF causal LM in eval mode, float32: on the meta device for a preset, with real
+    weights for a checkpoint folder. Returns (model, ModelSource)."""
+    import torch
+
+    if preset is not None and checkpoint is not None:
+        raise TtgenError("give either --preset or --checkpoint, not both")
+    if checkpoint is not None:
+        from ttgen.models.checkpoint import load_checkpoint
+
+        model = load_checkpoint(family, Path(checkpoint))
+        source = ModelSource(family.name, checkpoint=str(checkpoint))
+    else:
+        preset = preset or family.default_preset
+        config = preset_config(family, preset)
+        config._attn_implementation = "sdpa"
+        model_cls, _ = family.hf_classes()
+        with torch.device("meta"):
+            model = model_cls(config)
+        source = ModelSource(family.name, preset=preset)
+    model.eval()
+    return model, source

@@ -1,0 +1,14 @@
+"""The trace stage: torch.export of the HF reference → module-annotated networkx graphs."""
+
+from ttgen.trace.summary import GraphSummary, summarize
+from ttgen.trace.trace import MODES, ModelTrace, load_trace, save_trace, trace_model
+
+__all__ = [
+    "MODES",
+    "GraphSummary",
+    "ModelTrace",
+    "load_trace",
+    "save_trace",
+    "summarize",
+    "trace_model",
+]

@@ -1,0 +1,71 @@
+"""torch.export of a Hugging Face causal LM in prefill and decode form.
+
+Prefill: the whole prompt, no cache. Decode: one new token per user against a static KV cache whose
+buffers belong to a thin wrapper module, so the exported graph shows the cache writes
+(`aten.index_copy_`) and the attention over the full cache.
+"""
+
+from __future__ import annotations
+
+import torch
+
+__all__ = ["DECODE_WRAPPER_PREFIX", "StaticCacheDecoder", "export_decode", "export_prefill"]
+
+# The wrapper holds the HF model as `self.model`, so module paths and parameter names in the decode
+# graph carry one extra leading "model."; the converter strips it.
+DECODE_WRAPPER_PREFIX = "model"
+
+
+def export_prefill(model, batch: int, seq_len: int) -> torch.export.ExportedProgram:
+    device = next(model.parameters()).device
+    input_ids = torch.zeros(batch, seq_len, dtype=torch.long, device=device)
+    return torch.export.export(
+        model, (), {"input_ids": input_ids, "use_cache": False}, strict=False
+    )
+
+
+class StaticCacheDecoder(torch.nn.Module):
+    """One decode step of `model` against a static KV cache of `max_cache_len` positions."""
+
+    def __init__(self, model, batch: int, max_cache_len: int):
+        from transformers import StaticCache
+
+        super().__init__()
+        config = model.config
+        self.model = model
+        self.cache = StaticCache(config=config, max_cache_len=max_cache_len)
+        head_dim = (
+            getattr(config, "head_dim", None) or config.hidden_size // config.num_attention_heads
+        )
+        device = next(model.parameters()).device
+        dtype = next(model.parameters()).dtype
+        self.cache.early_initialization(batch, config.num_key_value_heads, head_dim, dtype, device)
+        for i, layer in enumerate(self.cache.layers):
+            self.register_buffer(f"key_cache_{i}", layer.keys, persistent=False)
+            self.register_buffer(f"value_cache_{i}", layer.values, persistent=False)
+            self.register_buffer(f"cache_length_{i}", layer.cumulative_length, persistent=False)
+
+    def forward(self, input_ids: torch.Tensor, cache_position: torch.Tensor) -> torch.Tensor:
+        # Non-strict export swaps module buffers for traced stand-ins; tensors reached only through
+        # the cache object would be lifted as anonymous constants. Rebind the cache to the buffers so
+        # the graph names them `key_cache_<layer>` / `value_cache_<layer>`.
+        for i, layer in enumerate(self.cache.layers):
+            layer.keys = getattr(self, f"key_cache_{i}")
+            layer.values = getattr(self, f"value_cache_{i}")
+            layer.cumulative_length = getattr(self, f"cache_length_{i}")
+            layer.cumulative_length.copy_(cache_position[0])
+        out = self.model(
+            input_ids=input_ids,
+            cache=self.cache,
+            use_cache=True,
+            position_ids=cache_position.unsqueeze(0).expand(input_ids.shape[0], -1),
+        )
+        return out.logits
+
+
+def export_decode(model, batch: int, max_cache_len: int) -> torch.export.ExportedProgram:
+    device = next(model.parameters()).device
+    wrapper = StaticCacheDecoder(model, batch, max_cache_len)
+    input_ids = torch.zeros(batch, 1, dtype=torch.long, device=device)
+    cache_position = torch.zeros(1, dtype=torch.long, device=device)
+    return torch.export.export(wrapper, (input_ids, cache_position), strict=False)
