@@ -1,0 +1,1 @@
+"""Benchmark scripts. Each prints ratios measured in one run; none asserts a time."""
