@@ -6,6 +6,7 @@ import sys
 
 import pytest
 import torch
+
 from ttgen.cli import main
 from ttgen.models import get_family
 from ttgen.models.registry import preset_config

@@ -5,6 +5,7 @@ parameter counts the model cards publish, so a typo in the presets file fails he
 """
 
 import pytest
+
 from ttgen.errors import TtgenError
 from ttgen.models import build_model, get_family, load_presets
 from ttgen.models.registry import FAMILIES, preset_config

@@ -5,6 +5,7 @@ import re
 import networkx as nx
 import pytest
 import torch
+
 from ttgen.ir import call_nodes, layer_nodes
 from ttgen.models import build_model, get_family
 from ttgen.models.registry import preset_config

@@ -1,0 +1,66 @@
+"""Bit-exact block-float (bfloat8_b, bfloat4_b) packing, as the tt-metal host packer does it.
+
+The exponent-sharing group is one 16-element row of one 16x16 face of a 32x32 tile: in a
+tile-padded tensor, 16 consecutive, 16-aligned elements of one row. Per group (tt-metal
+`blockfloat_pack.hpp`, `convert<Bits>`), on fp32 bit patterns:
+
+1. shared exponent E = max over the group of each lane's raw biased exponent (zeros included);
+2. a lane with exponent 0 (zero or denormal) packs to 0;
+3. its 24-bit significand (hidden bit set) is shifted right by E - e, dropping bits (no sticky bit);
+4. rounded to nearest, ties to even, to Bits-1 magnitude bits, saturating (no exponent bump);
+5. a zero magnitude carries no sign (no -0).
+
+Decoding gives sign * m * 2^(E - 127 - (Bits - 2)).
+"""
+
+from __future__ import annotations
+
+import torch
+
+__all__ = ["MANTISSA_BITS", "pack", "quantize", "unpack"]
+
+MANTISSA_BITS = {"bfloat8_b": 8, "bfloat4_b": 4}
+
+
+def _groups(x: torch.Tensor) -> torch.Tensor:
+    if x.shape[-1] % 16:
+        raise ValueError(f"block-float rows must be a multiple of 16 wide, got {list(x.shape)}")
+    return x.reshape(*x.shape[:-1], x.shape[-1] // 16, 16)
+
+
+def pack(x: torch.Tensor, bits: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Pack the last dim of `x` in groups of 16: (shared exponent, sign, magnitude), all int32.
+
+    Shapes: exponents `[..., W/16]`, sign and magnitude `[..., W/16, 16]`.
+    """
+    u = _groups(x.to(torch.float32).contiguous()).view(torch.int32)
+    e = (u >> 23) & 0xFF
+    shared = e.amax(dim=-1)
+    sign = (u >> 31) & 1
+    m = (u & 0x7FFFFF) | 0x800000
+    m.masked_fill_(e == 0, 0)  # zeros and denormals flush
+    d = shared.unsqueeze(-1) - e
+    m.masked_fill_(d >= 32, 0)
+    m >>= d.clamp_(max=31)
+    shift = 25 - bits
+    mag = (m + ((1 << (shift - 1)) - 1) + ((m >> shift) & 1)) >> shift
+    mag.clamp_(max=(1 << (bits - 1)) - 1)
+    sign.masked_fill_(mag == 0, 0)  # no -0
+    return shared, sign, mag
+
+
+def unpack(shared: torch.Tensor, sign: torch.Tensor, mag: torch.Tensor, bits: int) -> torch.Tensor:
+    # m * 2^k is exact in float32 (m < 2^7, k >= -133 > -149, the smallest fp32 denormal).
+    signed = (mag * (1 - 2 * sign)).to(torch.float32)
+    out = torch.ldexp(signed, (shared - (127 + bits - 2)).unsqueeze(-1))
+    return out.reshape(*out.shape[:-2], out.shape[-2] * 16)
+
+
+def quantize(x: torch.Tensor, bits: int, *, col_tilize: bool = False) -> torch.Tensor:
+    """Round-trip `x` (last dim a multiple of 16) through block-float packing; returns float32.
+
+    `col_tilize` shares exponents down columns instead of along rows (ttnn's `col_tilize=True`).
+    """
+    if col_tilize:
+        return quantize(x.transpose(-1, -2), bits).transpose(-1, -2).contiguous()
+    return unpack(*pack(x, bits), bits)

@@ -1,0 +1,20 @@
+"""TT_FATAL-like errors: what the real ops raise when a validator rejects a call."""
+
+from __future__ import annotations
+
+import inspect
+
+__all__ = ["fatal", "require"]
+
+
+def fatal(message: str) -> RuntimeError:
+    """A RuntimeError worded like tt-metal's TT_FATAL, naming the emulated op that rejected the call."""
+    frame = inspect.currentframe()
+    caller = frame.f_back.f_back if frame and frame.f_back else None
+    where = caller.f_code.co_name if caller else "ttnn"
+    return RuntimeError(f"TT_FATAL @ ttgen.emu.{where}: {message}")
+
+
+def require(condition: bool, message: str) -> None:
+    if not condition:
+        raise fatal(message)

@@ -1,0 +1,1 @@
+"""Emulated TTNN operations."""

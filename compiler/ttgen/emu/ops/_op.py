@@ -1,0 +1,94 @@
+"""Shared machinery of emulated ops: trace recording, output construction, common checks."""
+
+from __future__ import annotations
+
+import functools
+import math
+
+import torch
+
+from ttgen.emu.errors import fatal, require
+from ttgen.emu.tensor import Tensor, padded_shape_of, quantize_to, tile_pad
+from ttgen.emu.types import DataType, Layout, MemoryConfig
+
+__all__ = ["device_op", "make_tensor", "on_device", "output_memory_config", "tensors_in"]
+
+
+def tensors_in(value) -> list[Tensor]:
+    if isinstance(value, Tensor):
+        return [value]
+    if isinstance(value, (list, tuple)):
+        return [t for v in value for t in tensors_in(v)]
+    if isinstance(value, dict):
+        return [t for v in value.values() for t in tensors_in(v)]
+    return []
+
+
+def device_op(fn):
+    """Wrap an op that runs on the device: inputs must be alive and on one device; while a trace is
+    being captured, the call is recorded so `execute_trace` can replay it into the same outputs."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        inputs = tensors_in(args) + tensors_in(kwargs)
+        devices = {id(t.device()): t.device() for t in inputs if t.device() is not None}
+        for t in inputs:
+            t.check_alive()
+        require(len(devices) <= 1, f"{fn.__name__}: all input tensors must be on the same device")
+        out = fn(*args, **kwargs)
+        device = next(iter(devices.values()), None)
+        if device is not None and device.capturing is not None and not device.replaying:
+            for t in inputs + tensors_in(out):
+                t._traced = True
+            device.capturing.append((fn, args, kwargs, out))
+        return out
+
+    wrapper.emulated = fn
+    return wrapper
+
+
+def replay(fn, args, kwargs, recorded) -> None:
+    """Re-run a recorded op and write its results into the tensors it produced at capture time."""
+    out = fn(*args, **kwargs)
+    for old, new in zip(tensors_in(recorded), tensors_in(out), strict=True):
+        if old is not new:
+            old._data = new._data
+
+
+def on_device(tensor: Tensor, what: str = "input") -> None:
+    require(
+        tensor.device() is not None, f"Operands to the op need to be on device ({what} is on host)"
+    )
+
+
+def make_tensor(values: torch.Tensor, dtype: DataType, layout: Layout, *, device=None,
+                memory_config: MemoryConfig | None = None, pad_value: float = 0.0,
+                col_tilize: bool = False) -> Tensor:  # fmt: skip
+    """A tensor holding `values` (logical shape) as `dtype` in `layout`, allocated on `device`."""
+    logical = tuple(values.shape)
+    if dtype.is_block_float:
+        require(layout == Layout.TILE, f"Tile layout is required for tensor of type {dtype.name}")
+    if layout == Layout.TILE:
+        data = tile_pad(values if values.is_floating_point() else values.to(torch.int64), pad_value)
+        data = data.reshape(padded_shape_of(logical, layout))
+    else:
+        data = values
+    data = quantize_to(data, dtype, col_tilize=col_tilize)
+    return Tensor(data, dtype, layout, logical, device=device, memory_config=memory_config)
+
+
+def output_memory_config(memory_config: MemoryConfig | None, default: MemoryConfig) -> MemoryConfig:
+    """An op's output memory config: the one given, else `default`. A sharded config without a shard
+    spec must be completed by the op itself."""
+    mc = memory_config if memory_config is not None else default
+    if mc.is_sharded() and mc.shard_spec is None:
+        raise fatal(f"{mc.memory_layout.name} output needs a shard spec that this op cannot infer")
+    return mc
+
+
+def check_tile(tensor: Tensor, what: str) -> None:
+    require(tensor.layout == Layout.TILE, f"{what} must be tilized (TILE layout)")
+
+
+def flatten_rows(values: torch.Tensor) -> torch.Tensor:
+    return values.reshape(math.prod(values.shape[:-1]), values.shape[-1])

@@ -1,0 +1,116 @@
+"""Element-wise ops: binary (add, subtract, multiply) with broadcasting and fused input activations,
+and unary (silu, gelu). Results are computed in fp32 and rounded to the output dtype; an input
+activation is applied first and rounded to the dest format (bf16 unless an input is fp32)."""
+
+from __future__ import annotations
+
+import torch
+
+from ttgen.emu.errors import fatal, require
+from ttgen.emu.ops._op import device_op, make_tensor, on_device
+from ttgen.emu.tensor import Tensor
+from ttgen.emu.types import DataType, UnaryOpType, UnaryWithParam
+
+__all__ = ["add", "gelu", "mul", "multiply", "silu", "sub", "subtract"]
+
+
+def _unary(op, values: torch.Tensor) -> torch.Tensor:
+    if isinstance(op, str):
+        op = UnaryWithParam(UnaryOpType[op.upper()])
+    if isinstance(op, UnaryOpType):
+        op = UnaryWithParam(op)
+    kind = op.op_type
+    if kind == UnaryOpType.SILU:
+        return torch.nn.functional.silu(values)
+    if kind == UnaryOpType.RELU:
+        return torch.relu(values)
+    if kind == UnaryOpType.GELU:
+        approximate = "tanh" if op.params and op.params[0] else "none"
+        return torch.nn.functional.gelu(values, approximate=approximate)
+    raise fatal(f"Unsupported unary op {kind}")
+
+
+def _dest_round(values: torch.Tensor, fp32: bool) -> torch.Tensor:
+    return values if fp32 else values.to(torch.bfloat16).to(torch.float32)
+
+
+def _binary(name, fn, a, b, dtype, memory_config, activations, a_acts, b_acts):
+    on_device(a, "input_tensor_a")
+    fp32 = a.dtype == DataType.FLOAT32
+    va = a.values().to(torch.float32)
+    if isinstance(b, Tensor):
+        on_device(b, "input_tensor_b")
+        fp32 = fp32 or b.dtype == DataType.FLOAT32
+        vb = b.values().to(torch.float32)
+        require(a.layout == b.layout, f"{name}: both inputs must have the same layout")
+        try:
+            torch.broadcast_shapes(va.shape, vb.shape)
+        except RuntimeError:
+            raise fatal(
+                f"{name}: shapes {list(a.shape)} and {list(b.shape)} cannot be broadcast"
+            ) from None
+    else:
+        vb = torch.tensor(float(b))
+    for act in a_acts or ():
+        va = _dest_round(_unary(act, va), fp32)
+    for act in b_acts or ():
+        vb = _dest_round(_unary(act, vb), fp32)
+    out = fn(va, vb)
+    for act in activations or ():
+        out = _unary(act, out)
+    mc = memory_config if memory_config is not None else a.memory_config()
+    if tuple(out.shape) != tuple(a.shape) and mc.is_sharded() and memory_config is None:
+        raise fatal(
+            f"{name}: broadcast output shape {list(out.shape)} differs from the sharded input a"
+        )
+    return make_tensor(out, dtype or a.dtype, a.layout, device=a.device(), memory_config=mc)
+
+
+@device_op
+def add(input_tensor_a, input_tensor_b, *, fast_and_approximate_mode=True, dtype=None, memory_config=None,
+        output_tensor=None, activations=(), input_tensor_a_activations=(), input_tensor_b_activations=(),
+        sub_core_grids=None, sub_device_id=None) -> Tensor:  # fmt: skip
+    return _binary("add", torch.add, input_tensor_a, input_tensor_b, dtype, memory_config, activations,
+                   input_tensor_a_activations, input_tensor_b_activations)  # fmt: skip
+
+
+@device_op
+def subtract(input_tensor_a, input_tensor_b, *, fast_and_approximate_mode=True, dtype=None, memory_config=None,
+             output_tensor=None, activations=(), input_tensor_a_activations=(), input_tensor_b_activations=(),
+             sub_core_grids=None, sub_device_id=None) -> Tensor:  # fmt: skip
+    return _binary("subtract", torch.sub, input_tensor_a, input_tensor_b, dtype, memory_config, activations,
+                   input_tensor_a_activations, input_tensor_b_activations)  # fmt: skip
+
+
+@device_op
+def multiply(input_tensor_a, input_tensor_b, *, fast_and_approximate_mode=False, dtype=None, memory_config=None,
+             output_tensor=None, activations=(), input_tensor_a_activations=(), input_tensor_b_activations=(),
+             sub_core_grids=None, sub_device_id=None) -> Tensor:  # fmt: skip
+    return _binary("multiply", torch.mul, input_tensor_a, input_tensor_b, dtype, memory_config, activations,
+                   input_tensor_a_activations, input_tensor_b_activations)  # fmt: skip
+
+
+mul = multiply
+sub = subtract
+
+
+@device_op
+def silu(input_tensor, *, memory_config=None, output_tensor=None, sub_core_grids=None) -> Tensor:
+    on_device(input_tensor)
+    out = torch.nn.functional.silu(input_tensor.values().to(torch.float32))
+    return make_tensor(out, input_tensor.dtype, input_tensor.layout, device=input_tensor.device(),
+                       memory_config=memory_config or input_tensor.memory_config())  # fmt: skip
+
+
+@device_op
+def gelu(input_tensor, *, variant=None, fast_and_approximate_mode=False, memory_config=None,
+         output_tensor=None, sub_core_grids=None) -> Tensor:  # fmt: skip
+    on_device(input_tensor)
+    approximate = fast_and_approximate_mode or (
+        variant is not None and getattr(variant, "name", "") != "Accurate"
+    )
+    out = torch.nn.functional.gelu(
+        input_tensor.values().to(torch.float32), approximate="tanh" if approximate else "none"
+    )
+    return make_tensor(out, input_tensor.dtype, input_tensor.layout, device=input_tensor.device(),
+                       memory_config=memory_config or input_tensor.memory_config())  # fmt: skip

@@ -1,0 +1,406 @@
+"""ttnn.experimental: head split/concat, Llama rotary embedding, KV-cache updates and fills."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+from ttgen.emu.errors import require
+from ttgen.emu.ops._op import check_tile, device_op, make_tensor, on_device
+from ttgen.emu.tensor import Tensor, quantize_to
+from ttgen.emu.types import (
+    L1_HEIGHT_SHARDED_MEMORY_CONFIG,
+    BufferType,
+    DataType,
+    Layout,
+    MathFidelity,
+    MemoryConfig,
+    ShardOrientation,
+    ShardSpec,
+    TensorMemoryLayout,
+    WormholeComputeKernelConfig,
+    num_cores_to_corerangeset,
+)
+
+__all__ = [
+    "nlp_concat_heads", "nlp_concat_heads_decode", "nlp_create_qkv_heads", "nlp_create_qkv_heads_decode",
+    "paged_fill_cache", "paged_update_cache", "rotary_embedding_llama", "fill_cache", "update_cache",
+]  # fmt: skip
+
+MAX_DECODE_BATCH = 32
+
+
+def _height_sharded(
+    device, batch: int, shard: list[int], memory_config: MemoryConfig | None
+) -> MemoryConfig:
+    """One batch row per core, on the first `batch` cores of the grid, row by row."""
+    base = memory_config or L1_HEIGHT_SHARDED_MEMORY_CONFIG
+    require(
+        base.memory_layout == TensorMemoryLayout.HEIGHT_SHARDED,
+        "decode heads must be HEIGHT_SHARDED",
+    )
+    if base.shard_spec is not None:
+        return base
+    grid = num_cores_to_corerangeset(batch, device.compute_with_storage_grid_size(), row_wise=True)
+    return base.with_shard_spec(ShardSpec(grid, shard, ShardOrientation.ROW_MAJOR))
+
+
+def _head_dim(width: int, heads: int, what: str) -> int:
+    require(width % heads == 0, f"{what}: width {width} is not divisible by {heads} heads")
+    head_dim = width // heads
+    require(
+        head_dim % 32 == 0, f"{what}: head_dim {head_dim} must be a multiple of the tile width 32"
+    )
+    return head_dim
+
+
+@device_op
+def nlp_create_qkv_heads_decode(input_tensor, *, num_heads, num_kv_heads=None, output_tensors=None,
+                                overlap_qk_coregrid=True, batch_offset=None, slice_size=None,
+                                memory_config=None):  # fmt: skip
+    x = input_tensor
+    on_device(x)
+    check_tile(x, "nlp_create_qkv_heads_decode input")
+    require(x.dtype == DataType.BFLOAT16, "nlp_create_qkv_heads_decode: input must be BFLOAT16")
+    require(
+        x.memory_config().buffer_type == BufferType.L1,
+        "nlp_create_qkv_heads_decode: input must be in L1",
+    )
+    shape = list(x.shape)
+    require(
+        len(shape) == 4 and shape[0] == 1 and shape[1] == 1,
+        f"nlp_create_qkv_heads_decode: input must be [1, 1, B, W], got {shape}",
+    )
+    kv = num_kv_heads if num_kv_heads is not None else num_heads
+    batch = shape[2]
+    require(
+        batch <= MAX_DECODE_BATCH,
+        f"nlp_create_qkv_heads_decode: batch {batch} exceeds {MAX_DECODE_BATCH}",
+    )
+    require(
+        num_heads <= 32, f"nlp_create_qkv_heads_decode: num_heads {num_heads} must be at most 32"
+    )
+    d = _head_dim(shape[3], num_heads + 2 * kv, "nlp_create_qkv_heads_decode")
+    v = x.values()[0, 0]
+    q = v[:, : num_heads * d].reshape(1, batch, num_heads, d)
+    k = v[:, num_heads * d : (num_heads + kv) * d].reshape(1, batch, kv, d)
+    vv = v[:, (num_heads + kv) * d :].reshape(1, batch, kv, d)
+    mc = _height_sharded(x.device(), batch, [32, d], memory_config)
+    return tuple(
+        make_tensor(t, x.dtype, Layout.TILE, device=x.device(), memory_config=mc)
+        for t in (q, k, vv)
+    )
+
+
+@device_op
+def nlp_concat_heads_decode(
+    input_tensor, *, num_heads, memory_config=None, output_tensor=None, sub_core_grids=None
+):
+    x = input_tensor
+    on_device(x)
+    check_tile(x, "nlp_concat_heads_decode input")
+    require(
+        x.memory_config().memory_layout == TensorMemoryLayout.HEIGHT_SHARDED,
+        "nlp_concat_heads_decode: input must be HEIGHT_SHARDED",
+    )
+    shape = list(x.shape)
+    require(
+        len(shape) == 4 and shape[0] == 1,
+        f"nlp_concat_heads_decode: input must be [1, B, H, D], got {shape}",
+    )
+    batch, heads, d = shape[1], shape[2], shape[3]
+    require(
+        num_heads <= heads,
+        f"nlp_concat_heads_decode: num_heads {num_heads} > {heads} heads in the input",
+    )
+    out = x.values()[0, :, :num_heads, :].reshape(1, 1, batch, num_heads * d)
+    mc = memory_config
+    if mc is None or mc.shard_spec is None:
+        grid = num_cores_to_corerangeset(
+            num_heads, x.device().compute_with_storage_grid_size(), row_wise=True
+        )
+        mc = MemoryConfig(
+            TensorMemoryLayout.WIDTH_SHARDED,
+            BufferType.L1,
+            ShardSpec(grid, [32, d], ShardOrientation.ROW_MAJOR),
+        )
+    return make_tensor(out, x.dtype, Layout.TILE, device=x.device(), memory_config=mc)
+
+
+@device_op
+def nlp_create_qkv_heads(input, input_kv=None, *, num_heads, num_kv_heads=None, transpose_k_heads=True,
+                         kv_tied=False, memory_config=None, output_tensors=None):  # fmt: skip
+    x = input
+    on_device(x)
+    check_tile(x, "nlp_create_qkv_heads input")
+    require(
+        input_kv is None and not kv_tied,
+        "nlp_create_qkv_heads: separate or tied KV inputs are not emulated",
+    )
+    shape = list(x.shape)
+    require(
+        len(shape) == 4 and shape[1] == 1,
+        f"nlp_create_qkv_heads: input must be [B, 1, S, W], got {shape}",
+    )
+    kv = num_kv_heads if num_kv_heads is not None else num_heads
+    b, s = shape[0], shape[2]
+    d = _head_dim(shape[3], num_heads + 2 * kv, "nlp_create_qkv_heads")
+    v = x.values()[:, 0]
+    q = v[..., : num_heads * d].reshape(b, s, num_heads, d).transpose(1, 2)
+    k = v[..., num_heads * d : (num_heads + kv) * d].reshape(b, s, kv, d).transpose(1, 2)
+    vv = v[..., (num_heads + kv) * d :].reshape(b, s, kv, d).transpose(1, 2)
+    if transpose_k_heads:
+        k = k.transpose(-1, -2)
+    mc = memory_config or x.memory_config()
+    require(mc.interleaved, "nlp_create_qkv_heads: outputs must be interleaved")
+    return tuple(
+        make_tensor(t.contiguous(), x.dtype, Layout.TILE, device=x.device(), memory_config=mc)
+        for t in (q, k, vv)
+    )
+
+
+@device_op
+def nlp_concat_heads(input_tensor, *, memory_config=None):
+    x = input_tensor
+    on_device(x)
+    check_tile(x, "nlp_concat_heads input")
+    b, h, s, d = list(x.shape)
+    out = x.values().transpose(1, 2).reshape(b, 1, s, h * d)
+    return make_tensor(
+        out,
+        x.dtype,
+        Layout.TILE,
+        device=x.device(),
+        memory_config=memory_config or x.memory_config(),
+    )
+
+
+def _rotate_pairs(x: torch.Tensor, trans: torch.Tensor) -> torch.Tensor:
+    """x @ T applied per 32-column block of the head dim."""
+    shape = x.shape
+    blocks = x.reshape(*shape[:-1], shape[-1] // 32, 32)
+    return (blocks @ trans).reshape(shape)
+
+
+@device_op
+def rotary_embedding_llama(input_tensor, cos_cache, sin_cache, trans_mat, *, is_decode_mode=False,
+                           memory_config=None, compute_kernel_config=None):  # fmt: skip
+    x = input_tensor
+    for t, name in ((x, "input"), (cos_cache, "cos"), (sin_cache, "sin"), (trans_mat, "trans_mat")):
+        on_device(t, name)
+        check_tile(t, f"rotary_embedding_llama {name}")
+        require(
+            t.dtype == DataType.BFLOAT16,
+            f"rotary_embedding_llama: {name} must be BFLOAT16, got {t.dtype.name}",
+        )
+    shape = list(x.shape)
+    require(len(shape) == 4, f"rotary_embedding_llama: input must be 4D, got {shape}")
+    d = shape[-1]
+    require(
+        d % 32 == 0 and d <= 256,
+        f"rotary_embedding_llama: head_dim {d} must be a multiple of 32 and at most 256",
+    )
+    kernel = compute_kernel_config or WormholeComputeKernelConfig(math_fidelity=MathFidelity.HiFi4)
+    require(
+        not (d > 128 and kernel.fp32_dest_acc_en),
+        "rotary_embedding_llama: head_dim > 128 requires fp32_dest_acc_en=False",
+    )
+    require(
+        list(trans_mat.shape)[-2:] == [32, 32] or trans_mat.shape[-1] == 32,
+        "rotary_embedding_llama: trans_mat must be 32x32 tiles",
+    )
+    cos, sin = cos_cache.values(), sin_cache.values()
+    if is_decode_mode:
+        batch = shape[1]
+        require(
+            shape[0] == 1, f"rotary_embedding_llama decode: input must be [1, B, H, D], got {shape}"
+        )
+        require(
+            x.memory_config().memory_layout == TensorMemoryLayout.HEIGHT_SHARDED,
+            "rotary_embedding_llama decode: input must be HEIGHT_SHARDED",
+        )
+        require(
+            cos_cache.is_sharded() and sin_cache.is_sharded(),
+            "rotary_embedding_llama decode: cos/sin must be sharded",
+        )
+        require(
+            list(cos.shape[:2]) == [1, batch] and cos.shape[-1] == d,
+            f"rotary_embedding_llama decode: cos must be [1, {batch}, 1, {d}], got {list(cos.shape)}",
+        )
+        require(batch <= x.device().compute_with_storage_grid_size().x * x.device().compute_with_storage_grid_size().y,
+                "rotary_embedding_llama decode: batch exceeds the number of cores")  # fmt: skip
+    else:
+        require(not x.is_sharded(), "rotary_embedding_llama prefill: input must be interleaved")
+        require(
+            cos.shape[-2] == shape[2] and cos.shape[-1] == d,
+            f"rotary_embedding_llama prefill: cos must be [1, 1, {shape[2]}, {d}], got {list(cos.shape)}",
+        )
+    trans = trans_mat.values().to(torch.float32).reshape(-1, 32, 32)[0]
+    v = x.values().to(torch.float32)
+    bf = lambda t: t.to(torch.bfloat16).to(torch.float32)  # noqa: E731 - dest-format rounding
+    out = bf(v * cos) + bf(bf(_rotate_pairs(v, trans)) * sin)
+    return make_tensor(
+        out,
+        x.dtype,
+        Layout.TILE,
+        device=x.device(),
+        memory_config=memory_config or x.memory_config(),
+    )
+
+
+def _positions(update_idxs, update_idxs_tensor, batch: int) -> list[int]:
+    if update_idxs_tensor is not None:
+        on_device(update_idxs_tensor, "update_idxs_tensor")
+        require(update_idxs_tensor.dtype == DataType.INT32, "update_idxs_tensor must be INT32")
+        pos = [int(p) for p in update_idxs_tensor.values().reshape(-1)]
+    else:
+        pos = [int(p) for p in update_idxs]
+    require(len(pos) >= batch, f"need {batch} update positions, got {len(pos)}")
+    return pos[:batch]
+
+
+def _write_rows(cache: Tensor, index, rows: torch.Tensor) -> None:
+    """Write rows into the cache's storage, repacked to the cache dtype (a block-float row is its own
+    exponent group, so only the written rows change)."""
+    cache._data[index] = quantize_to(rows.to(torch.float32), cache.dtype)
+
+
+@device_op
+def paged_update_cache(cache_tensor, input_tensor, *, update_idxs=(), update_idxs_tensor=None, share_cache=None,
+                       page_table=None, batch_offset=0, compute_kernel_config=None, mesh_coords=None,
+                       block_size=None, num_kv_heads=None, cache_position_modulo=None):  # fmt: skip
+    cache, x = cache_tensor, input_tensor
+    on_device(cache, "cache_tensor")
+    on_device(x, "input_tensor")
+    check_tile(cache, "cache")
+    require(
+        x.dtype in (DataType.BFLOAT16, DataType.FLOAT32),
+        f"paged_update_cache: input must be BFLOAT16 or FLOAT32, got {x.dtype.name}",
+    )
+    require(
+        x.memory_config().memory_layout == TensorMemoryLayout.HEIGHT_SHARDED,
+        "paged_update_cache: input must be HEIGHT_SHARDED",
+    )
+    shape = list(x.shape)
+    require(
+        len(shape) == 4 and shape[0] == 1,
+        f"paged_update_cache: input must be [1, B, H, D], got {shape}",
+    )
+    batch, heads, d = shape[1], shape[2], shape[3]
+    c_shape = list(cache.shape)
+    require(
+        c_shape[1] == heads and c_shape[3] == d,
+        f"paged_update_cache: input heads/head_dim {heads}/{d} do not match cache {c_shape}",
+    )
+    pos = _positions(update_idxs, update_idxs_tensor, batch)
+    rows = x.values()[0]
+    table = None
+    if page_table is not None:
+        on_device(page_table, "page_table")
+        require(
+            page_table.dtype == DataType.INT32 and page_table.layout == Layout.ROW_MAJOR,
+            "page_table must be INT32 ROW_MAJOR",
+        )
+        table = page_table.values().to(torch.int64)
+    for b, p in enumerate(pos):
+        if p < 0:
+            continue
+        if table is None:
+            require(
+                b + batch_offset < c_shape[0] and p < c_shape[2],
+                f"paged_update_cache: position {p} of user {b} is outside the cache {c_shape}",
+            )
+            _write_rows(cache, (b + batch_offset, slice(None), p), rows[b])
+        else:
+            bs = c_shape[2]
+            require(
+                p // bs < table.shape[1],
+                f"paged_update_cache: position {p} of user {b} is beyond its page table",
+            )
+            block = int(table[b, p // bs])
+            require(
+                0 <= block < c_shape[0],
+                f"paged_update_cache: page table entry {block} outside {c_shape[0]} blocks",
+            )
+            _write_rows(cache, (block, slice(None), p % bs), rows[b])
+
+
+@device_op
+def paged_fill_cache(cache_tensor, input_tensor, page_table, *, batch_idx_tensor=None, batch_idx=0,
+                     compute_kernel_config=None, mesh_coords=None, block_size=None, cache_position_modulo=None,
+                     valid_seq_len_tensor=None):  # fmt: skip
+    cache, x = cache_tensor, input_tensor
+    for t, name in ((cache, "cache"), (x, "input"), (page_table, "page_table")):
+        on_device(t, name)
+    require(
+        x.dtype == cache.dtype,
+        f"paged_fill_cache: input dtype {x.dtype.name} must match the cache dtype {cache.dtype.name}",
+    )
+    shape, c_shape = list(x.shape), list(cache.shape)
+    require(
+        len(shape) == 4 and shape[0] == 1,
+        f"paged_fill_cache: input must be [1, H, S, D], got {shape}",
+    )
+    require(
+        shape[1] == c_shape[1] and shape[3] == c_shape[3],
+        f"paged_fill_cache: input {shape} does not match cache {c_shape}",
+    )
+    if batch_idx_tensor is not None:
+        batch_idx = int(batch_idx_tensor.values().reshape(-1)[0])
+    bs, s = c_shape[2], shape[2]
+    table = page_table.values().to(torch.int64)
+    require(
+        math.ceil(s / bs) <= table.shape[1],
+        f"paged_fill_cache: {s} tokens need more than {table.shape[1]} blocks",
+    )
+    v = x.values()[0]
+    for i in range(math.ceil(s / bs)):
+        block = int(table[batch_idx, i])
+        chunk = v[:, i * bs : (i + 1) * bs]
+        cache._data[block, :, : chunk.shape[1], : chunk.shape[2]] = chunk.to(cache._data.dtype)
+
+
+@device_op
+def fill_cache(cache_tensor, input_tensor, batch_idx, *, update_idx=0):
+    cache, x = cache_tensor, input_tensor
+    on_device(cache, "cache")
+    on_device(x, "input")
+    require(
+        x.dtype == cache.dtype,
+        f"fill_cache: input dtype {x.dtype.name} must match the cache dtype {cache.dtype.name}",
+    )
+    shape, c_shape = list(x.shape), list(cache.shape)
+    require(
+        shape[0] == 1 and shape[1] == c_shape[1] and shape[3] == c_shape[3],
+        f"fill_cache: input {shape} does not match cache {c_shape}",
+    )
+    require(
+        0 <= batch_idx < c_shape[0], f"fill_cache: batch_idx {batch_idx} outside {c_shape[0]} users"
+    )
+    require(
+        update_idx + shape[2] <= c_shape[2],
+        f"fill_cache: {shape[2]} tokens at {update_idx} overflow the cache length {c_shape[2]}",
+    )
+    cache._data[batch_idx, :, update_idx : update_idx + shape[2], : shape[3]] = x.values()[0].to(
+        cache._data.dtype
+    )
+
+
+@device_op
+def update_cache(cache, input, update_idx, *, batch_offset=0, compute_kernel_config=None):
+    on_device(cache, "cache")
+    on_device(input, "input")
+    shape, c_shape = list(input.shape), list(cache.shape)
+    require(
+        shape[0] == 1 and shape[1] == c_shape[1] and shape[3] == c_shape[3],
+        f"update_cache: input {shape} does not match cache {c_shape}",
+    )
+    require(
+        0 <= update_idx < c_shape[2],
+        f"update_cache: update_idx {update_idx} outside the cache length {c_shape[2]}",
+    )
+    rows = input.values()[0]
+    for b in range(c_shape[0]):
+        require(batch_offset + b < shape[2], f"update_cache: input holds no row for user {b}")
+        _write_rows(cache, (b, slice(None), update_idx), rows[:, batch_offset + b])

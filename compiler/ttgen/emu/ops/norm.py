@@ -1,0 +1,134 @@
+"""Normalisation and softmax: rms_norm, layer_norm (interleaved or sharded program config), softmax.
+
+Statistics are computed in fp32; the normalised value is rounded to the dest format (bf16 unless
+`fp32_dest_acc_en`) before the weight multiply, and the result to the output dtype."""
+
+from __future__ import annotations
+
+import torch
+
+from ttgen.emu.errors import require
+from ttgen.emu.ops._op import check_tile, device_op, make_tensor, on_device
+from ttgen.emu.tensor import Tensor
+from ttgen.emu.types import (
+    LayerNormDefaultProgramConfig,
+    LayerNormShardedMultiCoreProgramConfig,
+    Layout,
+    MathFidelity,
+    TensorMemoryLayout,
+    WormholeComputeKernelConfig,
+)
+
+__all__ = ["layer_norm", "rms_norm", "softmax"]
+
+_DEFAULT_NORM_KERNEL = WormholeComputeKernelConfig(
+    math_fidelity=MathFidelity.HiFi4, fp32_dest_acc_en=False
+)
+
+
+def _vector(t: Tensor | None, width: int, name: str) -> torch.Tensor | None:
+    """A norm weight/bias as a [width] vector: TILE [..., width] or ROW_MAJOR sticks [..., width/32, 32]."""
+    if t is None:
+        return None
+    on_device(t, name)
+    values = t.values().to(torch.float32)
+    if t.layout == Layout.ROW_MAJOR:
+        require(
+            values.shape[-1] == 32,
+            f"{name}: a ROW_MAJOR {name} must be [..., W/32, 32] sticks, got {list(t.shape)}",
+        )
+    flat = values.reshape(-1)
+    require(
+        flat.numel() == width,
+        f"{name}: {flat.numel()} values do not match the normalised width {width}",
+    )
+    return flat
+
+
+def _validate_sharded(pc: LayerNormShardedMultiCoreProgramConfig, x: Tensor, out_mc) -> None:
+    mc = x.memory_config()
+    require(x.is_sharded(), "LayerNormShardedMultiCoreProgramConfig needs a sharded input")
+    require(
+        mc.memory_layout in (TensorMemoryLayout.WIDTH_SHARDED, TensorMemoryLayout.BLOCK_SHARDED),
+        f"sharded norm input must be WIDTH or BLOCK sharded, got {mc.memory_layout.name}",
+    )
+    grid = x.device().compute_with_storage_grid_size()
+    g = pc.compute_with_storage_grid_size
+    require(
+        g.x <= grid.x and g.y <= grid.y,
+        f"norm grid ({g.x}, {g.y}) exceeds the device grid ({grid.x}, {grid.y})",
+    )
+    sh, sw = mc.shard_spec.shape
+    require(pc.block_w * 32 == sw, f"block_w ({pc.block_w}) * 32 must equal the shard width {sw}")
+    require(pc.block_h * 32 == sh, f"block_h ({pc.block_h}) * 32 must equal the shard height {sh}")
+    require(
+        pc.block_w % pc.subblock_w == 0,
+        f"block_w ({pc.block_w}) must be divisible by subblock_w ({pc.subblock_w})",
+    )
+    require(pc.subblock_w <= 8, f"subblock_w ({pc.subblock_w}) must be at most 8")
+    require(out_mc.is_sharded(), "a sharded norm writes a sharded output")
+    if pc.inplace:
+        require(out_mc == mc, "an inplace sharded norm needs the output memory config of its input")
+
+
+def _norm(
+    kind, x, epsilon, weight, bias, residual, memory_config, program_config, compute_kernel_config
+):
+    on_device(x)
+    check_tile(x, f"{kind} input")
+    kernel = compute_kernel_config or _DEFAULT_NORM_KERNEL
+    out_mc = memory_config if memory_config is not None else x.memory_config()
+    if isinstance(program_config, LayerNormShardedMultiCoreProgramConfig):
+        _validate_sharded(program_config, x, out_mc)
+    else:
+        require(
+            program_config is None or isinstance(program_config, LayerNormDefaultProgramConfig),
+            f"unsupported norm program config {type(program_config).__name__}",
+        )
+        require(
+            not x.is_sharded(),
+            f"{kind}: a sharded input needs LayerNormShardedMultiCoreProgramConfig",
+        )
+    v = x.values().to(torch.float32)
+    if residual is not None:
+        on_device(residual, "residual_input_tensor")
+        v = v + residual.values().to(torch.float32)
+    width = v.shape[-1]
+    if kind == "rms_norm":
+        normed = v * torch.rsqrt(v.pow(2).mean(-1, keepdim=True) + epsilon)
+    else:
+        normed = (v - v.mean(-1, keepdim=True)) * torch.rsqrt(
+            v.var(-1, unbiased=False, keepdim=True) + epsilon
+        )
+    if not kernel.fp32_dest_acc_en:
+        normed = normed.to(torch.bfloat16).to(torch.float32)
+    w, b = _vector(weight, width, "weight"), _vector(bias, width, "bias")
+    if w is not None:
+        normed = normed * w
+    if b is not None:
+        normed = normed + b
+    return make_tensor(normed, x.dtype, x.layout, device=x.device(), memory_config=out_mc)
+
+
+@device_op
+def rms_norm(input_tensor, *, epsilon=1e-12, weight=None, bias=None, residual_input_tensor=None,
+             memory_config=None, program_config=None, compute_kernel_config=None) -> Tensor:  # fmt: skip
+    return _norm("rms_norm", input_tensor, epsilon, weight, bias, residual_input_tensor, memory_config,
+                 program_config, compute_kernel_config)  # fmt: skip
+
+
+@device_op
+def layer_norm(input_tensor, *, epsilon=1e-12, weight=None, bias=None, residual_input_tensor=None,
+               memory_config=None, program_config=None, compute_kernel_config=None, recip_tensor=None) -> Tensor:  # fmt: skip
+    return _norm("layer_norm", input_tensor, epsilon, weight, bias, residual_input_tensor, memory_config,
+                 program_config, compute_kernel_config)  # fmt: skip
+
+
+@device_op
+def softmax(
+    input_tensor, dim=-1, *, memory_config=None, compute_kernel_config=None, numeric_stable=True
+) -> Tensor:
+    on_device(input_tensor)
+    out = torch.softmax(input_tensor.values().to(torch.float32), dim)
+    return make_tensor(out, input_tensor.dtype, input_tensor.layout, device=input_tensor.device(),
+                       memory_config=memory_config or input_tensor.memory_config())  # fmt: skip

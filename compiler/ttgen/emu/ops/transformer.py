@@ -1,0 +1,214 @@
+"""ttnn.transformer: scaled dot-product attention for prefill (causal, GQA, sliding window) and
+decode (per-user positions, static or paged cache, skipped users).
+
+Q·Kᵀ and P·V go through the matrix-engine fidelity model with fp32 accumulation; softmax is fp32."""
+
+from __future__ import annotations
+
+import torch
+
+from ttgen.emu.errors import require
+from ttgen.emu.ops._op import check_tile, device_op, make_tensor, on_device
+from ttgen.emu.ops.matmul import fidelity_matmul
+from ttgen.emu.types import (
+    DRAM_MEMORY_CONFIG,
+    DataType,
+    Layout,
+    MathFidelity,
+    SDPAProgramConfig,
+    WormholeComputeKernelConfig,
+)
+
+__all__ = [
+    "paged_scaled_dot_product_attention_decode",
+    "scaled_dot_product_attention",
+    "scaled_dot_product_attention_decode",
+]
+
+_DEFAULT_SDPA_KERNEL = WormholeComputeKernelConfig(
+    math_fidelity=MathFidelity.HiFi2, fp32_dest_acc_en=False
+)
+MAX_DECODE_BATCH = 32
+
+
+def _is_pow2(n: int) -> bool:
+    return n > 0 and n & (n - 1) == 0
+
+
+def _validate_chunks(pc: SDPAProgramConfig | None, seq_len: int | None, device) -> None:
+    if pc is None:
+        return
+    grid = device.compute_with_storage_grid_size()
+    g = pc.compute_with_storage_grid_size
+    require(
+        g.x <= grid.x and g.y <= grid.y,
+        f"SDPA grid ({g.x}, {g.y}) exceeds the device grid ({grid.x}, {grid.y})",
+    )
+    for name in ("q_chunk_size", "k_chunk_size"):
+        size = getattr(pc, name)
+        if seq_len is None and size == 0:  # decode: 0 means choose automatically
+            continue
+        require(
+            size % 32 == 0 and size > 0,
+            f"User provided {name} must be a positive multiple of 32, got {size}",
+        )
+        require(_is_pow2(size), f"User provided {name} must be power of 2, got {size}")
+        if seq_len is not None:
+            require(
+                seq_len % size == 0, f"sequence length {seq_len} must be divisible by {name} {size}"
+            )
+
+
+def _attend(q, k, v, mask, scale, kernel):
+    """q [B, Hq, Sq, D], k/v [B, Hkv, Sk, D], mask [.., Sq, Sk] bool (True = attend)."""
+    hq, hkv = q.shape[1], k.shape[1]
+    require(hq % hkv == 0, f"SDPA: {hq} query heads are not a multiple of {hkv} KV heads")
+    k = k.repeat_interleave(hq // hkv, dim=1)
+    v = v.repeat_interleave(hq // hkv, dim=1)
+    scores = fidelity_matmul(q, k.transpose(-1, -2), kernel.math_fidelity, True) * scale
+    scores = scores.masked_fill(~mask, float("-inf"))
+    probs = torch.softmax(scores, dim=-1).nan_to_num(0.0)
+    probs = probs.to(torch.bfloat16).to(torch.float32)  # P is packed to bf16 before P·V
+    return fidelity_matmul(probs, v, kernel.math_fidelity, True)
+
+
+def _check_qkv(q, k, v, what):
+    for t, name in ((q, "Q"), (k, "K"), (v, "V")):
+        on_device(t, name)
+        check_tile(t, f"{what} {name}")
+        require(t.dtype in (DataType.BFLOAT16, DataType.BFLOAT8_B, DataType.BFLOAT4_B, DataType.FLOAT32),
+                f"{what}: {name} dtype {t.dtype.name} is not supported")  # fmt: skip
+
+
+@device_op
+def scaled_dot_product_attention(input_tensor_q, input_tensor_k, input_tensor_v, *, attn_mask=None, is_causal=True,
+                                 scale=None, sliding_window_size=None, memory_config=None, program_config=None,
+                                 compute_kernel_config=None, attention_sink=None, cu_window_seqlens=None,
+                                 windowed_q_token_offset=0, windowed_q_token_offset_tensor=None,
+                                 output_concat_heads=False, attn_mask_block_map=None):  # fmt: skip
+    q, k, v = input_tensor_q, input_tensor_k, input_tensor_v
+    _check_qkv(q, k, v, "scaled_dot_product_attention")
+    qs, ks = list(q.shape), list(k.shape)
+    require(
+        len(qs) == 4 and len(ks) == 4, "scaled_dot_product_attention: inputs must be [B, H, S, D]"
+    )
+    require(
+        qs[0] == ks[0] and qs[3] == ks[3] and list(v.shape) == ks,
+        f"SDPA: Q {qs}, K {ks}, V {list(v.shape)} do not agree",
+    )
+    require(attn_mask is None or not is_causal, "SDPA: give either is_causal or attn_mask")
+    require(attn_mask is not None or is_causal, "SDPA: non-causal attention needs attn_mask")
+    _validate_chunks(program_config, qs[2], q.device())
+    sq, sk = qs[2], ks[2]
+    if attn_mask is not None:
+        mask = attn_mask.values().to(torch.float32) == 0
+    else:
+        i = torch.arange(sq).unsqueeze(1) + (sk - sq)
+        j = torch.arange(sk).unsqueeze(0)
+        mask = j <= i
+        if sliding_window_size is not None:
+            mask &= j > i - sliding_window_size
+    kernel = compute_kernel_config or _DEFAULT_SDPA_KERNEL
+    out = _attend(
+        q.values().float(),
+        k.values().float(),
+        v.values().float(),
+        mask,
+        scale or qs[3] ** -0.5,
+        kernel,
+    )
+    return make_tensor(out, q.dtype, Layout.TILE,
+                       device=q.device(), memory_config=memory_config or DRAM_MEMORY_CONFIG)  # fmt: skip
+
+
+def _decode(
+    q, keys, values, positions, scale, sliding_window_size, memory_config, program_config, kernel
+):
+    qs = list(q.shape)
+    require(len(qs) == 4 and qs[0] == 1, f"SDPA decode: Q must be [1, B, H, D], got {qs}")
+    batch, heads, d = qs[1], qs[2], qs[3]
+    require(batch <= MAX_DECODE_BATCH, f"SDPA decode: batch {batch} exceeds {MAX_DECODE_BATCH}")
+    require(heads <= 32, f"SDPA decode: {heads} query heads exceed one tile (32)")
+    require(
+        keys.shape[0] >= batch and keys.shape[-1] == d,
+        f"SDPA decode: K {list(keys.shape)} does not fit Q {qs}",
+    )
+    _validate_chunks(program_config, None, q.device())
+    kernel = kernel or _DEFAULT_SDPA_KERNEL
+    qv = q.values().float()[0].unsqueeze(2)  # [B, H, 1, D]
+    out = torch.zeros(batch, heads, d)
+    for b in range(batch):
+        p = positions[b]
+        if p < 0:  # a skipped user
+            continue
+        require(
+            p < keys.shape[2],
+            f"SDPA decode: position {p} of user {b} is outside the cache length {keys.shape[2]}",
+        )
+        j = torch.arange(keys.shape[2])
+        mask = j <= p
+        if sliding_window_size is not None:
+            mask &= j > p - sliding_window_size
+        out[b] = _attend(
+            qv[b : b + 1], keys[b : b + 1], values[b : b + 1], mask, scale or d**-0.5, kernel
+        )[0, :, 0]
+    return make_tensor(out.unsqueeze(0), DataType.BFLOAT16, Layout.TILE, device=q.device(),
+                       memory_config=memory_config or DRAM_MEMORY_CONFIG)  # fmt: skip
+
+
+def _positions(cur_pos, cur_pos_tensor, batch):
+    if cur_pos_tensor is not None:
+        on_device(cur_pos_tensor, "cur_pos_tensor")
+        require(cur_pos_tensor.dtype == DataType.INT32, "cur_pos_tensor must be INT32")
+        pos = [int(p) for p in cur_pos_tensor.values().reshape(-1)]
+    else:
+        pos = [int(p) for p in cur_pos]
+    require(len(pos) >= batch, f"SDPA decode: {len(pos)} positions for {batch} users")
+    return pos
+
+
+@device_op
+def scaled_dot_product_attention_decode(input_tensor_q, input_tensor_k, input_tensor_v, *, is_causal=True,
+                                        attn_mask=None, cur_pos=(), cur_pos_tensor=None, attention_sink=None,
+                                        scale=None, sliding_window_size=None, memory_config=None,
+                                        program_config=None, compute_kernel_config=None, share_cache=None):  # fmt: skip
+    q, k, v = input_tensor_q, input_tensor_k, input_tensor_v
+    _check_qkv(q, k, v, "scaled_dot_product_attention_decode")
+    require(
+        is_causal and attn_mask is None,
+        "SDPA decode: only causal decode with positions is emulated",
+    )
+    pos = _positions(cur_pos, cur_pos_tensor, q.shape[1])
+    return _decode(q, k.values().float(), v.values().float(), pos, scale, sliding_window_size, memory_config,
+                   program_config, compute_kernel_config)  # fmt: skip
+
+
+@device_op
+def paged_scaled_dot_product_attention_decode(input_tensor_q, input_tensor_k, input_tensor_v, page_table_tensor, *,
+                                              is_causal=True, attn_mask=None, cur_pos_tensor=None,
+                                              attention_sink=None, scale=None, sliding_window_size=None,
+                                              memory_config=None, program_config=None, compute_kernel_config=None,
+                                              paged_cache_geometry=None, cache_position_modulo=None,
+                                              spec_multi_pos_tiles=0):  # fmt: skip
+    q, k, v = input_tensor_q, input_tensor_k, input_tensor_v
+    _check_qkv(q, k, v, "paged_scaled_dot_product_attention_decode")
+    on_device(page_table_tensor, "page_table_tensor")
+    require(page_table_tensor.dtype == DataType.INT32, "page_table_tensor must be INT32")
+    require(cur_pos_tensor is not None, "paged SDPA decode needs cur_pos_tensor")
+    batch = q.shape[1]
+    pos = _positions((), cur_pos_tensor, batch)
+    table = page_table_tensor.values().to(torch.int64)
+    require(table.shape[0] >= batch, f"page table has {table.shape[0]} rows for {batch} users")
+    kc, vc = k.values().float(), v.values().float()
+    nblocks, hkv, bs, d = kc.shape
+    require(
+        int(table.max()) < nblocks and int(table.min()) >= 0,
+        "page table entries must index cache blocks",
+    )
+
+    def gather(cache):  # [num_blocks, H, bs, D] → [B, H, max_blocks * bs, D]
+        g = cache[table[:batch]]  # [B, max_blocks, H, bs, D]
+        return g.permute(0, 2, 1, 3, 4).reshape(batch, hkv, table.shape[1] * bs, d)
+
+    return _decode(q, gather(kc), gather(vc), pos, scale, sliding_window_size, memory_config, program_config,
+                   compute_kernel_config)  # fmt: skip
