@@ -36,6 +36,7 @@ lint: setup
 
 bench: setup
 	$(BIN)/python -m ttgen.bench.trace
+	$(BIN)/python -m ttgen.bench.emu
 
 clean:
 	rm -rf $(VENV) traces .pytest_cache .ruff_cache

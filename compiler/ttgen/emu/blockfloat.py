@@ -63,4 +63,13 @@ def quantize(x: torch.Tensor, bits: int, *, col_tilize: bool = False) -> torch.T
     """
     if col_tilize:
         return quantize(x.transpose(-1, -2), bits).transpose(-1, -2).contiguous()
-    return unpack(*pack(x, bits), bits)
+    # Row chunks of ~256K values keep each pass in cache; the result is identical.
+    flat = x.reshape(-1, x.shape[-1]) if x.dim() else x.reshape(1, 1)
+    rows = max(1, _CHUNK // max(1, flat.shape[-1]))
+    out = torch.empty(flat.shape, dtype=torch.float32)
+    for start in range(0, flat.shape[0], rows):
+        out[start : start + rows] = unpack(*pack(flat[start : start + rows], bits), bits)
+    return out.reshape(x.shape)
+
+
+_CHUNK = 1 << 18
