@@ -4,13 +4,13 @@ same parameter names, kinds and defaults. Deviations are listed below with their
 import enum
 import inspect
 import json
-from pathlib import Path
+from importlib import resources
 
 import pytest
 
 from ttgen import emu as ttnn
 
-MANIFEST = Path(__file__).resolve().parents[3] / "shared" / "ttnn-api" / "ttnn-0.81.1.json"
+MANIFEST = resources.files("ttgen.emu").joinpath("api", "ttnn-0.81.1.json")
 
 # Emulator names that are not ttnn API: what they are for.
 EXTENSIONS = {
