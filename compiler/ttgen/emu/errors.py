@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 
-__all__ = ["fatal", "require"]
+from ttgen.devices.rules import RuleViolation
+
+__all__ = ["fatal", "require", "rules"]
 
 
 def fatal(message: str) -> RuntimeError:
@@ -18,3 +21,12 @@ def fatal(message: str) -> RuntimeError:
 def require(condition: bool, message: str) -> None:
     if not condition:
         raise fatal(message)
+
+
+@contextlib.contextmanager
+def rules():
+    """Run shared TTNN rules (ttgen.devices.rules): a violation raises as the device op would."""
+    try:
+        yield
+    except RuleViolation as exc:
+        raise RuntimeError(f"TT_FATAL @ ttgen.emu.rules: {exc}") from None

@@ -13,8 +13,9 @@ import math
 
 import torch
 
+from ttgen.devices.rules import check_shard
 from ttgen.emu import blockfloat
-from ttgen.emu.errors import fatal, require
+from ttgen.emu.errors import fatal, require, rules
 from ttgen.emu.types import (
     BufferType,
     DataType,
@@ -278,56 +279,14 @@ def validate_placement(tensor: Tensor, mc: MemoryConfig, device) -> None:
     spec = mc.shard_spec
     require(spec is not None, f"Sharded memory config {mc.memory_layout.name} needs a shard spec")
     height, width = physical_2d(tensor.shape, tensor.layout)
-    sh, sw = spec.shape
-    if tensor.layout == Layout.TILE:
-        require(
-            sh % TILE == 0 and sw % TILE == 0,
-            f"Physical shard shape ({sh}, {sw}) must be tile {{32, 32}} sized!",
-        )
-    if mc.buffer_type == BufferType.DRAM:
-        bbox = spec.grid.bounding_box()
-        require(
-            bbox.end.x < device.num_banks(BufferType.DRAM) and bbox.end.y == 0,
-            f"DRAM shard grid {spec.grid} exceeds the {device.num_banks(BufferType.DRAM)} DRAM banks",
-        )
-    else:
-        grid = device.compute_with_storage_grid_size()
-        bbox = spec.grid.bounding_box()
-        require(
-            bbox.end.x < grid.x and bbox.end.y < grid.y,
-            f"Shard grid {spec.grid} is outside the compute grid {grid.x}x{grid.y}",
-        )
-    ncores = spec.num_cores()
-    layout = mc.memory_layout
-    if layout == TensorMemoryLayout.HEIGHT_SHARDED:
-        require(
-            sw == width, f"Shard width {sw} must match physical width {width} for height sharding"
-        )
-        nshards = ceil_div(height, sh)
-        require(
-            nshards <= ncores,
-            f"Number of shards along height {nshards} must not exceed number of cores {ncores}",
-        )
-    elif layout == TensorMemoryLayout.WIDTH_SHARDED:
-        require(
-            sh == height,
-            f"Shard height {sh} must match physical height {height} for width sharding",
-        )
-        nshards = ceil_div(width, sw)
-        require(
-            nshards <= ncores,
-            f"Number of shards along width {nshards} must not exceed number of cores {ncores}",
-        )
-    elif layout == TensorMemoryLayout.BLOCK_SHARDED:
-        size = spec.grid.bounding_box().grid_size()
-        rows, cols = (
-            (size.y, size.x) if spec.orientation == ShardOrientation.ROW_MAJOR else (size.x, size.y)
-        )
-        require(
-            ceil_div(height, sh) <= rows,
-            f"Number of shards along height {ceil_div(height, sh)} must not exceed number of rows {rows} for block sharding",
-        )
-        require(
-            ceil_div(width, sw) <= cols,
-            f"Number of shards along width {ceil_div(width, sw)} must not exceed number of columns {cols} for block sharding",
-        )
+    bbox = spec.grid.bounding_box()
+    size = bbox.grid_size()
+    grid = device.compute_with_storage_grid_size()
+    with rules():
+        check_shard(
+            memory_layout=mc.memory_layout.name, buffer_type=mc.buffer_type.name, height=height, width=width,
+            shard=tuple(spec.shape), tile_layout=tensor.layout == Layout.TILE, grid_end=(bbox.end.x, bbox.end.y),
+            grid_size=(size.x, size.y), num_cores=spec.num_cores(),
+            row_major=spec.orientation == ShardOrientation.ROW_MAJOR, compute_grid=(grid.x, grid.y),
+            dram_banks=device.num_banks(BufferType.DRAM),
+        )  # fmt: skip

@@ -16,7 +16,8 @@ import math
 
 import torch
 
-from ttgen.emu.errors import fatal, require
+from ttgen.devices.rules import MatmulShapes, check_matmul_program_config
+from ttgen.emu.errors import fatal, require, rules
 from ttgen.emu.ops._op import check_tile, device_op, make_tensor, on_device
 from ttgen.emu.ops.eltwise import _unary
 from ttgen.emu.tensor import Tensor
@@ -78,56 +79,38 @@ def fidelity_matmul(
     return acc
 
 
-def _validate_subblocks(name: str, pc, kernel: WormholeComputeKernelConfig) -> None:
-    dest = kernel.dest_tiles()
-    h, w = pc.out_subblock_h, pc.out_subblock_w
-    require(
-        h * w <= dest,
-        f"out_subblock_w {w} times out_subblock_h {h} needs to be at most {dest} to fit in hardware",
-    )
-    if w != pc.per_core_N:
-        require(
-            h == 1,
-            f"{name}: out_subblock_h must be 1 when out_subblock_w ({w}) != per_core_N ({pc.per_core_N})",
-        )
-
-
-def _check_grid(device, grid: CoreCoord) -> None:
-    full = device.compute_with_storage_grid_size()
-    require(
-        0 < grid.x <= full.x and 0 < grid.y <= full.y,
-        f"compute_with_storage_grid_size ({grid.x}, {grid.y}) exceeds the device grid ({full.x}, {full.y})",
-    )
-
-
 def _grid_set(cols: int, rows: int) -> CoreRangeSet:
     return CoreRangeSet([CoreRange(CoreCoord(0, 0), CoreCoord(cols - 1, rows - 1))])
+
+
+_KINDS = {
+    MatmulMultiCoreReuseProgramConfig: "reuse",
+    MatmulMultiCoreReuseMultiCastProgramConfig: "2d",
+    MatmulMultiCoreReuseMultiCast1DProgramConfig: "1d",
+    MatmulMultiCoreReuseMultiCastDRAMShardedProgramConfig: "dram_sharded",
+}
 
 
 def _validate_program_config(
     pc, a: Tensor, b: Tensor, kernel, out_mc: MemoryConfig
 ) -> MemoryConfig:
-    """Check `pc` against the operand shapes; return the output memory config with its shard spec."""
+    """Check `pc` against the operand shapes (shared rules); return the output memory config with
+    its shard spec filled in as the op would."""
+    kind = _KINDS.get(type(pc))
+    require(kind is not None, f"Unsupported program config {type(pc).__name__}")
     device = a.device()
     pa, pb = a.padded_shape, b.padded_shape
     batch = math.prod(pa[:-2]) if len(pa) > 2 else 1
     mt_one, kt, nt = pa[-2] // 32, pa[-1] // 32, pb[-1] // 32
-    name = type(pc).__name__
-    for field_name in ("in0_block_w", "per_core_M", "per_core_N"):
-        value = getattr(pc, field_name)
-        require(value is not None and value > 0, f"{name}: {field_name} must be > 0, got {value}")
-    require(
-        kt % pc.in0_block_w == 0, f"K ({kt}) must be divisible by in0_block_w ({pc.in0_block_w})"
+    a_mc = a.memory_config()
+    in0_spec = (
+        a_mc.shard_spec
+        if a_mc.memory_layout == TensorMemoryLayout.WIDTH_SHARDED
+        and a_mc.buffer_type == BufferType.L1
+        else None
     )
-    mp_total = batch * pa[-2]
-    needs_spec = out_mc.is_sharded() and out_mc.shard_spec is None
-
-    if isinstance(pc, MatmulMultiCoreReuseMultiCastDRAMShardedProgramConfig):
-        require(
-            a.memory_config().memory_layout == TensorMemoryLayout.WIDTH_SHARDED
-            and a.memory_config().buffer_type == BufferType.L1,
-            "DRAM-sharded matmul: input A must be WIDTH_SHARDED in L1",
-        )
+    if kind == "dram_sharded":
+        require(in0_spec is not None, "DRAM-sharded matmul: input A must be WIDTH_SHARDED in L1")
         require(
             b.memory_config().memory_layout == TensorMemoryLayout.WIDTH_SHARDED
             and b.memory_config().buffer_type == BufferType.DRAM,
@@ -138,120 +121,45 @@ def _validate_program_config(
             and out_mc.buffer_type == BufferType.L1,
             "DRAM-sharded matmul: output must be WIDTH_SHARDED in L1",
         )
-        a_spec = a.memory_config().shard_spec
-        shard_kt = a_spec.shape[1] // 32
-        require(
-            shard_kt % pc.in0_block_w == 0,
-            f"DRAM-sharded matmul: in0 shard width ({shard_kt} tiles) must be divisible by in0_block_w ({pc.in0_block_w})",
-        )
-        require(
-            pc.per_core_M * 32 >= mp_total,
-            f"per_core_M ({pc.per_core_M}) * 32 must cover M ({mp_total})",
-        )
-        ncores = a_spec.num_cores()
-        require(
-            ceil_div(nt, pc.per_core_N) <= ncores,
-            f"DRAM-sharded matmul: N ({nt} tiles) / per_core_N ({pc.per_core_N}) needs more than the {ncores} in0 cores",
-        )
-        if needs_spec:
-            return out_mc.with_shard_spec(
-                ShardSpec(a_spec.grid, [mp_total, pc.per_core_N * 32], ShardOrientation.ROW_MAJOR)
-            )
+    shapes = MatmulShapes(
+        mt=mt_one, kt=kt, nt=nt, batch=batch,
+        in0_shard_kt=in0_spec.shape[1] // 32 if in0_spec else None,
+        in0_cores=in0_spec.num_cores() if in0_spec else None,
+    )  # fmt: skip
+    full = device.compute_with_storage_grid_size()
+    grid = getattr(pc, "compute_with_storage_grid_size", None)
+    with rules():
+        check_matmul_program_config(
+            kind, pc, shapes, dest=kernel.dest_tiles(), compute_grid=(full.x, full.y),
+            grid=(grid.x, grid.y) if grid is not None else None,
+        )  # fmt: skip
+    if not (out_mc.is_sharded() and out_mc.shard_spec is None):
         return out_mc
-
-    grid = pc.compute_with_storage_grid_size
-    _check_grid(device, grid)
-    _validate_subblocks(name, pc, kernel)
-
-    if isinstance(pc, MatmulMultiCoreReuseProgramConfig):
+    mt = mt_one * (batch if getattr(pc, "fuse_batch", True) else 1)
+    if kind == "dram_sharded":
+        shard, grid_set = [mt_one * batch * 32, pc.per_core_N * 32], in0_spec.grid
+    elif kind == "2d":
         require(
-            pc.per_core_M % pc.out_subblock_h == 0,
-            f"per_core_M ({pc.per_core_M}) must be divisible by out_subblock_h ({pc.out_subblock_h})",
+            out_mc.memory_layout == TensorMemoryLayout.BLOCK_SHARDED,
+            "2D multicast matmul: a sharded output must be BLOCK_SHARDED",
+        )
+        shard = [pc.per_core_M * 32, pc.per_core_N * 32]
+        grid_set = _grid_set(ceil_div(nt, pc.per_core_N), ceil_div(mt, pc.per_core_M))
+    elif kind == "1d":
+        layout = (
+            TensorMemoryLayout.WIDTH_SHARDED if pc.mcast_in0 else TensorMemoryLayout.HEIGHT_SHARDED
         )
         require(
-            pc.per_core_N % pc.out_subblock_w == 0,
-            f"per_core_N ({pc.per_core_N}) must be divisible by out_subblock_w ({pc.out_subblock_w})",
+            out_mc.memory_layout == layout, f"1D matmul: a sharded output must be {layout.name}"
         )
-        require(not needs_spec, f"{name}: a sharded output needs an explicit shard spec")
-        return out_mc
-
-    require(
-        pc.out_block_h % pc.out_subblock_h == 0,
-        f"out_block_h ({pc.out_block_h}) must be divisible by out_subblock_h ({pc.out_subblock_h})",
-    )
-    require(
-        pc.out_block_w % pc.out_subblock_w == 0,
-        f"out_block_w ({pc.out_block_w}) must be divisible by out_subblock_w ({pc.out_subblock_w})",
-    )
-    require(
-        pc.per_core_M % pc.out_block_h == 0,
-        f"per_core_M ({pc.per_core_M}) must be divisible by out_block_h ({pc.out_block_h})",
-    )
-    require(
-        pc.per_core_N % pc.out_block_w == 0,
-        f"per_core_N ({pc.per_core_N}) must be divisible by out_block_w ({pc.out_block_w})",
-    )
-    fuse = pc.fuse_batch
-    mt = mt_one * (batch if fuse else 1)
-
-    if isinstance(pc, MatmulMultiCoreReuseMultiCastProgramConfig):
-        rows, cols = (grid.x, grid.y) if pc.transpose_mcast else (grid.y, grid.x)
-        require(
-            pc.per_core_M * rows >= mt,
-            f"per_core_M ({pc.per_core_M}) * grid rows ({rows}) must cover Mt ({mt})",
-        )
-        require(
-            pc.per_core_N * cols >= nt,
-            f"per_core_N ({pc.per_core_N}) * grid columns ({cols}) must cover Nt ({nt})",
-        )
-        if needs_spec:
-            require(
-                out_mc.memory_layout == TensorMemoryLayout.BLOCK_SHARDED,
-                "2D multicast matmul: a sharded output must be BLOCK_SHARDED",
-            )
-            grid_set = _grid_set(ceil_div(nt, pc.per_core_N), ceil_div(mt, pc.per_core_M))
-            return out_mc.with_shard_spec(
-                ShardSpec(
-                    grid_set, [pc.per_core_M * 32, pc.per_core_N * 32], ShardOrientation.ROW_MAJOR
-                )
-            )
-        return out_mc
-
-    if isinstance(pc, MatmulMultiCoreReuseMultiCast1DProgramConfig):
-        ncores = grid.x * grid.y
         if pc.mcast_in0:
-            require(
-                pc.per_core_M >= mt,
-                f"1D mcast_in0 matmul: per_core_M ({pc.per_core_M}) must cover Mt ({mt})",
-            )
-            used = ceil_div(nt, pc.per_core_N)
-            require(
-                used <= ncores,
-                f"1D matmul: Nt ({nt}) / per_core_N ({pc.per_core_N}) = {used} blocks exceed {ncores} cores",
-            )
-            shard = [mt * 32, pc.per_core_N * 32]
-            layout = TensorMemoryLayout.WIDTH_SHARDED
+            shard, used = [mt * 32, pc.per_core_N * 32], ceil_div(nt, pc.per_core_N)
         else:
-            require(
-                pc.per_core_N >= nt,
-                f"1D mcast_in1 matmul: per_core_N ({pc.per_core_N}) must cover Nt ({nt})",
-            )
-            used = ceil_div(mt, pc.per_core_M)
-            require(
-                used <= ncores,
-                f"1D matmul: Mt ({mt}) / per_core_M ({pc.per_core_M}) = {used} blocks exceed {ncores} cores",
-            )
-            shard = [pc.per_core_M * 32, nt * 32]
-            layout = TensorMemoryLayout.HEIGHT_SHARDED
-        if needs_spec:
-            require(
-                out_mc.memory_layout == layout, f"1D matmul: a sharded output must be {layout.name}"
-            )
-            grid_set = num_cores_to_corerangeset(used, grid, row_wise=True)
-            return out_mc.with_shard_spec(ShardSpec(grid_set, shard, ShardOrientation.ROW_MAJOR))
-        return out_mc
-
-    raise fatal(f"Unsupported program config {name}")
+            shard, used = [pc.per_core_M * 32, nt * 32], ceil_div(mt, pc.per_core_M)
+        grid_set = num_cores_to_corerangeset(used, grid, row_wise=True)
+    else:
+        raise fatal(f"{type(pc).__name__}: a sharded output needs an explicit shard spec")
+    return out_mc.with_shard_spec(ShardSpec(grid_set, shard, ShardOrientation.ROW_MAJOR))
 
 
 def _matmul(a: Tensor, b: Tensor, bias, transpose_a, transpose_b, memory_config, dtype, program_config,

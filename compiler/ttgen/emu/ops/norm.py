@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import torch
 
-from ttgen.emu.errors import require
+from ttgen.devices.rules import check_sharded_norm
+from ttgen.emu.errors import require, rules
 from ttgen.emu.ops._op import check_tile, device_op, make_tensor, on_device
 from ttgen.emu.tensor import Tensor
 from ttgen.emu.types import (
@@ -52,20 +53,12 @@ def _validate_sharded(pc: LayerNormShardedMultiCoreProgramConfig, x: Tensor, out
         mc.memory_layout in (TensorMemoryLayout.WIDTH_SHARDED, TensorMemoryLayout.BLOCK_SHARDED),
         f"sharded norm input must be WIDTH or BLOCK sharded, got {mc.memory_layout.name}",
     )
-    grid = x.device().compute_with_storage_grid_size()
-    g = pc.compute_with_storage_grid_size
-    require(
-        g.x <= grid.x and g.y <= grid.y,
-        f"norm grid ({g.x}, {g.y}) exceeds the device grid ({grid.x}, {grid.y})",
-    )
-    sh, sw = mc.shard_spec.shape
-    require(pc.block_w * 32 == sw, f"block_w ({pc.block_w}) * 32 must equal the shard width {sw}")
-    require(pc.block_h * 32 == sh, f"block_h ({pc.block_h}) * 32 must equal the shard height {sh}")
-    require(
-        pc.block_w % pc.subblock_w == 0,
-        f"block_w ({pc.block_w}) must be divisible by subblock_w ({pc.subblock_w})",
-    )
-    require(pc.subblock_w <= 8, f"subblock_w ({pc.subblock_w}) must be at most 8")
+    full, g = x.device().compute_with_storage_grid_size(), pc.compute_with_storage_grid_size
+    with rules():
+        check_sharded_norm(
+            block_w=pc.block_w, block_h=pc.block_h, subblock_w=pc.subblock_w, shard=tuple(mc.shard_spec.shape),
+            grid=(g.x, g.y), compute_grid=(full.x, full.y),
+        )  # fmt: skip
     require(out_mc.is_sharded(), "a sharded norm writes a sharded output")
     if pc.inplace:
         require(out_mc == mc, "an inplace sharded norm needs the output memory config of its input")

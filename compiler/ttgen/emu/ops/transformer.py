@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import torch
 
-from ttgen.emu.errors import require
+from ttgen.devices.rules import check_sdpa_chunks
+from ttgen.emu.errors import require, rules
 from ttgen.emu.ops._op import check_tile, device_op, make_tensor, on_device
 from ttgen.emu.ops.matmul import fidelity_matmul
 from ttgen.emu.types import (
@@ -31,32 +32,18 @@ _DEFAULT_SDPA_KERNEL = WormholeComputeKernelConfig(
 MAX_DECODE_BATCH = 32
 
 
-def _is_pow2(n: int) -> bool:
-    return n > 0 and n & (n - 1) == 0
-
-
 def _validate_chunks(pc: SDPAProgramConfig | None, seq_len: int | None, device) -> None:
     if pc is None:
         return
-    grid = device.compute_with_storage_grid_size()
-    g = pc.compute_with_storage_grid_size
-    require(
-        g.x <= grid.x and g.y <= grid.y,
-        f"SDPA grid ({g.x}, {g.y}) exceeds the device grid ({grid.x}, {grid.y})",
-    )
-    for name in ("q_chunk_size", "k_chunk_size"):
-        size = getattr(pc, name)
-        if seq_len is None and size == 0:  # decode: 0 means choose automatically
-            continue
-        require(
-            size % 32 == 0 and size > 0,
-            f"User provided {name} must be a positive multiple of 32, got {size}",
+    full, g = device.compute_with_storage_grid_size(), pc.compute_with_storage_grid_size
+    with rules():
+        check_sdpa_chunks(
+            pc.q_chunk_size,
+            pc.k_chunk_size,
+            seq_len,
+            grid=(g.x, g.y),
+            compute_grid=(full.x, full.y),
         )
-        require(_is_pow2(size), f"User provided {name} must be power of 2, got {size}")
-        if seq_len is not None:
-            require(
-                seq_len % size == 0, f"sequence length {seq_len} must be divisible by {name} {size}"
-            )
 
 
 def _attend(q, k, v, mask, scale, kernel):
