@@ -54,7 +54,52 @@ def _build_parser() -> argparse.ArgumentParser:
         "--out", type=Path, help="output JSON (default: traces/<model>-<preset>.json)"
     )
     trace.add_argument("--quiet", action="store_true", help="no progress and no summary")
+
+    check = sub.add_parser(
+        "check",
+        help="match a spec's rules against a model's traced graphs and report coverage",
+        description="Trace the spec's model family, match every rule in prefill and decode, and list "
+        "what each rule matched. Exits 1 if any graph node is not covered by exactly one match.",
+    )
+    check.add_argument("spec", type=Path, help="a spec file, e.g. specs/llama.yaml")
+    _model_source_args(check)
     return parser
+
+
+def _model_source_args(p: argparse.ArgumentParser) -> None:
+    source = p.add_mutually_exclusive_group()
+    source.add_argument("--preset", help="a preset of the spec's model family (default: tiny)")
+    source.add_argument(
+        "--checkpoint", type=Path, help="a local HF folder (config.json + safetensors)"
+    )
+    p.add_argument(
+        "--seq-len",
+        type=_positive_int,
+        default=128,
+        help="prefill tokens / decode cache length to trace",
+    )
+
+
+def _cmd_check(args: argparse.Namespace) -> int:
+    from rich.console import Console
+
+    from ttgen.pipeline import analyze
+    from ttgen.spec import load_spec
+
+    spec = load_spec(args.spec)
+    err = Console(stderr=True, log_path=False)
+    with err.status("tracing") as status:
+
+        def step(message: str) -> None:
+            status.update(message)
+
+        analysis = analyze(
+            spec, preset=args.preset, checkpoint=args.checkpoint, seq_len=args.seq_len, step=step
+        )
+    from ttgen.match.report import print_coverage
+
+    print_coverage(analysis)
+    return 0 if analysis.covered else 1
 
 
 def _cmd_trace(args: argparse.Namespace) -> int:
@@ -103,6 +148,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = _build_parser().parse_args(argv)
         if args.command == "trace":
             return _cmd_trace(args)
+        if args.command == "check":
+            return _cmd_check(args)
         raise TtgenError(f"unknown command {args.command}")
     except TtgenError as exc:
         print(f"ttgen: error: {exc}", file=sys.stderr)

@@ -1,0 +1,46 @@
+"""Named `when:` predicates: pure functions of a candidate match (graph, boundary, captures)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import networkx as nx
+
+__all__ = ["PREDICATES", "Candidate"]
+
+_INDEX_DTYPES = {"bool", "int64", "int32", "uint8"}
+_VALUE_PRESERVING = {
+    "aten.alias.default",
+    "aten._assert_tensor_metadata.default",
+    "aten._assert_scalar.default",
+}
+
+
+@dataclass(frozen=True)
+class Candidate:
+    graph: nx.DiGraph
+    nodes: tuple[str, ...]
+    captures: dict
+
+
+def index_math_only(c: Candidate) -> bool:
+    """Position and mask bookkeeping only: every op yields integers or booleans, or passes a value
+    through unchanged. A float computation here (say, Gemma's embedding scale) does not qualify."""
+    for n in c.nodes:
+        attrs = c.graph.nodes[n]
+        if attrs["op"] in _VALUE_PRESERVING:
+            continue
+        if not attrs["outputs"] or any(o["dtype"] not in _INDEX_DTYPES for o in attrs["outputs"]):
+            return False
+    return True
+
+
+def no_mlp_bias(c: Candidate) -> bool:
+    return not any(k.startswith("b_") for k in c.captures)
+
+
+PREDICATES: dict[str, Callable[[Candidate], bool]] = {
+    "index_math_only": index_math_only,
+    "no_mlp_bias": no_mlp_bias,
+}

@@ -1,0 +1,539 @@
+"""YAML spec → `Spec`. Every problem is one `SpecError` line: `file:LINE: key: what is wrong`.
+
+A spec file may `import` pattern files (relative to itself); imported files may hold `patterns`,
+`compute_configs` and `precision_presets` (and imports of their own). Cycles are errors."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import yaml
+
+from ttgen.errors import TtgenError
+from ttgen.spec.schema import (
+    DTYPES,
+    FIDELITIES,
+    KV_CACHE_KINDS,
+    MODES,
+    PROGRAM_KINDS,
+    TEMPLATES,
+    ComputeConfigSpec,
+    Loc,
+    MatchSpec,
+    OpSpec,
+    Override,
+    PatternSpec,
+    PrecisionSpec,
+    ProgramChoice,
+    Requirement,
+    Rule,
+    Spec,
+    Target,
+    Thresholds,
+)
+from ttgen.spec.yamlloc import LocDict, LocList, load_yaml
+
+__all__ = ["SpecError", "load_spec"]
+
+MAX_BATCH = 32  # decode ops hold one user per tile row
+
+
+class SpecError(TtgenError):
+    """A spec that is not valid; the message starts with file:line."""
+
+
+def _fail(where: Loc, key: str, what: str):
+    raise SpecError(f"{where}: {key}: {what}")
+
+
+def _loc(node, key: str | None = None) -> Loc:
+    if isinstance(node, LocDict) and key is not None and key in node.key_lines:
+        return Loc(node.file, node.key_lines[key])
+    return Loc(getattr(node, "file", "?"), getattr(node, "line", 0))
+
+
+_TYPE_NAMES = {
+    str: "a string",
+    int: "an integer",
+    float: "a number",
+    bool: "true or false",
+    LocDict: "a mapping",
+    LocList: "a list",
+}
+
+
+def _get(
+    node: LocDict, key: str, kind, *, required: bool = True, default=None, where: str | None = None
+):
+    if key not in node:
+        if required:
+            _fail(_loc(node), where or key, f"missing required key '{key}'")
+        return default
+    value = node[key]
+    ok = isinstance(value, kind) and not (kind in (int, float) and isinstance(value, bool))
+    if kind is float and isinstance(value, int) and not isinstance(value, bool):
+        ok, value = True, float(value)
+    if not ok:
+        _fail(
+            _loc(node, key),
+            where or key,
+            f"expected {_TYPE_NAMES.get(kind, kind.__name__)}, got {type(value).__name__} {value!r}",
+        )
+    return value
+
+
+def _keys(node, allowed: tuple[str, ...], what: str) -> None:
+    if not isinstance(node, LocDict):
+        _fail(_loc(node), what, f"expected a mapping, got {type(node).__name__}")
+    for key in node:
+        if key not in allowed:
+            _fail(_loc(node, key), key, f"unknown key in {what} (allowed: {', '.join(allowed)})")
+
+
+def _one_of(node: LocDict, key: str, value, allowed, what: str | None = None) -> None:
+    if value not in allowed:
+        _fail(
+            _loc(node, key),
+            what or key,
+            f"unknown value '{value}' (known: {', '.join(map(str, allowed))})",
+        )
+
+
+def _str_map(
+    node: LocDict, key: str, allowed_values=None, value_kind=str
+) -> tuple[tuple[str, object], ...]:
+    m = _get(node, key, LocDict, required=False, default=LocDict())
+    out = []
+    for k, v in m.items():
+        if not isinstance(v, value_kind) or isinstance(v, bool) and value_kind is not bool:
+            _fail(
+                _loc(m, k),
+                f"{key}.{k}",
+                f"expected {_TYPE_NAMES.get(value_kind, value_kind.__name__)}, got {v!r}",
+            )
+        if allowed_values is not None and v not in allowed_values:
+            _fail(
+                _loc(m, k),
+                f"{key}.{k}",
+                f"unknown value '{v}' (known: {', '.join(allowed_values)})",
+            )
+        out.append((k, v))
+    return tuple(out)
+
+
+# --------------------------------------------------------------------------- pieces
+
+
+def _patterns(node: LocDict) -> list[PatternSpec]:
+    from ttgen.match.engine import Pattern
+    from ttgen.match.pattern import PatternError, parse
+
+    out = []
+    for name, body in node.items():
+        where = _loc(node, name)
+        if isinstance(body, str):
+            body = LocDict({"root": body})
+            body.file, body.line, body.key_lines = where.file, where.line, {"root": where.line}
+        _keys(body, ("doc", "let", "root"), f"pattern {name}")
+        lets_node = _get(body, "let", LocDict, required=False, default=LocDict())
+        lets: dict[str, object] = {}
+        try:
+            for let_name, text in lets_node.items():
+                if not isinstance(text, str):
+                    _fail(
+                        _loc(lets_node, let_name),
+                        f"patterns.{name}.let.{let_name}",
+                        "expected an expression string",
+                    )
+                lets[let_name] = parse(text, set(lets_node))
+            root_text = _get(body, "root", str, where=f"patterns.{name}.root")
+            root = parse(root_text, set(lets_node))
+        except PatternError as exc:
+            _fail(where, f"patterns.{name}", str(exc))
+        out.append(PatternSpec(name, root_text, tuple((k, v) for k, v in lets_node.items()), body.get("doc", ""), where,
+                               compiled=Pattern(name, root, lets)))  # fmt: skip
+    return out
+
+
+def _compute_configs(node: LocDict) -> list[ComputeConfigSpec]:
+    out = []
+    for name, body in node.items():
+        _keys(
+            body,
+            ("math_fidelity", "math_approx_mode", "fp32_dest_acc_en", "packer_l1_acc"),
+            f"compute config {name}",
+        )
+        fidelity = _get(body, "math_fidelity", str)
+        _one_of(
+            body, "math_fidelity", fidelity, FIDELITIES, f"compute_configs.{name}.math_fidelity"
+        )
+        out.append(ComputeConfigSpec(
+            name, fidelity, _get(body, "math_approx_mode", bool, required=False, default=False),
+            _get(body, "fp32_dest_acc_en", bool, required=False, default=False),
+            _get(body, "packer_l1_acc", bool, required=False, default=False), _loc(node, name),
+        ))  # fmt: skip
+    return out
+
+
+def _precisions(node: LocDict) -> list[PrecisionSpec]:
+    out = []
+    for name, body in node.items():
+        _keys(
+            body,
+            ("weights", "kv_cache", "activations", "logits", "fidelity"),
+            f"precision preset {name}",
+        )
+        kv = _get(body, "kv_cache", str)
+        _one_of(body, "kv_cache", kv, DTYPES, f"precision_presets.{name}.kv_cache")
+        act = _get(body, "activations", str)
+        _one_of(
+            body,
+            "activations",
+            act,
+            ("bfloat16", "float32"),
+            f"precision_presets.{name}.activations",
+        )
+        logits = _get(body, "logits", str)
+        _one_of(body, "logits", logits, DTYPES, f"precision_presets.{name}.logits")
+        out.append(
+            PrecisionSpec(
+                name,
+                _str_map(body, "weights", DTYPES),
+                kv,
+                act,
+                logits,
+                _str_map(body, "fidelity"),
+                _loc(node, name),
+            )
+        )
+    return out
+
+
+def _program(node, where: Loc, key: str) -> ProgramChoice:
+    if isinstance(node, str):
+        if node not in PROGRAM_KINDS:
+            _fail(where, key, f"unknown program kind '{node}' (known: {', '.join(PROGRAM_KINDS)})")
+        return ProgramChoice(node)
+    if not isinstance(node, LocDict):
+        _fail(where, key, "expected a program kind or a mapping with `kind`")
+    kind = _get(node, "kind", str, where=f"{key}.kind")
+    _one_of(node, "kind", kind, PROGRAM_KINDS, f"{key}.kind")
+    fields = []
+    for k, v in node.items():
+        if k == "kind":
+            continue
+        if not isinstance(v, int) or isinstance(v, bool) or v <= 0:
+            _fail(_loc(node, k), f"{key}.{k}", f"expected a positive integer, got {v!r}")
+        fields.append((k, v))
+    return ProgramChoice(kind, tuple(fields))
+
+
+def _per_mode(node: LocDict, key: str, parse_value):
+    """`key: value` for every mode, or `key: {prefill: value, decode: value}`."""
+    if key not in node:
+        return ()
+    value = node[key]
+    where = _loc(node, key)
+    if isinstance(value, LocDict) and set(value) <= set(MODES) and value:
+        return tuple(
+            (m, parse_value(value[m], _loc(value, m), f"{key}.{m}")) for m in MODES if m in value
+        )
+    return tuple((m, parse_value(value, where, key)) for m in MODES)
+
+
+def _rule(node: LocDict, patterns: dict, predicates) -> Rule:
+    _keys(node, ("name", "match", "when", "template", "weights", "ops"), "rule")
+    name = _get(node, "name", str)
+    where = _loc(node)
+    match = _get(node, "match", LocDict)
+    _keys(match, ("module", "require"), f"rule {name} match")
+    modules = match.get("module")
+    if isinstance(modules, str):
+        modules = [modules]
+    if not isinstance(modules, list) or not modules or not all(isinstance(m, str) for m in modules):
+        _fail(
+            _loc(match, "module") if "module" in match else _loc(match),
+            f"rules.{name}.match.module",
+            "expected a module path glob or a list of them",
+        )
+    requires = []
+    req_list = _get(match, "require", LocList, required=False, default=LocList())
+    for i, item in enumerate(req_list):
+        item_loc = Loc(req_list.file, req_list.item_lines[i])
+        if isinstance(item, str):
+            item = LocDict({"pattern": item})
+            item.file, item.line, item.key_lines = (
+                item_loc.file,
+                item_loc.line,
+                {"pattern": item_loc.line},
+            )
+        _keys(item, ("pattern", "count", "modes", "optional"), f"rule {name} requirement")
+        pname = _get(item, "pattern", str, where=f"rules.{name}.match.require.pattern")
+        if pname not in patterns:
+            _fail(
+                _loc(item, "pattern"),
+                f"rules.{name}.match.require",
+                f"unknown pattern '{pname}' (known: {', '.join(sorted(patterns))})",
+            )
+        count = _get(item, "count", int, required=False, default=1)
+        modes = item.get("modes", list(MODES))
+        if not isinstance(modes, list) or not set(modes) <= set(MODES):
+            _fail(
+                _loc(item, "modes"),
+                f"rules.{name}.match.require.modes",
+                f"expected a list of {', '.join(MODES)}",
+            )
+        requires.append(
+            Requirement(
+                pname,
+                count,
+                tuple(modes),
+                _get(item, "optional", bool, required=False, default=False),
+                item_loc,
+            )
+        )
+    when = node.get("when", [])
+    if not isinstance(when, list) or not all(isinstance(w, str) for w in when):
+        _fail(_loc(node, "when"), f"rules.{name}.when", "expected a list of predicate names")
+    for w in when:
+        if w not in predicates:
+            _fail(
+                _loc(node, "when"),
+                f"rules.{name}.when",
+                f"unknown predicate '{w}' (known: {', '.join(sorted(predicates))})",
+            )
+    template = _get(node, "template", str)
+    _one_of(node, "template", template, TEMPLATES, f"rules.{name}.template")
+    weights = []
+    wnode = _get(node, "weights", LocDict, required=False, default=LocDict())
+    for wname, src in wnode.items():
+        src = [src] if isinstance(src, str) else src
+        if not isinstance(src, list) or not src or not all(isinstance(s, str) for s in src):
+            _fail(
+                _loc(wnode, wname),
+                f"rules.{name}.weights.{wname}",
+                "expected a capture name or a list of them (fused)",
+            )
+        weights.append((wname, tuple(src)))
+    ops = []
+    onode = _get(node, "ops", LocDict, required=False, default=LocDict())
+    for oname, body in onode.items():
+        _keys(body, ("weight", "fidelity", "program"), f"rule {name} op {oname}")
+        weight = _get(body, "weight", str, required=False)
+        if weight is not None and weight not in dict(weights):
+            _fail(
+                _loc(body, "weight"),
+                f"rules.{name}.ops.{oname}.weight",
+                f"unknown weight '{weight}' (this rule's weights: {', '.join(dict(weights)) or 'none'})",
+            )
+
+        def _fid(value, loc, key, oname=oname):
+            if not isinstance(value, str):
+                _fail(loc, f"rules.{name}.ops.{oname}.{key}", "expected a fidelity key name")
+            return value
+
+        def _prog(value, loc, key, oname=oname):
+            return _program(value, loc, f"rules.{name}.ops.{oname}.{key}")
+
+        ops.append(
+            OpSpec(
+                oname,
+                weight,
+                _per_mode(body, "fidelity", _fid),
+                _per_mode(body, "program", _prog),
+                _loc(onode, oname),
+            )
+        )
+    return Rule(
+        name,
+        MatchSpec(tuple(modules), tuple(requires), tuple(when), _loc(node, "match")),
+        template,
+        tuple(weights),
+        tuple(ops),
+        where,
+    )
+
+
+# --------------------------------------------------------------------------- files
+
+
+def _read(path: Path, display: str):
+    try:
+        data = load_yaml(path, display)
+    except FileNotFoundError:
+        raise SpecError(f"{display}: no such spec file") from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
+        line = mark.line + 1 if mark else 0
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise SpecError(f"{display}:{line}: yaml: {problem}") from None
+    if not isinstance(data, LocDict):
+        raise SpecError(f"{display}:1: spec: expected a mapping at the top level")
+    return data
+
+
+def _display(path: Path) -> str:
+    try:
+        return str(path.resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)
+
+
+def _collect(path: Path, stack: tuple[Path, ...], acc: dict, hasher) -> LocDict:
+    """Load `path` and its imports depth-first, merging shared sections into `acc`."""
+    display = _display(path)
+    data = _read(path, display)
+    hasher.update(display.encode() + b"\0" + path.read_bytes())
+    imports = _get(data, "imports", LocList, required=False, default=LocList())
+    for i, rel in enumerate(imports):
+        where = Loc(display, imports.item_lines[i])
+        if not isinstance(rel, str):
+            _fail(where, "imports", f"expected a file path, got {rel!r}")
+        target = (path.parent / rel).resolve()
+        if target in stack:
+            chain = " -> ".join(_display(p) for p in (*stack, target))
+            _fail(where, "imports", f"cyclic import: {chain}")
+        if not target.is_file():
+            _fail(where, "imports", f"no such file '{rel}'")
+        imported = _collect(target, (*stack, target), acc, hasher)
+        _keys(
+            imported,
+            ("imports", "patterns", "compute_configs", "precision_presets"),
+            f"imported file {rel}",
+        )
+    for section in ("patterns", "compute_configs", "precision_presets"):
+        body = _get(data, section, LocDict, required=False, default=LocDict())
+        for name in body:
+            if name in acc[section]:
+                _fail(
+                    _loc(body, name),
+                    f"{section}.{name}",
+                    f"defined twice (also at {acc[section][name][1]})",
+                )
+            acc[section][name] = (body, _loc(body, name))
+    return data
+
+
+def load_spec(path: str | Path, predicates=None) -> Spec:
+    """Load and validate a spec. `predicates` (name → function) defaults to ttgen.match's."""
+    from ttgen.devices import device_names
+
+    if predicates is None:
+        from ttgen.match.predicates import PREDICATES as predicates
+    path = Path(path)
+    hasher = hashlib.sha256()
+    acc: dict = {"patterns": {}, "compute_configs": {}, "precision_presets": {}}
+    data = _collect(path.resolve(), (path.resolve(),), acc, hasher)
+    _keys(data, ("family", "imports", "target", "precision", "precision_presets", "compute_configs", "patterns",
+                 "rules", "overrides", "tests"), "spec")  # fmt: skip
+    family = _get(data, "family", str)
+
+    def section(name, parse):
+        merged = LocDict()
+        for key, (body, _where) in acc[name].items():
+            one = LocDict({key: body[key]})
+            one.file, one.line, one.key_lines = body.file, body.line, {key: body.key_lines[key]}
+            merged.update({key: parse(one)[0]})
+        return merged
+
+    patterns = section("patterns", _patterns)
+    computes = section("compute_configs", _compute_configs)
+    precisions = section("precision_presets", _precisions)
+    for p in precisions.values():
+        for key, cname in p.fidelity:
+            if cname not in computes:
+                _fail(
+                    p.loc,
+                    f"precision_presets.{p.name}.fidelity.{key}",
+                    f"unknown compute config '{cname}' (known: {', '.join(computes)})",
+                )
+
+    tnode = _get(data, "target", LocDict)
+    _keys(tnode, ("device", "max_batch", "max_seq_len", "kv_cache"), "target")
+    device = _get(tnode, "device", str, where="target.device")
+    _one_of(tnode, "device", device, device_names(), "target.device")
+    max_batch = _get(tnode, "max_batch", int, where="target.max_batch")
+    if not 1 <= max_batch <= MAX_BATCH:
+        _fail(
+            _loc(tnode, "max_batch"),
+            "target.max_batch",
+            f"must be between 1 and {MAX_BATCH}, got {max_batch}",
+        )
+    max_seq = _get(tnode, "max_seq_len", int, where="target.max_seq_len")
+    if max_seq <= 0 or max_seq % 128:
+        _fail(
+            _loc(tnode, "max_seq_len"),
+            "target.max_seq_len",
+            f"must be a positive multiple of 128, got {max_seq}",
+        )
+    kv = _get(tnode, "kv_cache", LocDict, where="target.kv_cache")
+    _keys(kv, ("kind", "block_size"), "target.kv_cache")
+    kind = _get(kv, "kind", str, where="target.kv_cache.kind")
+    _one_of(kv, "kind", kind, KV_CACHE_KINDS, "target.kv_cache.kind")
+    block = _get(
+        kv, "block_size", int, required=False, default=32, where="target.kv_cache.block_size"
+    )
+    if block % 32 or block <= 0 or max_seq % block:
+        _fail(_loc(kv, "block_size") if "block_size" in kv else _loc(kv), "target.kv_cache.block_size",
+              f"must be a positive multiple of 32 dividing max_seq_len {max_seq}, got {block}")  # fmt: skip
+    target = Target(device, max_batch, max_seq, kind, block, _loc(data, "target"))
+
+    precision = _get(data, "precision", str)
+    _one_of(data, "precision", precision, list(precisions), "precision")
+
+    rules, seen = [], {}
+    rnodes = _get(data, "rules", LocList)
+    for i, rnode in enumerate(rnodes):
+        if not isinstance(rnode, LocDict):
+            _fail(Loc(rnodes.file, rnodes.item_lines[i]), "rules", "each rule must be a mapping")
+        rule = _rule(rnode, patterns, predicates)
+        if rule.name in seen:
+            _fail(
+                rule.loc,
+                "rules.name",
+                f"duplicate rule name '{rule.name}' (first at {seen[rule.name]})",
+            )
+        seen[rule.name] = rule.loc
+        rules.append(rule)
+
+    overrides = []
+    onodes = _get(data, "overrides", LocList, required=False, default=LocList())
+    for i, onode in enumerate(onodes):
+        _keys(onode, ("layers", "weights", "fidelity"), "override")
+        layers = onode.get("layers")
+        if (
+            not isinstance(layers, list)
+            or not layers
+            or not all(isinstance(x, int) and not isinstance(x, bool) and x >= 0 for x in layers)
+        ):
+            _fail(
+                Loc(onodes.file, onodes.item_lines[i]),
+                "overrides.layers",
+                "expected a list of layer indices",
+            )
+        ov = Override(
+            tuple(layers),
+            _str_map(onode, "weights", DTYPES),
+            _str_map(onode, "fidelity"),
+            Loc(onodes.file, onodes.item_lines[i]),
+        )
+        for key, cname in ov.fidelity:
+            if cname not in computes:
+                _fail(ov.loc, f"overrides.fidelity.{key}", f"unknown compute config '{cname}'")
+        overrides.append(ov)
+
+    tests = _get(data, "tests", LocDict)
+    fields = {"module_pcc": float, "model_prefill_pcc": float, "decode_pcc": float, "kv_cache_pcc": float,
+              "decode_steps": int, "teacher_forcing_tokens": int, "top1": float, "top5": float}  # fmt: skip
+    _keys(tests, tuple(fields), "tests")
+    values = {k: _get(tests, k, t, where=f"tests.{k}") for k, t in fields.items()}
+    for k in ("module_pcc", "model_prefill_pcc", "decode_pcc", "kv_cache_pcc", "top1", "top5"):
+        if not 0.0 < values[k] <= 1.0:
+            _fail(_loc(tests, k), f"tests.{k}", f"must be in (0, 1], got {values[k]}")
+
+    return Spec(
+        path=_display(path), sha256=hasher.hexdigest(), family=family, target=target, precision=precision,
+        precision_presets=tuple(precisions.values()), compute_configs=tuple(computes.values()),
+        patterns=tuple(patterns.values()), rules=tuple(rules), overrides=tuple(overrides), tests=Thresholds(**values),
+    )  # fmt: skip

@@ -1,0 +1,177 @@
+"""The spec data model: frozen dataclasses, each carrying the file:line it came from.
+
+A spec says, for one model family, what the traced graph's subgraphs become (rules → templates),
+with which weights, dtypes, program and compute-kernel configs per mode, for which target, and
+which accuracy the generated tests must reach."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+__all__ = [
+    "DTYPES", "FIDELITIES", "KV_CACHE_KINDS", "MODES", "PROGRAM_KINDS", "TEMPLATES",
+    "ComputeConfigSpec", "Loc", "MatchSpec", "OpSpec", "Override", "PatternSpec", "PrecisionSpec",
+    "ProgramChoice", "Requirement", "Rule", "Spec", "Target", "Thresholds",
+]  # fmt: skip
+
+MODES = ("prefill", "decode")
+DTYPES = ("bfloat16", "float32", "bfloat8_b", "bfloat4_b")
+FIDELITIES = ("LoFi", "HiFi2", "HiFi3", "HiFi4")
+KV_CACHE_KINDS = ("static", "paged")
+PROGRAM_KINDS = ("auto", "dram_sharded", "2d", "1d", "interleaved")
+# Templates the planner can lower and the emitter can render; `none` absorbs glue (positions,
+# masks) that the TTNN ops do themselves (causal SDPA, device-side positions).
+TEMPLATES = (
+    "embedding",
+    "rotary_setup",
+    "rms_norm",
+    "attention",
+    "mlp",
+    "decoder",
+    "lm_head",
+    "none",
+)
+
+
+@dataclass(frozen=True)
+class Loc:
+    file: str
+    line: int
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}"
+
+
+@dataclass(frozen=True)
+class PatternSpec:
+    name: str
+    expr: str
+    lets: tuple[tuple[str, str], ...]
+    doc: str
+    loc: Loc
+    compiled: object = field(compare=False, repr=False, default=None)  # ttgen.match.engine.Pattern
+
+
+@dataclass(frozen=True)
+class Requirement:
+    pattern: str
+    count: int  # matches needed inside the boundary
+    modes: tuple[str, ...]
+    optional: bool  # captured when present, not required
+    loc: Loc
+
+
+@dataclass(frozen=True)
+class MatchSpec:
+    modules: tuple[str, ...]  # module path globs; `*` matches one path component
+    require: tuple[Requirement, ...]
+    when: tuple[str, ...]  # predicate names
+    loc: Loc
+
+
+@dataclass(frozen=True)
+class ProgramChoice:
+    kind: str  # one of PROGRAM_KINDS
+    fields: tuple[
+        tuple[str, int], ...
+    ] = ()  # explicit program-config fields overriding the formula
+
+
+@dataclass(frozen=True)
+class OpSpec:
+    name: str
+    weight: str | None
+    fidelity: tuple[tuple[str, str], ...]  # mode → precision fidelity key
+    program: tuple[tuple[str, ProgramChoice], ...]  # mode → choice
+    loc: Loc
+
+    def fidelity_key(self, mode: str) -> str | None:
+        return dict(self.fidelity).get(mode)
+
+    def program_for(self, mode: str) -> ProgramChoice:
+        return dict(self.program).get(mode, ProgramChoice("auto"))
+
+
+@dataclass(frozen=True)
+class Rule:
+    name: str
+    match: MatchSpec
+    template: str
+    weights: tuple[tuple[str, tuple[str, ...]], ...]  # our name → captures (several = fused on N)
+    ops: tuple[OpSpec, ...]
+    loc: Loc
+
+
+@dataclass(frozen=True)
+class Target:
+    device: str
+    max_batch: int
+    max_seq_len: int
+    kv_cache: str
+    block_size: int
+    loc: Loc
+
+
+@dataclass(frozen=True)
+class ComputeConfigSpec:
+    name: str
+    math_fidelity: str
+    math_approx_mode: bool
+    fp32_dest_acc_en: bool
+    packer_l1_acc: bool
+    loc: Loc
+
+
+@dataclass(frozen=True)
+class PrecisionSpec:
+    name: str
+    weights: tuple[tuple[str, str], ...]  # weight group → dtype
+    kv_cache: str
+    activations: str
+    logits: str  # LM-head output dtype
+    fidelity: tuple[tuple[str, str], ...]  # fidelity key → compute config name
+    loc: Loc
+
+
+@dataclass(frozen=True)
+class Override:
+    layers: tuple[int, ...]
+    weights: tuple[tuple[str, str], ...]
+    fidelity: tuple[tuple[str, str], ...]
+    loc: Loc
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    module_pcc: float
+    model_prefill_pcc: float
+    decode_pcc: float
+    kv_cache_pcc: float
+    decode_steps: int
+    teacher_forcing_tokens: int
+    top1: float
+    top5: float
+
+
+@dataclass(frozen=True)
+class Spec:
+    path: str
+    sha256: str
+    family: str
+    target: Target
+    precision: str
+    precision_presets: tuple[PrecisionSpec, ...]
+    compute_configs: tuple[ComputeConfigSpec, ...]
+    patterns: tuple[PatternSpec, ...]
+    rules: tuple[Rule, ...]
+    overrides: tuple[Override, ...]
+    tests: Thresholds
+
+    def pattern(self, name: str) -> PatternSpec:
+        return next(p for p in self.patterns if p.name == name)
+
+    def precision_preset(self, name: str | None = None) -> PrecisionSpec:
+        return next(p for p in self.precision_presets if p.name == (name or self.precision))
+
+    def compute_config(self, name: str) -> ComputeConfigSpec:
+        return next(c for c in self.compute_configs if c.name == name)
