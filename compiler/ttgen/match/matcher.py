@@ -2,7 +2,10 @@
 
 Each rule names module-path globs (its boundaries) and the patterns that must be found inside.
 Module instances are visited from the deepest path up, so a sub-module's rule claims its nodes
-before its parent's; a boundary holds the instance's not-yet-claimed call nodes. The first rule
+before its parent's; a boundary holds the instance's not-yet-claimed call nodes, minus those inside
+a descendant that some rule targets (if that rule did not match, they stay uncovered). A rule's
+patterns must explain every computing node of its boundary; only data movement and integer/boolean
+bookkeeping may be left over. The first rule
 (in spec order) whose requirements and predicates hold at an instance claims the whole boundary.
 Parameter and buffer inputs belong to the match of their first consumer; graph inputs, the output
 and inputs nothing reads are structural. Whatever is left is reported as uncovered."""
@@ -72,11 +75,29 @@ def _paths(g: nx.DiGraph) -> list[str]:
     return list(seen)
 
 
+# Ops a rule may leave unexplained inside its boundary: data movement and bookkeeping. Anything
+# else must be consumed by one of the rule's patterns, or the rule does not match.
+_NEUTRAL = {
+    "aten.view.default", "aten.reshape.default", "aten.transpose.int", "aten.unsqueeze.default",
+    "aten.expand.default", "aten.contiguous.default", "aten.alias.default", "aten.to.dtype",
+    "aten.to.dtype_layout", "aten.to.device", "aten._assert_tensor_metadata.default",
+    "aten._assert_scalar.default",
+}  # fmt: skip
+_INDEX_DTYPES = {"bool", "int64", "int32"}
+
+
+def _neutral(attrs: dict) -> bool:
+    if attrs["op"] in _NEUTRAL:
+        return True
+    return bool(attrs["outputs"]) and all(o["dtype"] in _INDEX_DTYPES for o in attrs["outputs"])
+
+
 def _try_rule(rule: Rule, spec: Spec, g: nx.DiGraph, mode: str, boundary: list[str]) -> dict | None:
     allowed = set(boundary)
     roots = list(reversed(boundary))
     captures: dict[str, object] = {}
     params: list[str] = []
+    consumed: set[str] = set()
     for req in rule.match.require:
         if mode not in req.modes:
             continue
@@ -89,6 +110,9 @@ def _try_rule(rule: Rule, spec: Spec, g: nx.DiGraph, mode: str, boundary: list[s
             captures.update({f"{k}{suffix}": v[1] for k, v in env.params.items()})
             captures.update({f"{k}{suffix}": v for k, v in env.consts.items()})
             params.extend(node for node, _ in env.params.values())
+            consumed |= env.consumed
+    if any(not _neutral(g.nodes[n]) for n in boundary if n not in consumed):
+        return None  # computation the rule's patterns do not explain
     candidate = Candidate(g, tuple(boundary), captures)
     if not all(PREDICATES[name](candidate) for name in rule.match.when):
         return None
@@ -106,6 +130,16 @@ def match_graph(spec: Spec, g: nx.DiGraph, mode: str) -> MatchResult:
             if any(gl.match(path) for gl in globs):
                 visits.append((-_depth(path), path_index, rule_index, path))
     visits.sort()
+    targeted = {path for *_, path in visits}
+
+    def inside_other_target(n: str, path: str) -> bool:
+        """Whether `n` sits in a descendant module that a rule of its own targets: such nodes
+        are that rule's to cover (or to leave uncovered), never the parent's."""
+        for q, _cls in g.nodes[n]["module_stack"]:
+            if q != path and q in targeted and (not path or q.startswith(path + ".")):
+                return True
+        return False
+
     claimed: dict[str, int] = {}
     matches: list[Match] = []
     done_paths: set[str] = set()
@@ -115,7 +149,9 @@ def match_graph(spec: Spec, g: nx.DiGraph, mode: str) -> MatchResult:
         rule = spec.rules[rule_index]
         boundary = [
             n for n in calls
-            if n not in claimed and (not path or g.nodes[n]["module"] == path or g.nodes[n]["module"].startswith(path + "."))
+            if n not in claimed
+            and (not path or g.nodes[n]["module"] == path or g.nodes[n]["module"].startswith(path + "."))
+            and not inside_other_target(n, path)
         ]  # fmt: skip
         if not boundary:
             continue

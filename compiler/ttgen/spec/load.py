@@ -138,19 +138,19 @@ def _patterns(node: LocDict) -> list[PatternSpec]:
         _keys(body, ("doc", "let", "root"), f"pattern {name}")
         lets_node = _get(body, "let", LocDict, required=False, default=LocDict())
         lets: dict[str, object] = {}
-        try:
-            for let_name, text in lets_node.items():
-                if not isinstance(text, str):
-                    _fail(
-                        _loc(lets_node, let_name),
-                        f"patterns.{name}.let.{let_name}",
-                        "expected an expression string",
-                    )
+        for let_name, text in lets_node.items():
+            let_loc = _loc(lets_node, let_name)
+            if not isinstance(text, str):
+                _fail(let_loc, f"patterns.{name}.let.{let_name}", "expected an expression string")
+            try:
                 lets[let_name] = parse(text, set(lets_node))
-            root_text = _get(body, "root", str, where=f"patterns.{name}.root")
+            except PatternError as exc:
+                _fail(let_loc, f"patterns.{name}.let.{let_name}", str(exc))
+        root_text = _get(body, "root", str, where=f"patterns.{name}.root")
+        try:
             root = parse(root_text, set(lets_node))
         except PatternError as exc:
-            _fail(where, f"patterns.{name}", str(exc))
+            _fail(_loc(body, "root"), f"patterns.{name}.root", str(exc))
         out.append(PatternSpec(name, root_text, tuple((k, v) for k, v in lets_node.items()), body.get("doc", ""), where,
                                compiled=Pattern(name, root, lets)))  # fmt: skip
     return out
