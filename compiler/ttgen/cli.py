@@ -63,6 +63,22 @@ def _build_parser() -> argparse.ArgumentParser:
     )
     check.add_argument("spec", type=Path, help="a spec file, e.g. specs/llama.yaml")
     _model_source_args(check)
+
+    plan = sub.add_parser(
+        "plan",
+        help="fix and validate every dtype, memory, program and compute config for a device",
+        description="Trace, match and plan; print per mode every op with its configs, L1 per core and "
+        "DRAM bytes, and the totals. An infeasible target fails with the numbers (exit 2).",
+    )
+    plan.add_argument("spec", type=Path, help="a spec file, e.g. specs/llama.yaml")
+    plan.add_argument("--device", help="device profile (default: the spec's target)")
+    plan.add_argument("--precision", help="precision preset (default: the spec's)")
+    plan.add_argument("--batch", type=_positive_int, help="max batch (default: the spec's target)")
+    plan.add_argument(
+        "--max-seq-len", type=_positive_int, help="max sequence length (default: the spec's target)"
+    )
+    plan.add_argument("--out", type=Path, help="also write the EmitPlan as JSON")
+    _model_source_args(plan)
     return parser
 
 
@@ -143,6 +159,37 @@ def _cmd_trace(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_plan(args: argparse.Namespace) -> int:
+    from rich.console import Console
+
+    from ttgen.pipeline import analyze
+    from ttgen.plan import make_plan
+    from ttgen.plan.report import print_plan
+    from ttgen.spec import load_spec
+
+    spec = load_spec(args.spec)
+    if args.out is not None:
+        from ttgen.trace.trace import check_writable
+
+        check_writable(args.out)
+    err = Console(stderr=True, log_path=False)
+    with err.status("tracing") as status:
+        analysis = analyze(
+            spec,
+            preset=args.preset,
+            checkpoint=args.checkpoint,
+            seq_len=args.seq_len,
+            step=status.update,
+        )
+        status.update("planning")
+        plan = make_plan(analysis, device=args.device, precision=args.precision, max_batch=args.batch,
+                         max_seq_len=args.max_seq_len)  # fmt: skip
+    print_plan(plan)
+    if args.out is not None:
+        args.out.write_text(plan.to_json())
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     try:
         args = _build_parser().parse_args(argv)
@@ -150,6 +197,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _cmd_trace(args)
         if args.command == "check":
             return _cmd_check(args)
+        if args.command == "plan":
+            return _cmd_plan(args)
         raise TtgenError(f"unknown command {args.command}")
     except TtgenError as exc:
         print(f"ttgen: error: {exc}", file=sys.stderr)

@@ -260,3 +260,21 @@ def check_sharded_norm(*, block_w: int, block_h: int, subblock_w: int, shard: tu
         f"block_w ({block_w}) must be divisible by subblock_w ({subblock_w})",
     )
     _require(subblock_w <= 8, f"subblock_w ({subblock_w}) must be at most 8")
+
+
+def check_decode_heads(*, batch: int, num_heads: int, head_dim: int) -> None:
+    """nlp_create_qkv_heads_decode / SDPA decode: users and heads each fit one tile row."""
+    _require(batch <= TILE, f"decode batch {batch} exceeds {TILE}")
+    _require(num_heads <= TILE, f"{num_heads} query heads exceed one tile ({TILE})")
+    _require(head_dim % TILE == 0, f"head_dim {head_dim} must be a multiple of the tile width 32")
+
+
+def check_rotary(*, head_dim: int, fp32_dest_acc_en: bool) -> None:
+    _require(
+        head_dim % TILE == 0 and head_dim <= 256,
+        f"rotary_embedding_llama: head_dim {head_dim} must be a multiple of 32 and at most 256",
+    )
+    _require(
+        not (head_dim > 128 and fp32_dest_acc_en),
+        "rotary_embedding_llama: head_dim > 128 requires fp32_dest_acc_en=False",
+    )

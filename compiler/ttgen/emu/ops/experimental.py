@@ -6,7 +6,8 @@ import math
 
 import torch
 
-from ttgen.emu.errors import require
+from ttgen.devices.rules import check_decode_heads, check_rotary
+from ttgen.emu.errors import require, rules
 from ttgen.emu.ops._op import check_tile, device_op, make_tensor, on_device
 from ttgen.emu.tensor import Tensor, quantize_to
 from ttgen.emu.types import (
@@ -27,8 +28,6 @@ __all__ = [
     "nlp_concat_heads", "nlp_concat_heads_decode", "nlp_create_qkv_heads", "nlp_create_qkv_heads_decode",
     "paged_fill_cache", "paged_update_cache", "rotary_embedding_llama", "fill_cache", "update_cache",
 ]  # fmt: skip
-
-MAX_DECODE_BATCH = 32
 
 
 def _height_sharded(
@@ -74,14 +73,9 @@ def nlp_create_qkv_heads_decode(input_tensor, *, num_heads, num_kv_heads=None, o
     )
     kv = num_kv_heads if num_kv_heads is not None else num_heads
     batch = shape[2]
-    require(
-        batch <= MAX_DECODE_BATCH,
-        f"nlp_create_qkv_heads_decode: batch {batch} exceeds {MAX_DECODE_BATCH}",
-    )
-    require(
-        num_heads <= 32, f"nlp_create_qkv_heads_decode: num_heads {num_heads} must be at most 32"
-    )
     d = _head_dim(shape[3], num_heads + 2 * kv, "nlp_create_qkv_heads_decode")
+    with rules():
+        check_decode_heads(batch=batch, num_heads=num_heads, head_dim=d)
     v = x.values()[0, 0]
     q = v[:, : num_heads * d].reshape(1, batch, num_heads, d)
     k = v[:, num_heads * d : (num_heads + kv) * d].reshape(1, batch, kv, d)
@@ -197,15 +191,9 @@ def rotary_embedding_llama(input_tensor, cos_cache, sin_cache, trans_mat, *, is_
     shape = list(x.shape)
     require(len(shape) == 4, f"rotary_embedding_llama: input must be 4D, got {shape}")
     d = shape[-1]
-    require(
-        d % 32 == 0 and d <= 256,
-        f"rotary_embedding_llama: head_dim {d} must be a multiple of 32 and at most 256",
-    )
     kernel = compute_kernel_config or WormholeComputeKernelConfig(math_fidelity=MathFidelity.HiFi4)
-    require(
-        not (d > 128 and kernel.fp32_dest_acc_en),
-        "rotary_embedding_llama: head_dim > 128 requires fp32_dest_acc_en=False",
-    )
+    with rules():
+        check_rotary(head_dim=d, fp32_dest_acc_en=kernel.fp32_dest_acc_en)
     require(
         list(trans_mat.shape)[-2:] == [32, 32] or trans_mat.shape[-1] == 32,
         "rotary_embedding_llama: trans_mat must be 32x32 tiles",

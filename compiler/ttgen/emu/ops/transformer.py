@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import torch
 
-from ttgen.devices.rules import check_sdpa_chunks
+from ttgen.devices.rules import check_decode_heads, check_sdpa_chunks
 from ttgen.emu.errors import require, rules
 from ttgen.emu.ops._op import check_tile, device_op, make_tensor, on_device
 from ttgen.emu.ops.matmul import fidelity_matmul
@@ -29,7 +29,6 @@ __all__ = [
 _DEFAULT_SDPA_KERNEL = WormholeComputeKernelConfig(
     math_fidelity=MathFidelity.HiFi2, fp32_dest_acc_en=False
 )
-MAX_DECODE_BATCH = 32
 
 
 def _validate_chunks(pc: SDPAProgramConfig | None, seq_len: int | None, device) -> None:
@@ -114,8 +113,8 @@ def _decode(
     qs = list(q.shape)
     require(len(qs) == 4 and qs[0] == 1, f"SDPA decode: Q must be [1, B, H, D], got {qs}")
     batch, heads, d = qs[1], qs[2], qs[3]
-    require(batch <= MAX_DECODE_BATCH, f"SDPA decode: batch {batch} exceeds {MAX_DECODE_BATCH}")
-    require(heads <= 32, f"SDPA decode: {heads} query heads exceed one tile (32)")
+    with rules():
+        check_decode_heads(batch=batch, num_heads=heads, head_dim=d)
     require(
         keys.shape[0] >= batch and keys.shape[-1] == d,
         f"SDPA decode: K {list(keys.shape)} does not fit Q {qs}",

@@ -1,0 +1,132 @@
+"""Matches + spec + device profile → EmitPlan, validated."""
+
+from __future__ import annotations
+
+from ttgen.devices import get_device
+from ttgen.plan.check import validate_plan
+from ttgen.plan.facts import PlanError, model_facts
+from ttgen.plan.lower import Lowering
+from ttgen.plan.types import TILE_BYTES, EmitPlan, KVCachePlan, ModulePlan, WeightPlan
+from ttgen.spec.schema import TEMPLATES
+
+__all__ = ["make_plan", "prefill_lengths"]
+
+
+def prefill_lengths(max_seq_len: int) -> tuple[int, ...]:
+    """Planned prefill lengths: 128, 256, ... up to max_seq_len (prompts pad up to the next one)."""
+    out, s = [], 128
+    while s < max_seq_len:
+        out.append(s)
+        s *= 2
+    out.append(max_seq_len)
+    return tuple(out)
+
+
+def _weight_bytes(w: WeightPlan, instances: int) -> int:
+    if not w.per_layer:
+        return w.bytes_per_instance()
+    overridden = dict(w.dtype_overrides)
+    base = w.bytes_per_instance()
+    return sum(
+        w.bytes_per_instance(overridden[i]) if i in overridden else base for i in range(instances)
+    )
+
+
+def make_plan(analysis, *, device: str | None = None, precision: str | None = None,
+              max_batch: int | None = None, max_seq_len: int | None = None) -> EmitPlan:  # fmt: skip
+    """Plan every op of every module in both modes for the target (overrides given as arguments
+    replace the spec's target and precision)."""
+    import dataclasses
+
+    spec = analysis.spec
+    target = spec.target
+    if max_batch is not None or max_seq_len is not None:
+        target = dataclasses.replace(
+            target,
+            max_batch=max_batch or target.max_batch,
+            max_seq_len=max_seq_len or target.max_seq_len,
+        )
+        spec = dataclasses.replace(spec, target=target)
+    try:
+        profile = get_device(device or target.device)
+    except KeyError as exc:
+        raise PlanError(str(exc.args[0])) from None
+    if precision is not None and precision not in {p.name for p in spec.precision_presets}:
+        raise PlanError(
+            f"unknown precision preset '{precision}' (known: {', '.join(p.name for p in spec.precision_presets)})"
+        )
+    preset = spec.precision_preset(precision)
+    prefill, decode = analysis.matches["prefill"], analysis.matches["decode"]
+    for mode, result in analysis.matches.items():
+        if result.uncovered:
+            raise PlanError(
+                f"{mode} graph has {len(result.uncovered)} uncovered node(s): run `ttgen check {spec.path}`"
+            )
+    g = analysis.trace.graphs["prefill"]
+    facts = model_facts(prefill, g, analysis.trace.meta["config"])
+    if target.max_seq_len > facts.max_position_embeddings:
+        raise PlanError(
+            f"target max_seq_len {target.max_seq_len} exceeds the model's {facts.max_position_embeddings} positions"
+        )
+    lowering = Lowering(spec, profile, facts, preset, prefill_lengths(target.max_seq_len))
+
+    for ov in spec.overrides:
+        if ov.fidelity:
+            raise PlanError(
+                f"{ov.loc}: overrides.fidelity: per-layer compute configs are not supported yet"
+            )
+        bad = [i for i in ov.layers if i >= facts.n_layers]
+        if bad:
+            raise PlanError(
+                f"{ov.loc}: overrides.layers: layer(s) {bad} do not exist ({facts.n_layers} layers)"
+            )
+
+    modules = []
+    for rule in spec.rules:
+        assert rule.template in TEMPLATES
+        pre = [m for m in prefill.matches if m.rule == rule.name]
+        dec = [m for m in decode.matches if m.rule == rule.name]
+        if sorted(m.module for m in pre) != sorted(m.module for m in dec):
+            raise PlanError(f"{rule.name}: prefill and decode match different modules")
+        if not pre:
+            continue
+        weights, ops = lowering.lower(rule, [m.module for m in pre], pre)
+        weights = tuple(_with_overrides(w, spec) for w in weights)
+        modules.append(
+            ModulePlan(rule.name, rule.template, tuple(sorted(m.module for m in pre)), weights, ops)
+        )
+
+    kv_shape = lowering.kv_cache_shape()
+    kv_elems = 1
+    for d in kv_shape:
+        kv_elems *= d
+    kv_bytes = 2 * facts.n_layers * kv_elems * TILE_BYTES[preset.kv_cache] // 1024
+    weight_bytes = sum(_weight_bytes(w, len(m.instances)) for m in modules for w in m.weights)
+    plan = EmitPlan(
+        spec_path=spec.path, spec_sha256=spec.sha256, family=spec.family,
+        source=analysis.trace.meta["checkpoint"] or analysis.trace.meta["preset"], hf_class=analysis.trace.meta["hf_class"],
+        device=profile.name, arch=profile.arch, compute_grid=profile.compute_grid, dram_banks=profile.dram_banks,
+        max_batch=target.max_batch, max_seq_len=target.max_seq_len, precision=preset.name,
+        prefill_seq_lens=lowering.prefill_seq_lens, facts=facts,
+        kv_cache=KVCachePlan(target.kv_cache, preset.kv_cache, target.block_size, target.max_batch, target.max_seq_len, kv_shape, kv_bytes),
+        modules=tuple(modules), dram_weight_bytes=weight_bytes,
+        dram_capacity_bytes=profile.dram_banks * profile.dram_bank_size,
+        tests=tuple(sorted(dataclasses.asdict(spec.tests).items())),
+    )  # fmt: skip
+    validate_plan(plan, profile)
+    return plan
+
+
+def _with_overrides(w: WeightPlan, spec) -> WeightPlan:
+    import dataclasses
+
+    changes = tuple(
+        sorted(
+            (layer, dtype)
+            for ov in spec.overrides
+            for group, dtype in ov.weights
+            if group == w.name
+            for layer in ov.layers
+        )
+    )
+    return dataclasses.replace(w, dtype_overrides=changes) if changes and w.per_layer else w

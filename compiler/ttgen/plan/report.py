@@ -1,0 +1,73 @@
+"""`ttgen plan` tables: per mode, every op with shapes, dtype, memory, program and compute configs,
+L1 per core and DRAM traffic, and the totals."""
+
+from __future__ import annotations
+
+from rich.console import Console
+from rich.table import Table
+
+from ttgen.plan.types import EmitPlan
+
+__all__ = ["print_plan"]
+
+GB = 1e9
+
+
+def _shape(shape) -> str:
+    return "x".join(map(str, shape))
+
+
+def print_plan(
+    plan: EmitPlan, *, seq_len: int | None = None, console: Console | None = None
+) -> None:
+    console = console or Console(width=None if Console().is_terminal else 200)
+    f = plan.facts
+    seq = seq_len or max(plan.prefill_seq_lens)
+    console.print(
+        f"[bold]{plan.spec_path}[/] → {plan.family} {plan.source} on [bold]{plan.device}[/] ({plan.arch}, grid "
+        f"{plan.compute_grid[0]}x{plan.compute_grid[1]}, {plan.dram_banks} DRAM banks), precision {plan.precision}"
+    )
+    console.print(
+        f"dim {f.dim}, {f.n_layers} layers, {f.n_heads} heads / {f.n_kv_heads} KV heads x {f.head_dim}, ffn "
+        f"{f.hidden_dim}, vocab {f.vocab_size}, eps {f.norm_eps}, qkv bias {f.qkv_bias}, sliding window "
+        f"{f.sliding_window}; batch {plan.max_batch}, max seq {plan.max_seq_len}, {plan.kv_cache.kind} KV cache"
+    )
+    totals = {}
+    for mode in ("prefill", "decode"):
+        title = f"{mode}" + (
+            f" (seq_len {seq}; planned {', '.join(map(str, plan.prefill_seq_lens))})"
+            if mode == "prefill"
+            else f" (batch {plan.max_batch})"
+        )
+        table = Table("module", "op", "ttnn", "output", "dtype", "memory", "program", "compute", "L1 B/core", "DRAM B",
+                      title=title, title_justify="left")  # fmt: skip
+        peak, dram = 0, 0
+        for m in plan.modules:
+            n = len(m.instances)
+            for op in m.ops_for(mode):
+                if mode == "prefill" and op.seq_len not in (None, seq):
+                    continue
+                program = op.program.describe() if op.program else ""
+                if op.m_chunk:
+                    program += f" rows/{op.m_chunk}"
+                compute = (
+                    f"{op.compute.math_fidelity}{' fp32' if op.compute.fp32_dest_acc_en else ''}"
+                    if op.compute
+                    else ""
+                )
+                table.add_row(
+                    f"{m.template}" + (f" x{n}" if n > 1 else ""), op.name, op.ttnn.removeprefix("ttnn."), _shape(op.output.shape),
+                    op.output.dtype, op.output.memory.describe(), program, compute, f"{op.l1_per_core:,}", f"{op.dram_bytes * n:,}",
+                )  # fmt: skip
+                peak = max(peak, op.l1_per_core)
+                dram += op.dram_bytes * n
+        console.print(table)
+        totals[mode] = (peak, dram)
+    console.print(
+        f"DRAM: weights {plan.dram_weight_bytes / GB:.3f} GB + KV cache {plan.kv_cache.bytes_total / GB:.3f} GB "
+        f"= {(plan.dram_weight_bytes + plan.kv_cache.bytes_total) / GB:.3f} GB of {plan.dram_capacity_bytes / GB:.2f} GB"
+    )
+    for mode, (peak, dram) in totals.items():
+        console.print(
+            f"{mode}: peak L1 {peak:,} B per core; DRAM traffic {dram / GB:.4f} GB per {'pass' if mode == 'prefill' else 'token'}"
+        )

@@ -1,0 +1,258 @@
+"""The EmitPlan: every dtype, memory config, program config and compute-kernel config of the
+generated code, fixed per module and mode. Frozen, JSON-serialisable, the emitter's only input."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass
+from typing import Any
+
+__all__ = [
+    "ComputeCfg", "EmitPlan", "KVCachePlan", "MemCfg", "ModelFacts", "ModulePlan", "OpPlan", "ProgCfg",
+    "TensorPlan", "WeightPlan",
+]  # fmt: skip
+
+TILE = 32
+TILE_BYTES = {
+    "bfloat16": 2048,
+    "float32": 4096,
+    "bfloat8_b": 1088,
+    "bfloat4_b": 576,
+    "uint32": 4096,
+    "int32": 4096,
+}
+
+
+def tiles(shape: tuple[int, ...]) -> int:
+    """Tiles of a TILE-layout tensor (last two dims padded to 32)."""
+    if len(shape) == 1:
+        shape = (1, *shape)
+    lead = 1
+    for d in shape[:-2]:
+        lead *= d
+    return lead * -(-shape[-2] // TILE) * -(-shape[-1] // TILE)
+
+
+@dataclass(frozen=True)
+class MemCfg:
+    layout: str  # INTERLEAVED | HEIGHT_SHARDED | WIDTH_SHARDED | BLOCK_SHARDED
+    buffer: str  # DRAM | L1
+    ranges: tuple[tuple[int, int, int, int], ...] = ()  # core ranges (x0, y0, x1, y1), inclusive
+    shard: tuple[int, int] | None = None
+    orientation: str = "ROW_MAJOR"
+
+    @property
+    def sharded(self) -> bool:
+        return self.layout != "INTERLEAVED"
+
+    @property
+    def num_cores(self) -> int:
+        return sum((x1 - x0 + 1) * (y1 - y0 + 1) for x0, y0, x1, y1 in self.ranges)
+
+    @property
+    def bbox(self) -> tuple[int, int, int, int]:
+        return (min(r[0] for r in self.ranges), min(r[1] for r in self.ranges),
+                max(r[2] for r in self.ranges), max(r[3] for r in self.ranges))  # fmt: skip
+
+    def describe(self) -> str:
+        if not self.sharded:
+            return f"{self.buffer} interleaved"
+        kind = self.layout.split("_")[0].lower()
+        return f"{self.buffer} {kind} [{self.shard[0]}, {self.shard[1]}] x{self.num_cores}"
+
+
+@dataclass(frozen=True)
+class ProgCfg:
+    kind: str  # 2d | 1d | dram_sharded | sdpa | norm_sharded
+    grid: tuple[int, int] | None  # compute_with_storage_grid_size (x, y)
+    fields: tuple[tuple[str, Any], ...]
+
+    def __getattr__(self, name: str):
+        # program-config fields read like the ttnn objects' attributes (the shared rules rely on it)
+        for key, value in object.__getattribute__(self, "fields"):
+            if key == name:
+                return value
+        raise AttributeError(name)
+
+    def describe(self) -> str:
+        keys = {"in0_block_w": "k", "per_core_M": "M", "per_core_N": "N", "out_subblock_w": "sw",
+                "q_chunk_size": "q", "k_chunk_size": "k", "block_w": "bw", "subblock_w": "sw"}  # fmt: skip
+        body = " ".join(f"{keys[k]}{v}" for k, v in self.fields if k in keys)
+        grid = f" {self.grid[0]}x{self.grid[1]}" if self.grid else ""
+        return f"{self.kind}{grid} {body}".strip()
+
+
+@dataclass(frozen=True)
+class ComputeCfg:
+    name: str
+    math_fidelity: str
+    math_approx_mode: bool
+    fp32_dest_acc_en: bool
+    packer_l1_acc: bool
+
+
+@dataclass(frozen=True)
+class TensorPlan:
+    shape: tuple[int, ...]
+    dtype: str
+    layout: str  # TILE | ROW_MAJOR
+    memory: MemCfg
+
+
+@dataclass(frozen=True)
+class OpPlan:
+    name: str
+    ttnn: str
+    inputs: tuple[TensorPlan, ...]
+    output: TensorPlan
+    program: ProgCfg | None = None
+    compute: ComputeCfg | None = None
+    weight: str | None = None
+    l1_per_core: int = 0  # circular buffers + L1 operands on the busiest core (estimate)
+    dram_bytes: int = 0  # bytes read from and written to DRAM
+    flops: int = 0
+    seq_len: int | None = None  # prefill: the sequence length this variant is for
+    m_chunk: int | None = None  # prefill matmuls: rows per chunk when the sequence is split
+
+
+@dataclass(frozen=True)
+class WeightPlan:
+    name: str
+    sources: tuple[str, ...]  # HF parameter names; `{layer}` for per-layer weights
+    transform: str  # how the HF tensor becomes the device tensor (see ttgen.plan.lower)
+    shape: tuple[int, ...]  # device tensor shape
+    dtype: str
+    layout: str
+    memory: MemCfg
+    per_layer: bool
+    dtype_overrides: tuple[tuple[int, str], ...] = ()  # (layer, dtype)
+
+    def bytes_per_instance(self, dtype: str | None = None) -> int:
+        dtype = dtype or self.dtype
+        if self.layout == "TILE":
+            return tiles(self.shape) * TILE_BYTES[dtype]
+        n = 1
+        for d in self.shape:
+            n *= d
+        return n * TILE_BYTES[dtype] // 1024
+
+
+@dataclass(frozen=True)
+class ModulePlan:
+    rule: str
+    template: str
+    instances: tuple[str, ...]  # HF module paths
+    weights: tuple[WeightPlan, ...]
+    ops: tuple[tuple[str, tuple[OpPlan, ...]], ...]  # mode → ops in execution order
+
+    def ops_for(self, mode: str) -> tuple[OpPlan, ...]:
+        return dict(self.ops).get(mode, ())
+
+
+@dataclass(frozen=True)
+class ModelFacts:
+    dim: int
+    n_layers: int
+    n_heads: int
+    n_kv_heads: int
+    head_dim: int
+    hidden_dim: int
+    vocab_size: int
+    norm_eps: float
+    attn_scale: float
+    rope_theta: float
+    rope_scaling: tuple[tuple[str, Any], ...]
+    max_position_embeddings: int
+    qkv_bias: bool
+    sliding_window: int | None
+    tied_embeddings: bool
+
+    @property
+    def qkv_size(self) -> int:
+        return (self.n_heads + 2 * self.n_kv_heads) * self.head_dim
+
+
+@dataclass(frozen=True)
+class KVCachePlan:
+    kind: str  # static | paged
+    dtype: str
+    block_size: int
+    max_batch: int
+    max_seq_len: int
+    shape: tuple[int, ...]  # per layer, per K or V
+    bytes_total: int  # all layers, K and V
+
+
+@dataclass(frozen=True)
+class EmitPlan:
+    spec_path: str
+    spec_sha256: str
+    family: str
+    source: str  # preset name or checkpoint folder
+    hf_class: str
+    device: str
+    arch: str
+    compute_grid: tuple[int, int]
+    dram_banks: int
+    max_batch: int
+    max_seq_len: int
+    precision: str
+    prefill_seq_lens: tuple[int, ...]
+    facts: ModelFacts
+    kv_cache: KVCachePlan
+    modules: tuple[ModulePlan, ...]
+    dram_weight_bytes: int
+    dram_capacity_bytes: int
+    tests: tuple[tuple[str, Any], ...]
+
+    def module(self, template: str) -> ModulePlan:
+        return next(m for m in self.modules if m.template == template)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=1, sort_keys=True)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> EmitPlan:
+        return _build(cls, data)
+
+
+def _build(cls, data):
+    """Rebuild nested frozen dataclasses from `asdict` output (tuples restored)."""
+    import typing
+
+    hints = typing.get_type_hints(cls)
+    kwargs = {}
+    for f in dataclasses.fields(cls):
+        kwargs[f.name] = _value(hints[f.name], data[f.name])
+    return cls(**kwargs)
+
+
+def _value(hint, value):
+    import typing
+
+    if value is None:
+        return None
+    origin = typing.get_origin(hint)
+    args = typing.get_args(hint)
+    if origin is typing.Union or str(origin) == "<class 'types.UnionType'>":
+        inner = [a for a in args if a is not type(None)]
+        return _value(inner[0], value)
+    if dataclasses.is_dataclass(hint):
+        return _build(hint, value)
+    if origin is tuple:
+        if len(args) == 2 and args[1] is Ellipsis:
+            return tuple(_value(args[0], v) for v in value)
+        return tuple(_value(a, v) for a, v in zip(args, value, strict=True))
+    if hint is Any:
+        return _freeze(value)
+    return value
+
+
+def _freeze(value):
+    if isinstance(value, list):
+        return tuple(_freeze(v) for v in value)
+    return value
