@@ -175,3 +175,20 @@ def test_check_cli_exit_codes(capsys):
     assert main(["check", str(SPEC), "--seq-len", "32"]) == 0
     out = capsys.readouterr().out
     assert "tt.attention" in out and "0 uncovered" in out
+
+
+def test_check_lists_uncovered_nodes_and_exits_1(tmp_path, monkeypatch, capsys):
+    import shutil
+
+    from ttgen.cli import main
+
+    shutil.copytree(SPEC.parent, tmp_path / "specs")
+    monkeypatch.chdir(tmp_path)
+    path = tmp_path / "specs" / "llama.yaml"
+    text = path.read_text()
+    start = text.index("  - name: tt.mlp")
+    end = text.index("  - name: tt.decoder")
+    path.write_text(text[:start] + text[end:])
+    assert main(["check", "specs/llama.yaml", "--seq-len", "32"]) == 1
+    out = capsys.readouterr().out
+    assert "uncovered in prefill" in out and "model.layers.0.mlp" in out and "aten.silu.default" in out
