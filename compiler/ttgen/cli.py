@@ -79,6 +79,20 @@ def _build_parser() -> argparse.ArgumentParser:
     )
     plan.add_argument("--out", type=Path, help="also write the EmitPlan as JSON")
     _model_source_args(plan)
+
+    emit = sub.add_parser(
+        "emit",
+        help="generate the TTNN model code and its parity tests",
+        description="Trace, match, plan and render the templates into a package of TTNN modules, "
+        "model, weights, generator and parity tests. Only changed files are written.",
+    )
+    emit.add_argument("spec", type=Path, help="a spec file, e.g. specs/llama.yaml")
+    emit.add_argument("--device", help="device profile (default: the spec's target)")
+    emit.add_argument("--precision", help="precision preset (default: the spec's)")
+    emit.add_argument(
+        "--out", type=Path, help="output package folder (default: generated/<family>)"
+    )
+    _model_source_args(emit)
     return parser
 
 
@@ -190,6 +204,44 @@ def _cmd_plan(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_emit(args: argparse.Namespace) -> int:
+    from rich.console import Console
+
+    from ttgen.emit import emit
+    from ttgen.models.registry import get_family
+    from ttgen.pipeline import analyze
+    from ttgen.plan import make_plan
+    from ttgen.spec import load_spec
+    from ttgen.trace.trace import check_writable
+
+    spec = load_spec(args.spec)
+    out = args.out or Path("generated") / spec.family
+    check_writable(out / "__init__.py")
+    err = Console(stderr=True, log_path=False)
+    with err.status("tracing") as status:
+        analysis = analyze(
+            spec,
+            preset=args.preset,
+            checkpoint=args.checkpoint,
+            seq_len=args.seq_len,
+            step=status.update,
+        )
+        status.update("planning")
+        plan = make_plan(analysis, device=args.device, precision=args.precision)
+        status.update("rendering")
+        written = emit(
+            plan,
+            out,
+            hf_config=analysis.trace.meta["config"],
+            config_class=get_family(spec.family).config_class,
+        )
+    print(
+        f"{out}: {len(written)} file(s) written"
+        + (f" ({', '.join(written)})" if written else " (up to date)")
+    )
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     try:
         args = _build_parser().parse_args(argv)
@@ -199,6 +251,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _cmd_check(args)
         if args.command == "plan":
             return _cmd_plan(args)
+        if args.command == "emit":
+            return _cmd_emit(args)
         raise TtgenError(f"unknown command {args.command}")
     except TtgenError as exc:
         print(f"ttgen: error: {exc}", file=sys.stderr)

@@ -191,4 +191,6 @@ def test_check_lists_uncovered_nodes_and_exits_1(tmp_path, monkeypatch, capsys):
     path.write_text(text[:start] + text[end:])
     assert main(["check", "specs/llama.yaml", "--seq-len", "32"]) == 1
     out = capsys.readouterr().out
-    assert "uncovered in prefill" in out and "model.layers.0.mlp" in out and "aten.silu.default" in out
+    assert (
+        "uncovered in prefill" in out and "model.layers.0.mlp" in out and "aten.silu.default" in out
+    )

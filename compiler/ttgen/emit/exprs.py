@@ -1,0 +1,74 @@
+"""Plan values → the Python expressions generated code uses (formatting only: no decisions)."""
+
+from __future__ import annotations
+
+from ttgen.plan.types import ComputeCfg, MemCfg, ProgCfg
+
+__all__ = ["compute_expr", "dtype_expr", "mem_expr", "prog_expr"]
+
+_LAYOUT = {"TILE": "ttnn.TILE_LAYOUT", "ROW_MAJOR": "ttnn.ROW_MAJOR_LAYOUT"}
+
+
+def dtype_expr(dtype: str) -> str:
+    return f"ttnn.{dtype}"
+
+
+def layout_expr(layout: str) -> str:
+    return _LAYOUT[layout]
+
+
+def _core_range_set(ranges) -> str:
+    items = ", ".join(
+        f"ttnn.CoreRange(ttnn.CoreCoord({x0}, {y0}), ttnn.CoreCoord({x1}, {y1}))"
+        for x0, y0, x1, y1 in ranges
+    )
+    return f"ttnn.CoreRangeSet({{{items}}})"
+
+
+def mem_expr(mem: MemCfg) -> str:
+    if not mem.sharded:
+        return f"ttnn.{mem.buffer}_MEMORY_CONFIG"
+    spec = f"ttnn.ShardSpec({_core_range_set(mem.ranges)}, [{mem.shard[0]}, {mem.shard[1]}], ttnn.ShardOrientation.{mem.orientation})"
+    return f"ttnn.MemoryConfig(ttnn.TensorMemoryLayout.{mem.layout}, ttnn.BufferType.{mem.buffer}, {spec})"
+
+
+def _activation(value) -> str:
+    return "None" if value is None else f"ttnn.UnaryWithParam(ttnn.UnaryOpType.{value})"
+
+
+def prog_expr(pc: ProgCfg) -> str:
+    f = dict(pc.fields)
+    grid = f"({pc.grid[0]}, {pc.grid[1]})" if pc.grid else None
+    if pc.kind == "dram_sharded":
+        return (
+            "ttnn.MatmulMultiCoreReuseMultiCastDRAMShardedProgramConfig("
+            f"in0_block_w={f['in0_block_w']}, per_core_M={f['per_core_M']}, per_core_N={f['per_core_N']}, "
+            f"fused_activation={_activation(f['fused_activation'])})"
+        )
+    if pc.kind == "2d":
+        return (
+            "ttnn.MatmulMultiCoreReuseMultiCastProgramConfig("
+            f"compute_with_storage_grid_size={grid}, in0_block_w={f['in0_block_w']}, "
+            f"out_subblock_h={f['out_subblock_h']}, out_subblock_w={f['out_subblock_w']}, "
+            f"out_block_h={f['out_block_h']}, out_block_w={f['out_block_w']}, "
+            f"per_core_M={f['per_core_M']}, per_core_N={f['per_core_N']}, transpose_mcast={f['transpose_mcast']}, "
+            f"fused_activation={_activation(f['fused_activation'])}, fuse_batch={f['fuse_batch']})"
+        )
+    if pc.kind == "sdpa":
+        return (
+            f"ttnn.SDPAProgramConfig(compute_with_storage_grid_size={grid}, q_chunk_size={f['q_chunk_size']}, "
+            f"k_chunk_size={f['k_chunk_size']}, exp_approx_mode={f['exp_approx_mode']})"
+        )
+    if pc.kind == "norm_sharded":
+        return (
+            f"ttnn.LayerNormShardedMultiCoreProgramConfig(compute_with_storage_grid_size={grid}, "
+            f"subblock_w={f['subblock_w']}, block_h={f['block_h']}, block_w={f['block_w']}, inplace={f['inplace']})"
+        )
+    raise ValueError(f"no expression for program config kind {pc.kind}")
+
+
+def compute_expr(c: ComputeCfg) -> str:
+    return (
+        f"ttnn.WormholeComputeKernelConfig(math_fidelity=ttnn.MathFidelity.{c.math_fidelity}, "
+        f"math_approx_mode={c.math_approx_mode}, fp32_dest_acc_en={c.fp32_dest_acc_en}, packer_l1_acc={c.packer_l1_acc})"
+    )
