@@ -232,6 +232,7 @@ class Tensor:
             return
         self._release()
         self._deallocated = True
+        self.__dict__.pop("_srca_fields", None)
         if not self._traced:
             self._data = None
 

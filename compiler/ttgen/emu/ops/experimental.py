@@ -291,6 +291,7 @@ def paged_update_cache(cache_tensor, input_tensor, *, update_idxs=(), update_idx
             "page_table must be INT32 ROW_MAJOR",
         )
         table = page_table.values().to(torch.int64)
+    users, slots, rows_at = [], [], []
     for b, p in enumerate(pos):
         if p < 0:
             continue
@@ -299,7 +300,8 @@ def paged_update_cache(cache_tensor, input_tensor, *, update_idxs=(), update_idx
                 b + batch_offset < c_shape[0] and p < c_shape[2],
                 f"paged_update_cache: position {p} of user {b} is outside the cache {c_shape}",
             )
-            _write_rows(cache, (b + batch_offset, slice(None), p), rows[b])
+            slots.append(b + batch_offset)
+            rows_at.append(p)
         else:
             bs = c_shape[2]
             require(
@@ -311,7 +313,12 @@ def paged_update_cache(cache_tensor, input_tensor, *, update_idxs=(), update_idx
                 0 <= block < c_shape[0],
                 f"paged_update_cache: page table entry {block} outside {c_shape[0]} blocks",
             )
-            _write_rows(cache, (block, slice(None), p % bs), rows[b])
+            slots.append(block)
+            rows_at.append(p % bs)
+        users.append(b)
+    if users:
+        # each written row is its own block-float exponent group: repack just those rows
+        _write_rows(cache, (torch.tensor(slots), slice(None), torch.tensor(rows_at)), rows[users])
 
 
 @device_op

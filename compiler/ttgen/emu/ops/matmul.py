@@ -53,7 +53,11 @@ def _truncate(x: torch.Tensor, mantissa_bits: int) -> torch.Tensor:
 
 
 def fidelity_matmul(
-    act: torch.Tensor, weight: torch.Tensor, fidelity: MathFidelity, fp32_acc: bool
+    act: torch.Tensor,
+    weight: torch.Tensor,
+    fidelity: MathFidelity,
+    fp32_acc: bool,
+    weight_fields=None,
 ) -> torch.Tensor:
     """act [..., M, K] (SrcB) @ weight [..., K, N] (SrcA) as the matrix engine computes it."""
     require(
@@ -162,6 +166,17 @@ def _validate_program_config(
     return out_mc.with_shard_spec(ShardSpec(grid_set, shard, ShardOrientation.ROW_MAJOR))
 
 
+def _weight_fields(b: Tensor, vb: torch.Tensor, transposed: bool):
+    """SrcA's 4-bit and 8-bit mantissa fields of `b`, kept on the tensor while its storage is
+    unchanged: weights are truncated once, not on every call."""
+    cached = getattr(b, "_srca_fields", None)
+    if cached is not None and cached[0] is b._data and cached[1] == transposed:
+        return cached[2]
+    fields = (_truncate(vb, 4), _truncate(vb, 8))
+    b._srca_fields = (b._data, transposed, fields)
+    return fields
+
+
 def _matmul(a: Tensor, b: Tensor, bias, transpose_a, transpose_b, memory_config, dtype, program_config,
             activation, compute_kernel_config) -> Tensor:  # fmt: skip
     on_device(a, "input_tensor_a")
@@ -192,7 +207,9 @@ def _matmul(a: Tensor, b: Tensor, bias, transpose_a, transpose_b, memory_config,
         )
     if math.prod(b_batch) == 1:
         vb = vb.reshape(vb.shape[-2], vb.shape[-1])
-    acc = fidelity_matmul(va, vb, kernel.math_fidelity, kernel.fp32_dest_acc_en)
+    acc = fidelity_matmul(
+        va, vb, kernel.math_fidelity, kernel.fp32_dest_acc_en, _weight_fields(b, vb, transpose_b)
+    )
     if bias is not None:
         on_device(bias, "bias")
         check_tile(bias, "bias")

@@ -121,23 +121,26 @@ def _decode(
     )
     _validate_chunks(program_config, None, q.device())
     kernel = kernel or _DEFAULT_SDPA_KERNEL
-    qv = q.values().float()[0].unsqueeze(2)  # [B, H, 1, D]
-    out = torch.zeros(batch, heads, d)
     for b in range(batch):
-        p = positions[b]
-        if p < 0:  # a skipped user
-            continue
         require(
-            p < keys.shape[2],
-            f"SDPA decode: position {p} of user {b} is outside the cache length {keys.shape[2]}",
+            positions[b] < keys.shape[2],
+            f"SDPA decode: position {positions[b]} of user {b} is outside the cache length {keys.shape[2]}",
         )
-        j = torch.arange(keys.shape[2])
-        mask = j <= p
+    # Keys past the furthest position are masked for every user: attend over the live prefix only.
+    live = max(positions[:batch]) + 1
+    out = torch.zeros(batch, heads, d)
+    if live > 0:
+        pos = torch.tensor(positions[:batch]).reshape(batch, 1, 1, 1)
+        j = torch.arange(live).reshape(1, 1, 1, live)
+        mask = j <= pos
         if sliding_window_size is not None:
-            mask &= j > p - sliding_window_size
-        out[b] = _attend(
-            qv[b : b + 1], keys[b : b + 1], values[b : b + 1], mask, scale or d**-0.5, kernel
-        )[0, :, 0]
+            mask &= j > pos - sliding_window_size
+        qv = q.values().float()[0].unsqueeze(2)  # [B, H, 1, D]
+        attended = _attend(
+            qv, keys[:batch, :, :live], values[:batch, :, :live], mask, scale or d**-0.5, kernel
+        )
+        active = (pos.reshape(batch) >= 0).reshape(batch, 1, 1)
+        out = torch.where(active, attended[:, :, 0], out)  # skipped users (-1) produce zeros
     return make_tensor(out.unsqueeze(0), DataType.BFLOAT16, Layout.TILE, device=q.device(),
                        memory_config=memory_config or DRAM_MEMORY_CONFIG)  # fmt: skip
 
@@ -185,16 +188,18 @@ def paged_scaled_dot_product_attention_decode(input_tensor_q, input_tensor_k, in
     pos = _positions((), cur_pos_tensor, batch)
     table = page_table_tensor.values().to(torch.int64)
     require(table.shape[0] >= batch, f"page table has {table.shape[0]} rows for {batch} users")
-    kc, vc = k.values().float(), v.values().float()
+    kc, vc = k.padded_values(), v.padded_values()
     nblocks, hkv, bs, d = kc.shape
     require(
         int(table.max()) < nblocks and int(table.min()) >= 0,
         "page table entries must index cache blocks",
     )
 
-    def gather(cache):  # [num_blocks, H, bs, D] → [B, H, max_blocks * bs, D]
-        g = cache[table[:batch]]  # [B, max_blocks, H, bs, D]
-        return g.permute(0, 2, 1, 3, 4).reshape(batch, hkv, table.shape[1] * bs, d)
+    blocks = min(table.shape[1], -(-(max(pos[:batch]) + 1) // bs)) if max(pos[:batch]) >= 0 else 1
+
+    def gather(cache):  # [num_blocks, H, bs, D] → [B, H, blocks * bs, D], the live blocks only
+        g = cache[table[:batch, :blocks]]  # [B, blocks, H, bs, D]
+        return g.permute(0, 2, 1, 3, 4).reshape(batch, hkv, blocks * bs, d)
 
     return _decode(q, gather(kc), gather(vc), pos, scale, sliding_window_size, memory_config, program_config,
                    compute_kernel_config)  # fmt: skip

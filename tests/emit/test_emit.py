@@ -1,0 +1,172 @@
+"""The emitter: golden output, byte stability, locality of changes, failure without output, and the
+generated code's imports and ttnn calls."""
+
+import ast
+import dataclasses
+import json
+from importlib import resources
+from pathlib import Path
+
+import pytest
+
+from ttgen.emit.emit import render
+from ttgen.emit.writer import write_files
+from ttgen.pipeline import analyze
+from ttgen.plan import PlanError, make_plan
+from ttgen.spec import load_spec
+
+ROOT = Path(__file__).resolve().parents[2]
+GENERATED = ROOT / "generated" / "llama"
+
+
+@pytest.fixture(scope="module")
+def analysis():
+    return analyze(load_spec(ROOT / "specs" / "llama.yaml"), seq_len=128)
+
+
+@pytest.fixture(scope="module")
+def files(analysis):
+    plan = make_plan(analysis)
+    return render(plan, hf_config=analysis.trace.meta["config"], config_class="LlamaConfig")
+
+
+def test_committed_tree_equals_a_fresh_emission(files, tmp_path):
+    """generated/llama is exactly what `ttgen emit specs/llama.yaml` writes (no drift, no hand edits)."""
+    write_files(files, tmp_path)
+    committed = {
+        p.relative_to(GENERATED).as_posix(): p.read_text() for p in GENERATED.rglob("*.py")
+    }
+    assert set(committed) == set(files), "file sets differ"
+    for name, text in files.items():
+        assert committed[name] == text, (
+            f"generated/llama/{name} differs from a fresh emission: run `ttgen emit specs/llama.yaml`"
+        )
+
+
+def test_emitting_twice_gives_identical_bytes(analysis, files, tmp_path):
+    again = render(
+        make_plan(analysis), hf_config=analysis.trace.meta["config"], config_class="LlamaConfig"
+    )
+    assert again == files
+    assert write_files(files, tmp_path) and write_files(again, tmp_path) == []  # nothing rewritten
+
+
+def test_changing_one_rule_changes_only_its_files(analysis, files):
+    spec = analysis.spec
+    rules = []
+    for rule in spec.rules:
+        if rule.name == "tt.mlp":
+            # ff2 at HiFi2 with fp32 accumulation (a compute config attention already uses)
+            ops = tuple(
+                dataclasses.replace(o, fidelity=(("prefill", "li_qkv"), ("decode", "li_qkv")))
+                if o.name == "ff2"
+                else o
+                for o in rule.ops
+            )
+            rule = dataclasses.replace(rule, ops=ops)
+        rules.append(rule)
+    changed = dataclasses.replace(analysis, spec=dataclasses.replace(spec, rules=tuple(rules)))
+    other = render(
+        make_plan(changed), hf_config=analysis.trace.meta["config"], config_class="LlamaConfig"
+    )
+    differing = {name for name in files if files[name] != other[name]}
+    assert differing == {"mlp.py"}
+
+
+def test_invalid_plan_emits_nothing(analysis, tmp_path):
+    spec = analysis.spec
+    bad = dataclasses.replace(
+        analysis,
+        spec=dataclasses.replace(
+            spec, target=dataclasses.replace(spec.target, max_seq_len=128 * 1024)
+        ),
+    )
+    with pytest.raises(PlanError):
+        make_plan(bad)
+    from ttgen.cli import main
+
+    out = tmp_path / "out"
+    assert main(["emit", "specs/llama.yaml", "--preset", "llama-3.1-70b", "--out", str(out)]) == 2
+    assert not out.exists() or not list(out.rglob("*.py"))
+
+
+def _imports(tree: ast.Module) -> set[str]:
+    names = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names |= {a.name.split(".")[0] for a in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.level == 0:
+            names.add(node.module.split(".")[0])
+    return names
+
+
+def test_generated_imports_only_ttnn_torch_and_stdlib(files):
+    import sys
+
+    for name, text in files.items():
+        allowed = {"ttnn", "torch", *sys.stdlib_module_names}
+        if name.startswith("tests/"):
+            allowed |= {"transformers", "pytest"}
+        extra = _imports(ast.parse(text)) - allowed
+        assert not extra, f"{name} imports {extra}"
+
+
+def _manifest():
+    return json.loads(resources.files("ttgen.emu").joinpath("api", "ttnn-0.81.1.json").read_text())
+
+
+def _dotted(node) -> str | None:
+    parts = []
+    while isinstance(node, ast.Attribute):
+        parts.append(node.attr)
+        node = node.value
+    if isinstance(node, ast.Name) and node.id == "ttnn":
+        return ".".join(["ttnn", *reversed(parts)])
+    return None
+
+
+def test_every_ttnn_call_exists_with_its_keywords(files):
+    manifest = _manifest()
+    entries = {**manifest["functions"], **manifest["classes"]}
+    enums = manifest["enums"]
+    checked = 0
+    for name, text in files.items():
+        for node in ast.walk(ast.parse(text)):
+            if isinstance(node, ast.Call) and (target := _dotted(node.func)):
+                assert target in entries, f"{name}:{node.lineno}: {target} is not in ttnn 0.81.1"
+                overloads = entries[target].get("overloads") or [entries[target]]
+                keywords = {k.arg for k in node.keywords if k.arg}
+                assert any(
+                    keywords <= {p["name"] for p in o.get("params", [])} for o in overloads
+                ), (
+                    f"{name}:{node.lineno}: {target} has no keyword(s) {keywords - {p['name'] for o in overloads for p in o.get('params', [])}}"
+                )
+                positional = len(node.args)
+                assert any(
+                    positional <= len([p for p in o.get("params", []) if p["kind"] == "positional"])
+                    for o in overloads
+                ), (
+                    f"{name}:{node.lineno}: {target} takes fewer positional arguments than {positional}"
+                )
+                checked += 1
+            elif (
+                isinstance(node, ast.Attribute)
+                and (target := _dotted(node))
+                and target.count(".") == 2
+            ):
+                enum, member = target.rsplit(".", 1)
+                if enum in enums:
+                    assert member in enums[enum], (
+                        f"{name}:{node.lineno}: {target} is not a member of {enum}"
+                    )
+    assert checked > 50
+
+
+def test_generated_code_passes_ruff(files, tmp_path):
+    import subprocess
+    import sys
+
+    write_files(files, tmp_path / "pkg")
+    proc = subprocess.run([sys.executable, "-m", "ruff", "check", "--config", str(ROOT / "pyproject.toml"), str(tmp_path / "pkg")],
+                          capture_output=True, text=True)  # fmt: skip
+    assert proc.returncode == 0, proc.stdout
