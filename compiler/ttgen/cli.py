@@ -89,10 +89,42 @@ def _build_parser() -> argparse.ArgumentParser:
     emit.add_argument("spec", type=Path, help="a spec file, e.g. specs/llama.yaml")
     emit.add_argument("--device", help="device profile (default: the spec's target)")
     emit.add_argument("--precision", help="precision preset (default: the spec's)")
+    emit.add_argument("--batch", type=_positive_int, help="max batch (default: the spec's target)")
+    emit.add_argument(
+        "--max-seq-len", type=_positive_int, help="max sequence length (default: the spec's target)"
+    )
     emit.add_argument(
         "--out", type=Path, help="output package folder (default: generated/<family>)"
     )
     _model_source_args(emit)
+
+    run = sub.add_parser(
+        "run",
+        help="generate text with an emitted model package (emulator unless real ttnn imports)",
+        description="Prefill each prompt, decode all users together through the captured trace, "
+        "stream the continuation, report load times and tokens/s, and compare with HF greedy decoding.",
+    )
+    run.add_argument("package", type=Path, help="an emitted package, e.g. generated/smollm2")
+    run.add_argument("--prompt", action="append", default=[], help="a prompt (repeatable)")
+    run.add_argument("--prompts-file", type=Path, help="a file with one prompt per line")
+    run.add_argument("--max-new-tokens", type=_positive_int, default=32)
+    run.add_argument(
+        "--batch", type=_positive_int, help="users to run (prompts are repeated to fill the batch)"
+    )
+    run.add_argument(
+        "--checkpoint",
+        type=Path,
+        help="HF folder with the weights (default for smollm2: the packaged GGUF, converted once)",
+    )
+    run.add_argument(
+        "--weight-cache",
+        type=Path,
+        help="TTNN weight cache (default: ~/.cache/ttgen/weights/<package>)",
+    )
+    run.add_argument("--no-compare", action="store_true", help="skip the HF greedy comparison")
+    run.add_argument(
+        "--ttnn", choices=("auto", "emu", "real"), default=None, help="ttnn backend (default: auto)"
+    )
     return parser
 
 
@@ -227,7 +259,8 @@ def _cmd_emit(args: argparse.Namespace) -> int:
             step=status.update,
         )
         status.update("planning")
-        plan = make_plan(analysis, device=args.device, precision=args.precision)
+        plan = make_plan(analysis, device=args.device, precision=args.precision, max_batch=args.batch,
+                         max_seq_len=args.max_seq_len)  # fmt: skip
         status.update("rendering")
         written = emit(
             plan,
@@ -242,6 +275,64 @@ def _cmd_emit(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_run(args: argparse.Namespace) -> int:
+    from rich.console import Console
+
+    from ttgen.emu.backend import select_backend
+    from ttgen.models.gguf import cache_root
+    from ttgen.run import run
+
+    prompts = list(args.prompt)
+    if args.prompts_file is not None:
+        try:
+            prompts += [
+                line.rstrip("\n")
+                for line in args.prompts_file.read_text().splitlines()
+                if line.strip()
+            ]
+        except OSError as exc:
+            raise TtgenError(f"--prompts-file {args.prompts_file}: {exc.strerror or exc}") from None
+    if not prompts:
+        raise TtgenError("give --prompt TEXT or --prompts-file FILE")
+    if args.batch:
+        prompts = [prompts[i % len(prompts)] for i in range(args.batch)]
+    try:
+        backend = select_backend(args.ttnn)
+    except ValueError as exc:
+        raise TtgenError(str(exc)) from None
+    cache = args.weight_cache or cache_root() / "weights" / args.package.resolve().name
+    out, err = Console(), Console(stderr=True, log_path=False)
+    out.print(f"[bold]{args.package}[/] on {backend}")
+    for i, p in enumerate(prompts):
+        out.print(f"[bold]prompt {i + 1}:[/] {p}")
+    shown = {"text": ""}
+
+    def on_text(user: int, text: str) -> None:
+        if user == 0:  # stream the first user's continuation
+            out.print(text[len(shown["text"]) :], end="", highlight=False, soft_wrap=True)
+            shown["text"] = text
+
+    with err.status("starting") as status:
+        result = run(args.package, prompts, max_new_tokens=args.max_new_tokens, checkpoint=args.checkpoint,
+                     weight_cache=cache, compare_hf=not args.no_compare, on_text=on_text, status=status.update)  # fmt: skip
+    out.print()
+    for i, text in enumerate(result.completions[1:], 2):
+        out.print(f"[bold]continuation {i}:[/] {text}")
+    out.print(f"weights: {result.load_seconds:.2f} s to load (cache {cache})")
+    out.print(
+        f"prefill: {result.prefill_tokens_per_s:.1f} tokens/s; decode: {result.decode_tokens_per_s:.2f} tokens/s ({len(prompts)} users)"
+    )
+    if result.matches_hf is not None:
+        out.print(
+            f"tokens equal HF greedy decoding: [{'green' if result.matches_hf else 'red'}]{'yes' if result.matches_hf else 'no'}[/]"
+        )
+        for i, (ours, ref) in enumerate(zip(result.tokens, result.hf_tokens, strict=True)):
+            if ours != ref:
+                first = next(j for j, (a, b) in enumerate(zip(ours, ref, strict=True)) if a != b)
+                out.print(f"  user {i + 1}: first difference at new token {first + 1}")
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     try:
         args = _build_parser().parse_args(argv)
@@ -253,6 +344,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _cmd_plan(args)
         if args.command == "emit":
             return _cmd_emit(args)
+        if args.command == "run":
+            return _cmd_run(args)
         raise TtgenError(f"unknown command {args.command}")
     except TtgenError as exc:
         print(f"ttgen: error: {exc}", file=sys.stderr)

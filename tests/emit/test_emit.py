@@ -170,3 +170,18 @@ def test_generated_code_passes_ruff(files, tmp_path):
     proc = subprocess.run([sys.executable, "-m", "ruff", "check", "--config", str(ROOT / "pyproject.toml"), str(tmp_path / "pkg")],
                           capture_output=True, text=True)  # fmt: skip
     assert proc.returncode == 0, proc.stdout
+
+
+def test_committed_smollm2_equals_a_fresh_emission(tmp_path):
+    """generated/smollm2 is `ttgen emit` of the smollm2-135m preset as the Makefile's demo emits it."""
+    from ttgen.cli import main
+
+    out = tmp_path / "smollm2"
+    args = ["emit", "specs/llama.yaml", "--preset", "smollm2-135m", "--batch", "4", "--max-seq-len", "512",
+            "--precision", "bf16", "--out", str(out)]  # fmt: skip
+    assert main(args) == 0
+    committed = ROOT / "generated" / "smollm2"
+    fresh = {p.relative_to(out).as_posix(): p.read_text() for p in out.rglob("*.py")}
+    assert fresh == {
+        p.relative_to(committed).as_posix(): p.read_text() for p in committed.rglob("*.py")
+    }

@@ -7,14 +7,9 @@ Generated tests just `import ttnn`; this decides what that import finds.
 
 from __future__ import annotations
 
-import importlib
-import importlib.util
-import os
-
 import pytest
 
-ENV = "TTGEN_TTNN"
-CHOICES = ("auto", "emu", "real")
+from ttgen.emu.backend import CHOICES, ENV, select_backend
 
 
 def pytest_addoption(parser):
@@ -26,30 +21,15 @@ def pytest_addoption(parser):
     )
 
 
-def _real_ttnn():
-    if importlib.util.find_spec("ttnn") is None:
-        return None
+@pytest.hookimpl(tryfirst=True)
+def pytest_load_initial_conftests(early_config, parser, args):
+    # before any conftest imports ttnn
     try:
-        module = importlib.import_module("ttnn")
-    except Exception:  # noqa: BLE001 - a broken install counts as absent
-        return None
-    return None if getattr(module, "EMULATED", False) else module
-
-
-def pytest_configure(config):
-    choice = config.getoption("--ttnn") or os.environ.get(ENV, "auto")
-    if choice not in CHOICES:
-        raise pytest.UsageError(f"${ENV}={choice!r}: expected one of {', '.join(CHOICES)}")
-    real = None if choice == "emu" else _real_ttnn()
-    if choice == "real" and real is None:
-        raise pytest.UsageError("--ttnn=real: the real ttnn package is not importable here")
-    if real is None:
-        from ttgen import emu
-
-        emu.install()
-        config._ttgen_ttnn = f"ttgen emulator ({os.environ.get('TTGEN_EMU_DEVICE', 'n150')})"
-    else:
-        config._ttgen_ttnn = f"real ttnn {getattr(real, '__version__', '')}".strip()
+        early_config._ttgen_ttnn = select_backend(
+            getattr(early_config.known_args_namespace, "ttnn", None)
+        )
+    except ValueError as exc:
+        raise pytest.UsageError(str(exc)) from None
 
 
 def pytest_report_header(config):

