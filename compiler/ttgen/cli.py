@@ -71,12 +71,7 @@ def _build_parser() -> argparse.ArgumentParser:
         "DRAM bytes, and the totals. An infeasible target fails with the numbers (exit 2).",
     )
     plan.add_argument("spec", type=Path, help="a spec file, e.g. specs/llama.yaml")
-    plan.add_argument("--device", help="device profile (default: the spec's target)")
-    plan.add_argument("--precision", help="precision preset (default: the spec's)")
-    plan.add_argument("--batch", type=_positive_int, help="max batch (default: the spec's target)")
-    plan.add_argument(
-        "--max-seq-len", type=_positive_int, help="max sequence length (default: the spec's target)"
-    )
+    _target_args(plan)
     plan.add_argument("--out", type=Path, help="also write the EmitPlan as JSON")
     _model_source_args(plan)
 
@@ -87,12 +82,7 @@ def _build_parser() -> argparse.ArgumentParser:
         "model, weights, generator and parity tests. Only changed files are written.",
     )
     emit.add_argument("spec", type=Path, help="a spec file, e.g. specs/llama.yaml")
-    emit.add_argument("--device", help="device profile (default: the spec's target)")
-    emit.add_argument("--precision", help="precision preset (default: the spec's)")
-    emit.add_argument("--batch", type=_positive_int, help="max batch (default: the spec's target)")
-    emit.add_argument(
-        "--max-seq-len", type=_positive_int, help="max sequence length (default: the spec's target)"
-    )
+    _target_args(emit)
     emit.add_argument(
         "--out", type=Path, help="output package folder (default: generated/<family>)"
     )
@@ -126,6 +116,16 @@ def _build_parser() -> argparse.ArgumentParser:
         "--ttnn", choices=("auto", "emu", "real"), default=None, help="ttnn backend (default: auto)"
     )
     return parser
+
+
+def _target_args(p: argparse.ArgumentParser) -> None:
+    """Overrides of the spec's target and precision."""
+    p.add_argument("--device", help="device profile (default: the spec's target)")
+    p.add_argument("--precision", help="precision preset (default: the spec's)")
+    p.add_argument("--batch", type=_positive_int, help="max batch (default: the spec's target)")
+    p.add_argument(
+        "--max-seq-len", type=_positive_int, help="max sequence length (default: the spec's target)"
+    )
 
 
 def _model_source_args(p: argparse.ArgumentParser) -> None:

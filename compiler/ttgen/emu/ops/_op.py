@@ -86,6 +86,18 @@ def output_memory_config(memory_config: MemoryConfig | None, default: MemoryConf
     return mc
 
 
+def positions(values, tensor: Tensor | None, batch: int, what: str) -> list[int]:
+    """Per-user positions from an int32 device tensor (preferred) or a Python list."""
+    if tensor is not None:
+        on_device(tensor, what)
+        require(tensor.dtype == DataType.INT32, f"{what} must be INT32")
+        pos = [int(p) for p in tensor.values().reshape(-1)]
+    else:
+        pos = [int(p) for p in values]
+    require(len(pos) >= batch, f"{what}: {len(pos)} positions for {batch} users")
+    return pos[:batch]
+
+
 def check_tile(tensor: Tensor, what: str) -> None:
     require(tensor.layout == Layout.TILE, f"{what} must be tilized (TILE layout)")
 

@@ -8,7 +8,7 @@ import torch
 
 from ttgen.devices.rules import check_decode_heads, check_rotary
 from ttgen.emu.errors import require, rules
-from ttgen.emu.ops._op import check_tile, device_op, make_tensor, on_device
+from ttgen.emu.ops._op import check_tile, device_op, make_tensor, on_device, positions
 from ttgen.emu.tensor import Tensor, quantize_to
 from ttgen.emu.types import (
     L1_HEIGHT_SHARDED_MEMORY_CONFIG,
@@ -237,17 +237,6 @@ def rotary_embedding_llama(input_tensor, cos_cache, sin_cache, trans_mat, *, is_
     )
 
 
-def _positions(update_idxs, update_idxs_tensor, batch: int) -> list[int]:
-    if update_idxs_tensor is not None:
-        on_device(update_idxs_tensor, "update_idxs_tensor")
-        require(update_idxs_tensor.dtype == DataType.INT32, "update_idxs_tensor must be INT32")
-        pos = [int(p) for p in update_idxs_tensor.values().reshape(-1)]
-    else:
-        pos = [int(p) for p in update_idxs]
-    require(len(pos) >= batch, f"need {batch} update positions, got {len(pos)}")
-    return pos[:batch]
-
-
 def _write_rows(cache: Tensor, index, rows: torch.Tensor) -> None:
     """Write rows into the cache's storage, repacked to the cache dtype (a block-float row is its own
     exponent group, so only the written rows change)."""
@@ -281,7 +270,7 @@ def paged_update_cache(cache_tensor, input_tensor, *, update_idxs=(), update_idx
         c_shape[1] == heads and c_shape[3] == d,
         f"paged_update_cache: input heads/head_dim {heads}/{d} do not match cache {c_shape}",
     )
-    pos = _positions(update_idxs, update_idxs_tensor, batch)
+    pos = positions(update_idxs, update_idxs_tensor, batch, "update_idxs_tensor")
     rows = x.values()[0]
     table = None
     if page_table is not None:

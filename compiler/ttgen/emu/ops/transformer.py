@@ -9,7 +9,7 @@ import torch
 
 from ttgen.devices.rules import check_decode_heads, check_sdpa_chunks
 from ttgen.emu.errors import require, rules
-from ttgen.emu.ops._op import check_tile, device_op, make_tensor, on_device
+from ttgen.emu.ops._op import check_tile, device_op, make_tensor, on_device, positions
 from ttgen.emu.ops.matmul import fidelity_matmul
 from ttgen.emu.types import (
     DRAM_MEMORY_CONFIG,
@@ -145,17 +145,6 @@ def _decode(
                        memory_config=memory_config or DRAM_MEMORY_CONFIG)  # fmt: skip
 
 
-def _positions(cur_pos, cur_pos_tensor, batch):
-    if cur_pos_tensor is not None:
-        on_device(cur_pos_tensor, "cur_pos_tensor")
-        require(cur_pos_tensor.dtype == DataType.INT32, "cur_pos_tensor must be INT32")
-        pos = [int(p) for p in cur_pos_tensor.values().reshape(-1)]
-    else:
-        pos = [int(p) for p in cur_pos]
-    require(len(pos) >= batch, f"SDPA decode: {len(pos)} positions for {batch} users")
-    return pos
-
-
 @device_op
 def scaled_dot_product_attention_decode(input_tensor_q, input_tensor_k, input_tensor_v, *, is_causal=True,
                                         attn_mask=None, cur_pos=(), cur_pos_tensor=None, attention_sink=None,
@@ -167,7 +156,7 @@ def scaled_dot_product_attention_decode(input_tensor_q, input_tensor_k, input_te
         is_causal and attn_mask is None,
         "SDPA decode: only causal decode with positions is emulated",
     )
-    pos = _positions(cur_pos, cur_pos_tensor, q.shape[1])
+    pos = positions(cur_pos, cur_pos_tensor, q.shape[1], "cur_pos_tensor")
     return _decode(q, k.values().float(), v.values().float(), pos, scale, sliding_window_size, memory_config,
                    program_config, compute_kernel_config)  # fmt: skip
 
@@ -185,7 +174,7 @@ def paged_scaled_dot_product_attention_decode(input_tensor_q, input_tensor_k, in
     require(page_table_tensor.dtype == DataType.INT32, "page_table_tensor must be INT32")
     require(cur_pos_tensor is not None, "paged SDPA decode needs cur_pos_tensor")
     batch = q.shape[1]
-    pos = _positions((), cur_pos_tensor, batch)
+    pos = positions((), cur_pos_tensor, batch, "cur_pos_tensor")
     table = page_table_tensor.values().to(torch.int64)
     require(table.shape[0] >= batch, f"page table has {table.shape[0]} rows for {batch} users")
     kc, vc = k.padded_values(), v.padded_values()
