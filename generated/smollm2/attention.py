@@ -290,10 +290,11 @@ class Attention:
         ttnn.deallocate(v)
         ttnn.experimental.paged_fill_cache(self.k_cache, k_cached, page_table, batch_idx=user_id)
         ttnn.experimental.paged_fill_cache(self.v_cache, v_cached, page_table, batch_idx=user_id)
-        q_bfp8 = ttnn.typecast(q_rot, ttnn.bfloat8_b)
+        # SDPA takes q in the cache's dtype (bfloat8_b under the accuracy and performance presets)
+        q_cached = ttnn.typecast(q_rot, KV_CACHE_DTYPE)
         ttnn.deallocate(q_rot)
         attn = ttnn.transformer.scaled_dot_product_attention(
-            q_bfp8,
+            q_cached,
             k_cached,
             v_cached,
             is_causal=True,
@@ -301,7 +302,7 @@ class Attention:
             program_config=SDPA_PREFILL_PROGCFG[seq_len],
             compute_kernel_config=COMPUTE_HIFI4,
         )
-        ttnn.deallocate(q_bfp8)
+        ttnn.deallocate(q_cached)
         ttnn.deallocate(k_cached)
         ttnn.deallocate(v_cached)
         attn_cat = ttnn.experimental.nlp_concat_heads(attn, memory_config=ttnn.DRAM_MEMORY_CONFIG)

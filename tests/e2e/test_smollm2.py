@@ -40,7 +40,28 @@ def backend():
     return select_backend()
 
 
+TIE = 0.01  # HF top-2 logit margin below which the greedy choice is a coin flip
+
+
+def _hf_margins(checkpoint, prompt_ids, tokens) -> list[float]:
+    from ttgen.models.checkpoint import load_checkpoint
+    from ttgen.models.registry import get_family
+
+    hf = load_checkpoint(get_family("llama"), checkpoint)
+    full = torch.cat([prompt_ids, torch.tensor(tokens)])
+    with torch.no_grad():
+        logits = hf(input_ids=full[None]).logits[
+            0, len(prompt_ids) - 1 : len(prompt_ids) - 1 + len(tokens)
+        ]
+    top2 = torch.topk(logits, 2).values
+    return (top2[:, 0] - top2[:, 1]).tolist()
+
+
 def test_greedy_tokens_equal_hf_on_three_prompts(checkpoint, backend, tmp_path_factory):
+    """The first 16 new tokens equal HF greedy decoding, up to the first step where HF's own top-2
+    margin is a near-tie (< TIE): past a tie, greedy decoding legitimately depends on rounding."""
+    from transformers import AutoTokenizer
+
     from ttgen.run import run
 
     result = run(
@@ -50,10 +71,17 @@ def test_greedy_tokens_equal_hf_on_three_prompts(checkpoint, backend, tmp_path_f
         checkpoint=checkpoint,
         weight_cache=tmp_path_factory.mktemp("w"),
     )
+    tokenizer = AutoTokenizer.from_pretrained(checkpoint)
     for prompt, ours, ref, text in zip(
         PROMPTS, result.tokens, result.hf_tokens, result.completions, strict=True
     ):
-        assert ours == ref, f"{prompt!r} → {text!r}"
+        margins = _hf_margins(checkpoint, torch.tensor(tokenizer(prompt).input_ids), ref)
+        limit = next((i for i, m in enumerate(margins) if m < TIE), len(ref))
+        same = next((i for i, (a, b) in enumerate(zip(ours, ref, strict=True)) if a != b), len(ref))
+        print(
+            f"{prompt!r}: {same}/16 new tokens equal HF greedy; first HF near-tie at {limit}: {text!r}"
+        )
+        assert ours[:limit] == ref[:limit], f"{prompt!r} → {text!r}"
     assert result.completions[0].startswith(" Paris")
 
 

@@ -441,7 +441,7 @@ class Lowering:
             qp = self.t((1, f.n_heads, s, f.head_dim))
             kp = self.t((1, f.n_kv_heads, s, f.head_dim))
             kc = self.t((1, f.n_kv_heads, s, f.head_dim), kv_dtype)
-            qc = self.t((1, f.n_heads, s, f.head_dim), "bfloat8_b")
+            qc = self.t((1, f.n_heads, s, f.head_dim), kv_dtype)
             cos_p = self.t((1, 1, s, f.head_dim), "bfloat16")
             trans_p = self.t((1, 1, TILE, TILE), "bfloat16")
             chunk = 256 if s >= 2048 else 64
@@ -450,10 +450,10 @@ class Lowering:
                              (("q_chunk_size", chunk), ("k_chunk_size", chunk), ("exp_approx_mode", False)))  # fmt: skip
             ct = chunk // TILE
             ht = f.head_dim // TILE
-            sdpa_cb = (2 * ct * ht * TILE_BYTES["bfloat8_b"] + 2 * 2 * ct * ht * TILE_BYTES[kv_dtype]
+            sdpa_cb = (2 * ct * ht * TILE_BYTES[kv_dtype] + 2 * 2 * ct * ht * TILE_BYTES[kv_dtype]
                        + ct * ct * TILE_BYTES["float32"] + 2 * ct * ht * TILE_BYTES["float32"])  # fmt: skip
-            attn = self.t((1, f.n_heads, s, f.head_dim), "bfloat8_b")
-            cat = self.t((1, 1, s, f.n_heads * f.head_dim), "bfloat8_b")
+            attn = self.t((1, f.n_heads, s, f.head_dim), kv_dtype)
+            cat = self.t((1, 1, s, f.n_heads * f.head_dim), kv_dtype)
             prefill += [
                 qkv_p,
                 self.op("create_heads", "ttnn.experimental.nlp_create_qkv_heads", (qkv_p.output,), qp, seq_len=s),
@@ -463,7 +463,7 @@ class Lowering:
                 self.op("v_to_cache_dtype", "ttnn.typecast", (kp,), kc, seq_len=s),
                 self.op("fill_k", "ttnn.experimental.paged_fill_cache", (cache, kc), cache, seq_len=s),
                 self.op("fill_v", "ttnn.experimental.paged_fill_cache", (cache, kc), cache, seq_len=s),
-                self.op("q_to_bfp8", "ttnn.typecast", (qp,), qc, seq_len=s),
+                self.op("q_to_cache_dtype", "ttnn.typecast", (qp,), qc, seq_len=s),
                 self.op("sdpa", "ttnn.transformer.scaled_dot_product_attention", (qc, kc, kc), attn, program=sdpa_p,
                         compute=sdpa_compute_p, cb=sdpa_cb, seq_len=s, flops=2 * 2 * f.n_heads * s * s * f.head_dim // 2),
                 self.op("concat_heads", "ttnn.experimental.nlp_concat_heads", (attn,), cat, seq_len=s),
