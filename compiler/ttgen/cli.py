@@ -88,6 +88,31 @@ def _build_parser() -> argparse.ArgumentParser:
     )
     _model_source_args(emit)
 
+    perf = sub.add_parser(
+        "perf",
+        help="predict prefill and decode time per op group with the analytic cost model",
+        description="Plan the spec for a device and predict, per op group, time, DRAM bytes, FLOPs and "
+        "the bound; TTFT, decode tokens/s/user and the DRAM roofline. --calibration compares the model "
+        "with tt-transformers' published rates.",
+    )
+    perf.add_argument("spec", type=Path, help="a spec file, e.g. specs/llama.yaml")
+    perf.add_argument("--device", help="device profile (default: the spec's target)")
+    perf.add_argument("--precision", help="precision preset (default: the spec's)")
+    perf.add_argument("--batch", type=_positive_int, default=1, help="decode users (default 1)")
+    perf.add_argument(
+        "--context",
+        type=_positive_int,
+        default=256,
+        help="decode context length and prefill tokens",
+    )
+    perf.add_argument("--plot", type=Path, help="also draw time per op group to a PNG")
+    perf.add_argument(
+        "--calibration",
+        action="store_true",
+        help="predicted vs published for every row that can be modelled",
+    )
+    _model_source_args(perf)
+
     run = sub.add_parser(
         "run",
         help="generate text with an emitted model package (emulator unless real ttnn imports)",
@@ -333,6 +358,73 @@ def _cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_perf(args: argparse.Namespace) -> int:
+    from rich.console import Console
+
+    from ttgen.devices import get_device
+    from ttgen.perf import predict
+    from ttgen.perf.report import plot_report, print_calibration, print_report
+    from ttgen.pipeline import analyze
+    from ttgen.plan import PlanError, make_plan
+    from ttgen.spec import load_spec
+
+    spec = load_spec(args.spec)
+    err = Console(stderr=True, log_path=False)
+    if args.calibration:
+        from ttgen.perf.calibration import PUBLISHED
+
+        rows, analyses = [], {}
+        with err.status("calibration") as status:
+            for row in PUBLISHED:
+                if row.preset not in analyses:
+                    analyses[row.preset] = analyze(
+                        spec, preset=row.preset, seq_len=128, step=status.update
+                    )
+                plan = make_plan(
+                    analyses[row.preset],
+                    device=row.device,
+                    precision="performance",
+                    max_batch=1,
+                    max_seq_len=1024,
+                )
+                rows.append(
+                    (
+                        row,
+                        predict(
+                            plan, get_device(row.device), batch=1, context=256, prefill_len=128
+                        ),
+                    )
+                )
+        print_calibration(rows)
+        return 0
+    max_seq = max(spec.target.max_seq_len, -(-args.context // 128) * 128)
+    with err.status("tracing") as status:
+        analysis = analyze(
+            spec,
+            preset=args.preset,
+            checkpoint=args.checkpoint,
+            seq_len=args.seq_len,
+            step=status.update,
+        )
+        status.update("planning")
+        plan = make_plan(
+            analysis,
+            device=args.device,
+            precision=args.precision,
+            max_batch=args.batch,
+            max_seq_len=max_seq,
+        )
+    try:
+        device = get_device(plan.device)
+    except KeyError as exc:
+        raise PlanError(str(exc.args[0])) from None
+    report = predict(plan, device, batch=args.batch, context=args.context, prefill_len=args.context)
+    print_report(report, f"{plan.family} {plan.source} ({plan.precision})")
+    if args.plot:
+        plot_report(report, args.plot)
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     try:
         args = _build_parser().parse_args(argv)
@@ -346,6 +438,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _cmd_emit(args)
         if args.command == "run":
             return _cmd_run(args)
+        if args.command == "perf":
+            return _cmd_perf(args)
         raise TtgenError(f"unknown command {args.command}")
     except TtgenError as exc:
         print(f"ttgen: error: {exc}", file=sys.stderr)

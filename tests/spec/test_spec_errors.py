@@ -35,7 +35,7 @@ def test_committed_spec_loads():
     spec = load_spec(SPEC)
     assert spec.family == "llama" and len(spec.rules) == 8
     assert spec.target.max_batch == 32 and spec.target.kv_cache == "paged"
-    assert {p.name for p in spec.precision_presets} == {"accuracy", "performance"}
+    assert {p.name for p in spec.precision_presets} == {"accuracy", "performance", "bf16"}
     assert re.fullmatch(r"[0-9a-f]{64}", spec.sha256)
 
 

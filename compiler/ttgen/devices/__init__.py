@@ -8,9 +8,19 @@ from importlib import resources
 
 import yaml
 
-__all__ = ["DEFAULT_DEVICE", "DeviceProfile", "device_names", "get_device"]
+__all__ = ["DEFAULT_DEVICE", "DeviceProfile", "PerfParams", "device_names", "get_device"]
 
 DEFAULT_DEVICE = "n150"
+
+
+@dataclass(frozen=True)
+class PerfParams:
+    """Efficiencies and per-op costs of the analytic cost model (ttgen.perf)."""
+
+    dram_efficiency: float
+    compute_efficiency: float
+    traced_op_us: float
+    dispatch_op_us: float
 
 
 @dataclass(frozen=True)
@@ -28,6 +38,7 @@ class DeviceProfile:
     dram_bank_size: int
     dram_alignment: int
     dram_bandwidth_gbs: float
+    perf: PerfParams
 
     @property
     def num_compute_cores(self) -> int:
@@ -45,4 +56,5 @@ def get_device(name: str = DEFAULT_DEVICE) -> DeviceProfile:
         raise KeyError(f"unknown device '{name}' (known: {', '.join(device_names())})")
     data = yaml.safe_load(resources.files("ttgen.devices").joinpath(f"{name}.yaml").read_text())
     data["compute_grid"] = tuple(data["compute_grid"])
+    data["perf"] = PerfParams(**data["perf"])
     return DeviceProfile(**data)
