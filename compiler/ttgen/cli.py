@@ -73,6 +73,9 @@ def _build_parser() -> argparse.ArgumentParser:
     plan.add_argument("spec", type=Path, help="a spec file, e.g. specs/llama.yaml")
     _target_args(plan)
     plan.add_argument("--out", type=Path, help="also write the EmitPlan as JSON")
+    plan.add_argument(
+        "--optimize", action="store_true", help="choose among valid options by predicted time"
+    )
     _model_source_args(plan)
 
     emit = sub.add_parser(
@@ -253,9 +256,20 @@ def _cmd_plan(args: argparse.Namespace) -> int:
             step=status.update,
         )
         status.update("planning")
-        plan = make_plan(analysis, device=args.device, precision=args.precision, max_batch=args.batch,
-                         max_seq_len=args.max_seq_len)  # fmt: skip
+        if args.optimize:
+            from ttgen.plan.optimize import optimize
+
+            best, baseline, candidates = optimize(analysis, device=args.device, precision=args.precision,
+                                                  max_batch=args.batch, max_seq_len=args.max_seq_len)  # fmt: skip
+            plan = best.plan
+        else:
+            plan = make_plan(analysis, device=args.device, precision=args.precision, max_batch=args.batch,
+                             max_seq_len=args.max_seq_len)  # fmt: skip
     print_plan(plan)
+    if args.optimize:
+        from ttgen.plan.report import print_candidates
+
+        print_candidates(best, baseline, candidates)
     if args.out is not None:
         args.out.write_text(plan.to_json())
     return 0

@@ -79,3 +79,19 @@ def test_perf_cli(capsys):
     assert main(["perf", str(SPEC), "--batch", "4", "--context", "512"]) == 0
     out = capsys.readouterr().out
     assert "tokens/s/user" in out and "mlp.ff1" in out
+
+
+def test_optimize_picks_the_fastest_valid_plan():
+    from ttgen.plan.optimize import optimize
+    from ttgen.plan.planner import PlanOptions
+
+    analysis = analyze(load_spec(SPEC), seq_len=128)
+    best, baseline, candidates = optimize(analysis, device="p150")
+    assert baseline.options == PlanOptions() and baseline.plan is not None
+    valid = [c for c in candidates if c.plan is not None]
+    assert best in valid and all(best.score(128) <= c.score(128) for c in valid)
+    assert best.score(128) <= baseline.score(128)
+    # grids wider than tt-transformers' 8x8 are valid on Blackhole and reach the planned matmuls
+    wide = [c for c in valid if c.options.prefill_grid == (13, 8)]
+    qkv = next(op for op in wide[0].plan.module("attention").ops_for("prefill") if op.name == "qkv")
+    assert qkv.program.grid == (13, 8)

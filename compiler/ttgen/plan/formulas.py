@@ -33,9 +33,9 @@ def ranges_for(num_cores: int, grid: tuple[int, int]) -> tuple[tuple[int, int, i
 
 
 def k_grid_cores(k_tiles: int, grid: tuple[int, int], target: int = 32) -> int:
-    """tt-transformers `find_grid`: the core count dividing the K tiles that is closest to 32 (the
-    larger on a tie) and forms a rectangle on the grid (a partial row, or whole rows)."""
-    gx, gy = grid
+    """tt-transformers `find_grid`: the core count dividing the K tiles that is closest to `target`
+    (the larger on a tie) and forms a rectangle (a partial row, or whole rows) on at most 8x8 cores."""
+    gx, gy = min(grid[0], 8), min(grid[1], 8)
     options = [n for n in range(1, gx * gy + 1) if k_tiles % n == 0 and (n <= gx or n % gx == 0)]
     return min(options, key=lambda n: (abs(n - target), -n))
 

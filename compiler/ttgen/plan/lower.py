@@ -49,7 +49,8 @@ _SCATTER = {
     "ttnn.fill_cache",
 }
 L1 = MemCfg("INTERLEAVED", "L1")
-MAX_PREFILL_GRID = (8, 8)  # tt-transformers' prefill grid; larger grids are not tuned there
+BASELINE_PREFILL_GRID = (8, 8)  # tt-transformers' prefill grid; larger grids are not tuned there
+BASELINE_K_GRID_TARGET = 32  # tt-transformers' find_grid aims at 32 cores for decode activations
 
 
 def _tensor_bytes(t: TensorPlan) -> int:
@@ -78,6 +79,8 @@ class Lowering:
     facts: ModelFacts
     precision: PrecisionSpec
     prefill_seq_lens: tuple[int, ...]
+    prefill_grid: tuple[int, int] = BASELINE_PREFILL_GRID  # capped by the device grid
+    k_grid_target: int = BASELINE_K_GRID_TARGET
 
     # ------------------------------------------------------------------ shared pieces
     @property
@@ -112,7 +115,7 @@ class Lowering:
         return weights[group]
 
     def residual_cores(self) -> int:
-        return k_grid_cores(self.facts.dim // TILE, self.grid)
+        return k_grid_cores(self.facts.dim // TILE, self.grid, self.k_grid_target)
 
     def residual_mem(self) -> MemCfg:
         return width_sharded(
@@ -190,7 +193,7 @@ class Lowering:
             )
         compute = self.compute(spec_op.fidelity_key("prefill") if spec_op else None)
         k = x.shape[-1]
-        grid = (min(self.grid[0], MAX_PREFILL_GRID[0]), min(self.grid[1], MAX_PREFILL_GRID[1]))
+        grid = (min(self.grid[0], self.prefill_grid[0]), min(self.grid[1], self.prefill_grid[1]))
         budget = self.device.l1_bank_size
         out_dtype = out_dtype or self.act
         m_chunk, best = seq, None
@@ -487,7 +490,7 @@ class Lowering:
         ff1 = self.decode_matmul("ff1", self._spec_op(rule, "ff1"), x, w1, f.hidden_dim)
         ff3 = self.decode_matmul("ff3", self._spec_op(rule, "ff3"), x, w3, f.hidden_dim)
         gated = self.t(ff1.output.shape, "bfloat8_b", ff1.output.memory)
-        c2 = k_grid_cores(f.hidden_dim // TILE, self.grid)
+        c2 = k_grid_cores(f.hidden_dim // TILE, self.grid, self.k_grid_target)
         ff2_in = self.t(
             ff1.output.shape,
             "bfloat8_b",

@@ -2,14 +2,27 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from ttgen.devices import get_device
 from ttgen.plan.check import validate_plan
 from ttgen.plan.facts import PlanError, model_facts
-from ttgen.plan.lower import Lowering
+from ttgen.plan.lower import BASELINE_K_GRID_TARGET, BASELINE_PREFILL_GRID, Lowering
 from ttgen.plan.types import TILE_BYTES, EmitPlan, KVCachePlan, ModulePlan, WeightPlan
 from ttgen.spec.schema import TEMPLATES
 
-__all__ = ["make_plan", "prefill_lengths"]
+__all__ = ["PlanOptions", "make_plan", "prefill_lengths"]
+
+
+@dataclass(frozen=True)
+class PlanOptions:
+    """Choices the formulas leave open; the defaults are tt-transformers' (the baseline)."""
+
+    prefill_grid: tuple[int, int] = BASELINE_PREFILL_GRID
+    k_grid_target: int = BASELINE_K_GRID_TARGET
+
+    def describe(self) -> str:
+        return f"prefill grid {self.prefill_grid[0]}x{self.prefill_grid[1]}, decode activations on ~{self.k_grid_target} cores"
 
 
 def prefill_lengths(max_seq_len: int) -> tuple[int, ...]:
@@ -33,7 +46,8 @@ def _weight_bytes(w: WeightPlan, instances: int) -> int:
 
 
 def make_plan(analysis, *, device: str | None = None, precision: str | None = None,
-              max_batch: int | None = None, max_seq_len: int | None = None) -> EmitPlan:  # fmt: skip
+              max_batch: int | None = None, max_seq_len: int | None = None,
+              options: PlanOptions | None = None) -> EmitPlan:  # fmt: skip
     """Plan every op of every module in both modes for the target (overrides given as arguments
     replace the spec's target and precision)."""
     import dataclasses
@@ -68,7 +82,9 @@ def make_plan(analysis, *, device: str | None = None, precision: str | None = No
         raise PlanError(
             f"target max_seq_len {target.max_seq_len} exceeds the model's {facts.max_position_embeddings} positions"
         )
-    lowering = Lowering(spec, profile, facts, preset, prefill_lengths(target.max_seq_len))
+    options = options or PlanOptions()
+    lowering = Lowering(spec, profile, facts, preset, prefill_lengths(target.max_seq_len), options.prefill_grid,
+                        options.k_grid_target)  # fmt: skip
 
     for ov in spec.overrides:
         if ov.fidelity:

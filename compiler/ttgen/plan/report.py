@@ -71,3 +71,28 @@ def print_plan(
         console.print(
             f"{mode}: peak L1 {peak:,} B per core; DRAM traffic {dram / GB:.4f} GB per {'pass' if mode == 'prefill' else 'token'}"
         )
+
+
+def print_candidates(
+    best, baseline, candidates, new_tokens: int = 128, console: Console | None = None
+) -> None:
+    console = console or Console(width=None if Console().is_terminal else 160)
+    table = Table("options", "TTFT ms", "decode ms/step", f"TTFT + {new_tokens} steps ms", "", title="plan --optimize",
+                  title_justify="left")  # fmt: skip
+    for c in candidates:
+        if c.plan is None:
+            table.add_row(c.options.describe(), "-", "-", "-", f"invalid: {c.error[:80]}")
+            continue
+        mark = "chosen" if c is best else ("baseline (tt-transformers)" if c is baseline else "")
+        table.add_row(c.options.describe(), f"{c.ttft_s * 1e3:.2f}", f"{c.decode_step_s * 1e3:.3f}",
+                      f"{c.score(new_tokens) * 1e3:.1f}", mark)  # fmt: skip
+    console.print(table)
+    gain = baseline.score(new_tokens) / best.score(new_tokens) - 1
+    if best is baseline or gain <= 0:
+        console.print("no valid option beats the tt-transformers baseline here")
+    else:
+        console.print(
+            f"chosen: {best.options.describe()}: TTFT {baseline.ttft_s * 1e3:.2f} → {best.ttft_s * 1e3:.2f} ms, decode "
+            f"{baseline.decode_step_s * 1e3:.3f} → {best.decode_step_s * 1e3:.3f} ms/step; {gain:.1%} faster over "
+            f"TTFT + {new_tokens} tokens than the baseline"
+        )
