@@ -64,13 +64,18 @@ def test_mlp(reference_model, state_dict, device, mode):
     assert comp_pcc(expected, actual) >= MODULE_PCC
 
 
+def _mask(n: int):
+    """None: HF attention is causal by default."""
+    return None
+
+
 def _hf_attention(reference_model, x: torch.Tensor, n: int) -> torch.Tensor:
     """HF attention of layer LAYER over positions 0 .. n - 1 of x ([users, seq, DIM]), causal."""
     attn = reference_model.model.layers[LAYER].self_attn
     positions = torch.arange(n)[None].expand(x.shape[0], -1)
     with torch.no_grad():
         cos_sin = reference_model.model.rotary_emb(x[:, :n], positions)
-        return attn(x[:, :n], position_embeddings=cos_sin, attention_mask=None)[0]
+        return attn(x[:, :n], position_embeddings=cos_sin, attention_mask=_mask(n))[0]
 
 
 def _hf_keys(reference_model, x: torch.Tensor) -> torch.Tensor:
@@ -152,7 +157,7 @@ def test_decoder(reference_model, state_dict, device):
     hf = reference_model.model.layers[LAYER]
     with torch.no_grad():
         cos_sin = reference_model.model.rotary_emb(x, torch.arange(PREFILL_LEN + 1)[None])
-        expected = hf(x, position_embeddings=cos_sin, attention_mask=None)
+        expected = hf(x, position_embeddings=cos_sin, attention_mask=_mask(PREFILL_LEN + 1))
         expected = expected[0] if isinstance(expected, tuple) else expected
     cos, sin = rope.prefill_rot_mats(PREFILL_LEN)
     out = block.forward_prefill(
