@@ -65,7 +65,9 @@ def fidelity_matmul(
         "math_fidelity is Invalid: set it in the compute kernel config",
     )
     b_hi, b_all = _truncate(act, 6), _truncate(act, 10)
-    a_hi, a_all = _truncate(weight, 4), _truncate(weight, 8)
+    a_hi, a_all = (
+        weight_fields if weight_fields is not None else (_truncate(weight, 4), _truncate(weight, 8))
+    )
     terms = {
         MathFidelity.LoFi: [(b_hi, a_hi)],
         MathFidelity.HiFi2: [(b_hi, a_all)],
@@ -74,13 +76,39 @@ def fidelity_matmul(
     }[fidelity]
     if fp32_acc:
         return sum(x @ w for x, w in terms)
-    k = act.shape[-1]
-    acc = None
-    for k0 in range(0, k, 32):
-        part = sum(x[..., k0 : k0 + 32] @ w[..., k0 : k0 + 32, :] for x, w in terms)
-        acc = part if acc is None else acc + part
-        acc = acc.to(torch.bfloat16).to(torch.float32)
-    return acc
+    return _bf16_dest_accumulate(terms, act.shape[-1])
+
+
+_PARTIALS_BUDGET = 1 << 24  # float32 elements of K-tile partial products computed at once
+
+
+def _bf16_dest_accumulate(terms, k: int) -> torch.Tensor:
+    """Sum over 32-deep K tiles with the running sum rounded to bf16 after each tile (the dest
+    register's format). Per-tile products are computed a batch of tiles at a time, then added in
+    order."""
+    kt = -(-k // 32)
+    pad = kt * 32 - k
+    tiled = []
+    for x, w in terms:
+        if pad:
+            x = torch.nn.functional.pad(x, (0, pad))
+            w = torch.nn.functional.pad(w, (0, 0, 0, pad))
+        xs = x.reshape(*x.shape[:-1], kt, 32).movedim(-2, 0)  # [Kt, ..., M, 32]
+        ws = w.reshape(*w.shape[:-2], kt, 32, w.shape[-1]).movedim(-3, 0)  # [Kt, ..., 32, N]
+        for _ in range(
+            x.dim() - w.dim()
+        ):  # align a broadcast weight with the activation's batch dims
+            ws = ws.unsqueeze(1)
+        tiled.append((xs, ws))
+    out_elems = tiled[0][0][0].shape[:-1].numel() * tiled[0][1].shape[-1]
+    step = max(1, _PARTIALS_BUDGET // max(1, out_elems))
+    total = None
+    for start in range(0, kt, step):
+        parts = sum(xs[start : start + step] @ ws[start : start + step] for xs, ws in tiled)
+        for part in parts:
+            total = part if total is None else total + part
+            total = total.to(torch.bfloat16).to(torch.float32)
+    return total
 
 
 def _grid_set(cols: int, rows: int) -> CoreRangeSet:
