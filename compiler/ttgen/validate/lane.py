@@ -142,6 +142,62 @@ def blockfloat_battery(python: Path) -> list[tuple[str, str, bool, float]]:
     return rows
 
 
+def _describe(meta: dict) -> str:
+    if "error" in meta:
+        return "rejects"
+    return f"{meta['dtype']} {meta['layout']} {meta['padded_shape']} → {meta['torch_dtype']}"
+
+
+def host_battery(python: Path) -> list[tuple[str, str, str, bool]]:
+    """Host conversions (from_torch / to_layout / typecast / to_torch) on both sides: metadata and
+    values must agree, and so must rejections. Rows: (case, real, emulator, agree)."""
+    import json
+
+    from ttgen import emu
+    from ttgen.validate.host_cases import CASES, run_case
+
+    g = torch.Generator().manual_seed(1)
+    inputs = {
+        "floats": (torch.randn(2, 40, 72, generator=g) * 10).numpy(),
+        "odd": torch.randn(3, 20, generator=g).numpy(),
+        "ints": torch.randint(0, 1000, (1, 40), generator=g).to(torch.int32).numpy(),
+    }
+    with tempfile.TemporaryDirectory() as tmp:
+        src, meta_path, values_path = (
+            Path(tmp) / "in.npz",
+            Path(tmp) / "meta.json",
+            Path(tmp) / "values.npz",
+        )
+        np.savez(src, **inputs)
+        run_oracle(python, "oracle_host.py", str(src), str(meta_path), str(values_path))
+        real_meta = json.loads(meta_path.read_text())
+        real_values = np.load(values_path)
+        rows = []
+        for case in CASES:
+            key = "|".join(case)
+            real = real_meta[key]
+            try:
+                info, out = run_case(emu, torch, torch.from_numpy(inputs[case[0]]), *case[1:])
+                ours_values = (
+                    out.float().numpy()
+                    if out.dtype != torch.uint32
+                    else out.to(torch.int64).numpy()
+                )
+            except RuntimeError as exc:
+                info, ours_values = {"error": str(exc).splitlines()[0][:200]}, None
+            if "error" in real or "error" in info:
+                agree = ("error" in real) == ("error" in info)
+            else:
+                theirs = real_values[key]
+                agree = (
+                    info == real
+                    and ours_values.shape == theirs.shape
+                    and np.array_equal(ours_values, theirs)
+                )
+            rows.append((key, _describe(real), _describe(info), agree))
+    return rows
+
+
 def main() -> int:
     from rich.console import Console
     from rich.table import Table
@@ -152,6 +208,8 @@ def main() -> int:
             python = ensure_lane(status.update)
             status.update("block floats: real host packer vs emulator")
             rows = blockfloat_battery(python)
+            status.update("host conversions: real vs emulator")
+            host = host_battery(python)
     except TtgenError as exc:
         print(f"validate-ttnn: error: {exc}", file=sys.stderr)
         return 2
@@ -167,7 +225,17 @@ def main() -> int:
             name, dtype, "[green]bit-exact[/]" if same else "[red]differs[/]", f"{diff:g}"
         )
     Console().print(table)
-    return 0 if all(r[2] for r in rows) else 1
+    host_table = Table(
+        "case (input|dtype|layout|op)",
+        "real ttnn 0.81.1",
+        "emulator",
+        "agree",
+        title="host conversions",
+    )
+    for key, real, ours, agree in host:
+        host_table.add_row(key, real, ours, "[green]yes[/]" if agree else "[red]no[/]")
+    Console().print(host_table)
+    return 0 if all(r[2] for r in rows) and all(r[3] for r in host) else 1
 
 
 if __name__ == "__main__":

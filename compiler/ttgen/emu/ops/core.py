@@ -39,7 +39,7 @@ _FROM_TORCH_DTYPE = {
 _TO_TORCH_DTYPE = {
     DataType.FLOAT32: torch.float32, DataType.BFLOAT16: torch.bfloat16,
     DataType.BFLOAT8_B: torch.float32, DataType.BFLOAT4_B: torch.float32,
-    DataType.UINT32: torch.int32, DataType.INT32: torch.int32, DataType.UINT16: torch.int32,
+    DataType.UINT32: torch.uint32, DataType.INT32: torch.int32, DataType.UINT16: torch.int32,
     DataType.UINT8: torch.uint8, DataType.INT8: torch.int8,
 }  # fmt: skip
 
@@ -238,7 +238,7 @@ def typecast(
             f"typecast: input dtype {dtype} does not match tensor {input_tensor.dtype}",
         )
         (dtype,) = args
-    on_device(input_tensor)
+    # host tensors are converted on the host, as the real op does
     if dtype.is_block_float or input_tensor.dtype.is_block_float:
         check_tile(input_tensor, "typecast input with a block-float dtype")
     values = input_tensor.values()
