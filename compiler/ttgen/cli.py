@@ -156,6 +156,19 @@ def _target_args(p: argparse.ArgumentParser) -> None:
     )
 
 
+def _analyze(args: argparse.Namespace, spec, status):
+    """Trace the model the arguments name and match the spec's rules, showing progress."""
+    from ttgen.pipeline import analyze
+
+    return analyze(
+        spec,
+        preset=args.preset,
+        checkpoint=args.checkpoint,
+        seq_len=args.seq_len,
+        step=status.update,
+    )
+
+
 def _model_source_args(p: argparse.ArgumentParser) -> None:
     source = p.add_mutually_exclusive_group()
     source.add_argument("--preset", help="a preset of the spec's model family (default: tiny)")
@@ -173,19 +186,12 @@ def _model_source_args(p: argparse.ArgumentParser) -> None:
 def _cmd_check(args: argparse.Namespace) -> int:
     from rich.console import Console
 
-    from ttgen.pipeline import analyze
     from ttgen.spec import load_spec
 
     spec = load_spec(args.spec)
     err = Console(stderr=True, log_path=False)
     with err.status("tracing") as status:
-
-        def step(message: str) -> None:
-            status.update(message)
-
-        analysis = analyze(
-            spec, preset=args.preset, checkpoint=args.checkpoint, seq_len=args.seq_len, step=step
-        )
+        analysis = _analyze(args, spec, status)
     from ttgen.match.report import print_coverage
 
     print_coverage(analysis)
@@ -236,7 +242,6 @@ def _cmd_trace(args: argparse.Namespace) -> int:
 def _cmd_plan(args: argparse.Namespace) -> int:
     from rich.console import Console
 
-    from ttgen.pipeline import analyze
     from ttgen.plan import make_plan
     from ttgen.plan.report import print_plan
     from ttgen.spec import load_spec
@@ -248,13 +253,7 @@ def _cmd_plan(args: argparse.Namespace) -> int:
         check_writable(args.out)
     err = Console(stderr=True, log_path=False)
     with err.status("tracing") as status:
-        analysis = analyze(
-            spec,
-            preset=args.preset,
-            checkpoint=args.checkpoint,
-            seq_len=args.seq_len,
-            step=status.update,
-        )
+        analysis = _analyze(args, spec, status)
         status.update("planning")
         if args.optimize:
             from ttgen.plan.optimize import optimize
@@ -280,7 +279,6 @@ def _cmd_emit(args: argparse.Namespace) -> int:
 
     from ttgen.emit import emit
     from ttgen.models.registry import get_family
-    from ttgen.pipeline import analyze
     from ttgen.plan import make_plan
     from ttgen.spec import load_spec
     from ttgen.trace.trace import check_writable
@@ -290,13 +288,7 @@ def _cmd_emit(args: argparse.Namespace) -> int:
     check_writable(out / "__init__.py")
     err = Console(stderr=True, log_path=False)
     with err.status("tracing") as status:
-        analysis = analyze(
-            spec,
-            preset=args.preset,
-            checkpoint=args.checkpoint,
-            seq_len=args.seq_len,
-            step=status.update,
-        )
+        analysis = _analyze(args, spec, status)
         status.update("planning")
         plan = make_plan(analysis, device=args.device, precision=args.precision, max_batch=args.batch,
                          max_seq_len=args.max_seq_len)  # fmt: skip
@@ -413,13 +405,7 @@ def _cmd_perf(args: argparse.Namespace) -> int:
         return 0
     max_seq = max(spec.target.max_seq_len, -(-args.context // 128) * 128)
     with err.status("tracing") as status:
-        analysis = analyze(
-            spec,
-            preset=args.preset,
-            checkpoint=args.checkpoint,
-            seq_len=args.seq_len,
-            step=status.update,
-        )
+        analysis = _analyze(args, spec, status)
         status.update("planning")
         plan = make_plan(
             analysis,

@@ -8,6 +8,7 @@ from typing import Any
 
 from ttgen.emit.exprs import compute_expr, dtype_expr, mem_expr, prog_expr
 from ttgen.plan.types import EmitPlan, ModulePlan, OpPlan
+from ttgen.spec.schema import TEMPLATES
 
 __all__ = ["EmitError", "build_context"]
 
@@ -48,15 +49,7 @@ def _weight(module: ModulePlan, name: str):
 def build_context(plan: EmitPlan, *, hf_config: dict, config_class: str) -> dict[str, Any]:
     f = plan.facts
     mods = {m.template: m for m in plan.modules}
-    for needed in (
-        "embedding",
-        "rotary_setup",
-        "rms_norm",
-        "attention",
-        "mlp",
-        "decoder",
-        "lm_head",
-    ):
+    for needed in (t for t in TEMPLATES if t != "none"):
         if needed not in mods:
             raise EmitError(f"the plan has no '{needed}' module")
     computes: dict[str, str] = {}
