@@ -216,9 +216,9 @@ class Tensor:
         return per_bank, total
 
     def _allocate(self) -> None:
-        validate_placement(self, self._memory_config, self._device)
-        if self._device.replaying:
+        if self._device.replaying:  # a replayed trace reuses buffers validated at capture
             return
+        validate_placement(self, self._memory_config, self._device)
         per_bank, total = self.buffer_bytes()
         self._address = self._device.allocate(self._memory_config.buffer_type, per_bank, total)
 

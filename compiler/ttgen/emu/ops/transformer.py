@@ -47,15 +47,19 @@ def _validate_chunks(pc: SDPAProgramConfig | None, seq_len: int | None, device) 
 
 def _attend(q, k, v, mask, scale, kernel):
     """q [B, Hq, Sq, D], k/v [B, Hkv, Sk, D], mask [.., Sq, Sk] bool (True = attend)."""
-    hq, hkv = q.shape[1], k.shape[1]
+    b, hq, sq, d = q.shape
+    hkv = k.shape[1]
     require(hq % hkv == 0, f"SDPA: {hq} query heads are not a multiple of {hkv} KV heads")
-    k = k.repeat_interleave(hq // hkv, dim=1)
-    v = v.repeat_interleave(hq // hkv, dim=1)
-    scores = fidelity_matmul(q, k.transpose(-1, -2), kernel.math_fidelity, True) * scale
+    rep = hq // hkv
+    # GQA: the `rep` query heads sharing a KV head are stacked along the query rows
+    qg = q.reshape(b, hkv, rep * sq, d)
+    if mask.dim() >= 2 and mask.shape[-2] == sq and sq > 1:
+        mask = mask.repeat(*([1] * (mask.dim() - 2)), rep, 1)
+    scores = fidelity_matmul(qg, k.transpose(-1, -2), kernel.math_fidelity, True) * scale
     scores = scores.masked_fill(~mask, float("-inf"))
     probs = torch.softmax(scores, dim=-1).nan_to_num(0.0)
     probs = probs.to(torch.bfloat16).to(torch.float32)  # P is packed to bf16 before P·V
-    return fidelity_matmul(probs, v, kernel.math_fidelity, True)
+    return fidelity_matmul(probs, v, kernel.math_fidelity, True).reshape(b, hq, sq, d)
 
 
 def _check_qkv(q, k, v, what):
