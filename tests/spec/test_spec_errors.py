@@ -47,7 +47,7 @@ CASES = [
     ("llama.yaml", "device: n150", "device: n999", "device: n999", "target.device: unknown value 'n999'"),
     ("llama.yaml", "template: mlp", "template: mlp_fused", "template: mlp_fused", "rules.tt.mlp.template: unknown value 'mlp_fused'"),
     ("llama.yaml", "require: [swiglu]", "require: [geglu]", "require: [geglu]", "unknown pattern 'geglu'"),
-    ("llama.yaml", "when: [no_mlp_bias]", "when: [is_fast]", "when: [is_fast]", "unknown predicate 'is_fast'"),
+    ("llama.yaml", "when: [index_math_only]", "when: [is_fast]", "when: [is_fast]", "unknown predicate 'is_fast'"),
     ("llama.yaml", "precision: accuracy", "precision: turbo", "precision: turbo", "precision: unknown value 'turbo'"),
     ("llama.yaml", "- name: tt.lm_head", "- name: tt.mlp", "- name: tt.mlp", "duplicate rule name 'tt.mlp'"),
     ("llama.yaml", "kind: paged", "kind: ring", "kind: ring", "target.kv_cache.kind: unknown value 'ring'"),

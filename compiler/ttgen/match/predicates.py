@@ -36,11 +36,6 @@ def index_math_only(c: Candidate) -> bool:
     return True
 
 
-def no_mlp_bias(c: Candidate) -> bool:
-    return not any(k.startswith("b_") for k in c.captures)
-
-
 PREDICATES: dict[str, Callable[[Candidate], bool]] = {
     "index_math_only": index_math_only,
-    "no_mlp_bias": no_mlp_bias,
 }

@@ -74,12 +74,6 @@ class ModelSource:
     preset: str | None = None
     checkpoint: str | None = None
 
-    @property
-    def label(self) -> str:
-        if self.checkpoint is not None:
-            return Path(self.checkpoint).name
-        return self.preset or ""
-
 
 # Keys of a hub config.json that describe the stored file rather than the model.
 _STORAGE_KEYS = ("torch_dtype", "dtype", "transformers_version")

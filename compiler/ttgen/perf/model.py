@@ -12,7 +12,7 @@ from collections import OrderedDict
 from dataclasses import dataclass
 
 from ttgen.devices import DeviceProfile
-from ttgen.plan.types import TILE_BYTES, EmitPlan, OpPlan
+from ttgen.plan.types import EmitPlan, OpPlan, tensor_bytes
 
 __all__ = ["GroupCost", "PerfReport", "predict"]
 
@@ -65,8 +65,9 @@ def _cores(op: OpPlan, device: DeviceProfile) -> int:
 
 def _kv_read_bytes(plan: EmitPlan, context: int) -> int:
     f = plan.facts
-    elems = plan.max_batch * f.n_kv_heads * context * f.head_dim
-    return 2 * elems * TILE_BYTES[plan.kv_cache.dtype] // 1024
+    return 2 * tensor_bytes(
+        (plan.max_batch, f.n_kv_heads, context, f.head_dim), plan.kv_cache.dtype
+    )
 
 
 def op_cost(
@@ -127,11 +128,7 @@ def predict(plan: EmitPlan, device: DeviceProfile, *, batch: int | None = None, 
     prefill = _groups(plan, device, "prefill", seq=seq, rows=seq, context=context)
     decode = _groups(plan, device, "decode", seq=None, rows=rows, context=context)
     weights = sum(
-        op.inputs[1].shape[0]
-        * op.inputs[1].shape[1]
-        * TILE_BYTES[op.inputs[1].dtype]
-        // 1024
-        * len(m.instances)
+        tensor_bytes(op.inputs[1].shape, op.inputs[1].dtype, op.inputs[1].layout) * len(m.instances)
         for m in plan.modules
         for op in m.ops_for("decode")
         if op.ttnn in _MATMULS and op.weight

@@ -7,7 +7,6 @@ prefill runs one user at each planned sequence length."""
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, replace
 
 from ttgen.devices import DeviceProfile
@@ -35,7 +34,7 @@ from ttgen.plan.types import (
     ProgCfg,
     TensorPlan,
     WeightPlan,
-    tiles,
+    tensor_bytes,
 )
 from ttgen.spec.schema import OpSpec, PrecisionSpec, Rule, Spec
 
@@ -54,9 +53,7 @@ BASELINE_K_GRID_TARGET = 32  # tt-transformers' find_grid aims at 32 cores for d
 
 
 def _tensor_bytes(t: TensorPlan) -> int:
-    if t.layout == "TILE":
-        return tiles(t.shape) * TILE_BYTES[t.dtype]
-    return math.prod(t.shape) * TILE_BYTES[t.dtype] // 1024
+    return tensor_bytes(t.shape, t.dtype, t.layout)
 
 
 def _l1_on_core(t: TensorPlan) -> int:
@@ -239,7 +236,7 @@ class Lowering:
 
     # ------------------------------------------------------------------ templates
     def lower(
-        self, rule: Rule, instances, matches
+        self, rule: Rule, matches
     ) -> tuple[tuple[WeightPlan, ...], tuple[tuple[str, tuple[OpPlan, ...]], ...]]:
         fn = getattr(self, f"_lower_{rule.template}")
         weights, ops = fn(rule, matches)

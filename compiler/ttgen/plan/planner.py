@@ -8,7 +8,7 @@ from ttgen.devices import get_device
 from ttgen.plan.check import validate_plan
 from ttgen.plan.facts import PlanError, model_facts
 from ttgen.plan.lower import BASELINE_K_GRID_TARGET, BASELINE_PREFILL_GRID, Lowering
-from ttgen.plan.types import TILE_BYTES, EmitPlan, KVCachePlan, ModulePlan, WeightPlan
+from ttgen.plan.types import EmitPlan, KVCachePlan, ModulePlan, WeightPlan, tensor_bytes
 from ttgen.spec.schema import TEMPLATES
 
 __all__ = ["PlanOptions", "make_plan", "prefill_lengths"]
@@ -106,17 +106,14 @@ def make_plan(analysis, *, device: str | None = None, precision: str | None = No
             raise PlanError(f"{rule.name}: prefill and decode match different modules")
         if not pre:
             continue
-        weights, ops = lowering.lower(rule, [m.module for m in pre], pre)
+        weights, ops = lowering.lower(rule, pre)
         weights = tuple(_with_overrides(w, spec) for w in weights)
         modules.append(
             ModulePlan(rule.name, rule.template, tuple(sorted(m.module for m in pre)), weights, ops)
         )
 
     kv_shape = lowering.kv_cache_shape()
-    kv_elems = 1
-    for d in kv_shape:
-        kv_elems *= d
-    kv_bytes = 2 * facts.n_layers * kv_elems * TILE_BYTES[preset.kv_cache] // 1024
+    kv_bytes = 2 * facts.n_layers * tensor_bytes(kv_shape, preset.kv_cache)
     weight_bytes = sum(_weight_bytes(w, len(m.instances)) for m in modules for w in m.weights)
     plan = EmitPlan(
         spec_path=spec.path, spec_sha256=spec.sha256, family=spec.family,

@@ -24,6 +24,16 @@ TILE_BYTES = {
 }
 
 
+def tensor_bytes(shape: tuple[int, ...], dtype: str, layout: str = "TILE") -> int:
+    """Bytes a tensor occupies: whole tiles in TILE layout, elements in ROW_MAJOR."""
+    if layout == "TILE":
+        return tiles(shape) * TILE_BYTES[dtype]
+    n = 1
+    for d in shape:
+        n *= d
+    return n * TILE_BYTES[dtype] // 1024
+
+
 def tiles(shape: tuple[int, ...]) -> int:
     """Tiles of a TILE-layout tensor (last two dims padded to 32)."""
     if len(shape) == 1:
@@ -129,13 +139,7 @@ class WeightPlan:
     dtype_overrides: tuple[tuple[int, str], ...] = ()  # (layer, dtype)
 
     def bytes_per_instance(self, dtype: str | None = None) -> int:
-        dtype = dtype or self.dtype
-        if self.layout == "TILE":
-            return tiles(self.shape) * TILE_BYTES[dtype]
-        n = 1
-        for d in self.shape:
-            n *= d
-        return n * TILE_BYTES[dtype] // 1024
+        return tensor_bytes(self.shape, dtype or self.dtype, self.layout)
 
 
 @dataclass(frozen=True)
