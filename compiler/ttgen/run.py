@@ -121,7 +121,7 @@ def run(package: Path, prompts: list[str], *, max_new_tokens: int, checkpoint: P
             device, {k: v.detach() for k, v in hf.state_dict().items()}, weight_cache
         )
         load_seconds = time.perf_counter() - start
-        generator = mods["generator"].Generator(model)
+        generator = mods["generator"].Generator(model, two_cqs=True)
         status("prefill")
         start = time.perf_counter()
         first_logits = generator.prefill(ids)

@@ -17,7 +17,6 @@ from .model_config import (
     KV_CACHE_SHAPE,
     N_HEADS,
     N_KV_HEADS,
-    RESIDUAL_MEMCFG,
 )
 
 WQKV_MEMCFG = ttnn.MemoryConfig(
@@ -286,9 +285,7 @@ class Attention:
             dtype=ttnn.bfloat16,
         )
         ttnn.deallocate(attn_cat)
-        residual = ttnn.to_memory_config(out, RESIDUAL_MEMCFG)
-        ttnn.deallocate(out)
-        return residual
+        return out  # WO's sharded output already has the residual's memory config
 
     def forward_prefill(self, x, cos, sin, trans_mat, user_id: int, page_table):
         """x: [1, 1, seq_len, DIM] in DRAM (seq_len one of PREFILL_SEQ_LENS); fills user `user_id`'s

@@ -38,11 +38,13 @@ def sample(
 
 
 class Generator:
-    def __init__(self, model: Transformer, *, use_trace: bool = True):
+    def __init__(self, model: Transformer, *, use_trace: bool = True, two_cqs: bool = False):
+        """`two_cqs`: the device was opened with num_command_queues=2; decode inputs are then
+        written on command queue 1 while queue 0 runs the trace."""
         self.model = model
         self.device = model.device
         self.use_trace = use_trace
-        self.two_cqs = self.device.num_command_queues == 2
+        self.two_cqs = two_cqs
         self.trace_id = None
         self.trace_inputs = None
         self.trace_logits = None

@@ -7,7 +7,7 @@ here: w2(silu(w1(x)) * w3(x)); w1 = gate_proj, w3 = up_proj, w2 = down_proj
 
 import ttnn
 
-from .model_config import COMPUTE_HIFI2_FP16, RESIDUAL_MEMCFG
+from .model_config import COMPUTE_HIFI2_FP16
 
 W1_MEMCFG = ttnn.MemoryConfig(
     ttnn.TensorMemoryLayout.WIDTH_SHARDED,
@@ -226,9 +226,7 @@ class MLP:
             dtype=ttnn.bfloat16,
         )
         ttnn.deallocate(w2_in_sharded)
-        out = ttnn.to_memory_config(w2_out, RESIDUAL_MEMCFG)
-        ttnn.deallocate(w2_out)
-        return out
+        return w2_out  # W2's sharded output already has the residual's memory config
 
     def forward_prefill(self, x: ttnn.Tensor) -> ttnn.Tensor:
         """x: [1, 1, seq_len, DIM] in DRAM → same."""

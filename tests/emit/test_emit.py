@@ -162,6 +162,35 @@ def test_every_ttnn_call_exists_with_its_keywords(files):
     assert checked > 50
 
 
+def _device_attribute_errors(name: str, text: str) -> list[str]:
+    real = set(
+        json.loads(
+            resources.files("ttgen.emu").joinpath("api", "mesh_device-0.81.1.json").read_text()
+        )["attributes"]
+    )
+    errors = []
+    for node in ast.walk(ast.parse(text)):
+        if isinstance(node, ast.Attribute):
+            owner = node.value
+            owner_name = (
+                owner.attr if isinstance(owner, ast.Attribute) else getattr(owner, "id", "")
+            )
+            if owner_name in ("device", "dev", "mesh_device") and node.attr not in real:
+                errors.append(f"{name}:{node.lineno}: MeshDevice has no attribute {node.attr!r}")
+    return errors
+
+
+def test_device_attributes_exist_on_the_real_mesh_device(files):
+    """`device.X` / `self.device.X` in generated code names only what ttnn 0.81.1's MeshDevice has
+    (the emulator's device carries more, for its own use; the ttnn lane found `num_command_queues`
+    used by the generator although the real device has no such attribute)."""
+    assert [e for name, text in files.items() for e in _device_attribute_errors(name, text)] == []
+    assert _device_attribute_errors("g.py", "self.device.num_command_queues == 2") == [
+        "g.py:1: MeshDevice has no attribute 'num_command_queues'"
+    ]
+    assert _device_attribute_errors("g.py", "device.compute_with_storage_grid_size()") == []
+
+
 def test_generated_code_passes_ruff(files, tmp_path):
     import subprocess
     import sys

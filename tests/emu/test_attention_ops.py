@@ -67,15 +67,23 @@ def test_create_heads_decode_rejections(device):
             num_heads=8,
             num_kv_heads=2,
         )
-    with pytest.raises(RuntimeError, match="must be BFLOAT16"):
+    with pytest.raises(RuntimeError, match="Unsupported data format"):
         ttnn.experimental.nlp_create_qkv_heads_decode(
-            _dev(torch.randn(1, 1, 4, 12 * 64), device, ttnn.float32, mc=ttnn.L1_MEMORY_CONFIG),
+            _dev(torch.randn(1, 1, 4, 12 * 64), device, ttnn.bfloat8_b, mc=ttnn.L1_MEMORY_CONFIG),
             num_heads=8,
             num_kv_heads=2,
         )
-    with pytest.raises(RuntimeError, match="must be in L1"):
+    with pytest.raises(RuntimeError, match="must be width sharded"):
+        grid = ttnn.num_cores_to_corerangeset(1, ttnn.CoreCoord(8, 8), True)
+        hs = ttnn.create_sharded_memory_config(
+            (32, 12 * 64), grid, ttnn.ShardStrategy.HEIGHT, use_height_and_width_as_shard_shape=True
+        )
         ttnn.experimental.nlp_create_qkv_heads_decode(
-            _dev(torch.randn(1, 1, 4, 12 * 64), device), num_heads=8, num_kv_heads=2
+            _dev(torch.randn(1, 1, 4, 12 * 64), device, mc=hs), num_heads=8, num_kv_heads=2
+        )
+    with pytest.raises(RuntimeError, match="must be greater than or equal to num_kv_heads"):
+        ttnn.experimental.nlp_create_qkv_heads_decode(
+            _dev(torch.randn(1, 1, 4, 10 * 64), device), num_heads=2, num_kv_heads=4
         )
 
 
@@ -228,7 +236,7 @@ def test_sdpa_prefill_causal_gqa(device):
     bad = ttnn.SDPAProgramConfig(
         compute_with_storage_grid_size=(8, 8), q_chunk_size=96, k_chunk_size=64
     )
-    with pytest.raises(RuntimeError, match="power of 2"):
+    with pytest.raises(RuntimeError, match="divisible by q_chunk_size"):
         ttnn.transformer.scaled_dot_product_attention(
             _dev(q, device), _dev(k, device), _dev(v, device), program_config=bad
         )

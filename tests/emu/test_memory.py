@@ -170,3 +170,16 @@ def test_blackhole_profile(monkeypatch):
     assert dev.compute_with_storage_grid_size() == ttnn.CoreCoord(13, 10)
     assert dev.dram_grid_size().x == 8 and dev.arch() == ttnn.device.Arch.BLACKHOLE
     ttnn.close_device(dev)
+
+
+def test_matmul_output_is_allocated_before_computing(device):
+    """A 16 GiB output fails as DRAM out-of-memory at once, before any value is computed (the
+    device allocates an op's outputs before dispatch)."""
+    a = ttnn.from_torch(torch.randn(1, 1, 65536, 32), dtype=ttnn.bfloat16, layout=ttnn.TILE_LAYOUT,
+                        device=device)  # fmt: skip
+    b = ttnn.from_torch(torch.randn(1, 1, 32, 131072), dtype=ttnn.bfloat16, layout=ttnn.TILE_LAYOUT,
+                        device=device)  # fmt: skip
+    with pytest.raises(
+        RuntimeError, match="Out of Memory: Not enough space to allocate 17179869184 B DRAM"
+    ):
+        ttnn.matmul(a, b)

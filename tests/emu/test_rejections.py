@@ -53,14 +53,14 @@ CASES = {
         lambda d: ttnn.open_device(device_id=0, num_command_queues=3),
         "num_command_queues",
     ),
-    "sdpa decode batch > 32": (
+    "sdpa decode cache length without a tile-multiple chunk": (
         lambda d: ttnn.transformer.scaled_dot_product_attention_decode(
-            _dev(torch.randn(1, 33, 8, 64), d),
-            _dev(torch.randn(33, 2, 64, 64), d),
-            _dev(torch.randn(33, 2, 64, 64), d),
-            cur_pos=[0] * 33,
+            _dev(torch.randn(1, 1, 8, 64), d),
+            _dev(torch.randn(1, 2, 250, 64), d),
+            _dev(torch.randn(1, 2, 250, 64), d),
+            cur_pos=[0],
         ),
-        "batch 33 exceeds 32",
+        "maximum calculated k_chunk_size is: 2",
     ),
     "sdpa heads not a multiple of kv heads": (
         lambda d: ttnn.transformer.scaled_dot_product_attention(

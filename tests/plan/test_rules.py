@@ -8,6 +8,7 @@ import pytest
 from ttgen.devices.rules import (
     MatmulShapes,
     RuleViolation,
+    auto_decode_k_chunk,
     check_decode_heads,
     check_matmul_program_config,
     check_rotary,
@@ -117,6 +118,12 @@ def test_1d_matmul_rules():
     check_matmul_program_config(
         "1d", pc, MatmulShapes(mt=1, kt=16, nt=8), dest=8, compute_grid=GRID, grid=(8, 1)
     )
+    # a width-sharded in0 feeds in0_block_w tiles from each core's shard (found by the ttnn lane)
+    with pytest.raises(RuleViolation, match="in0 shard width \\(1 tiles\\)"):
+        check_matmul_program_config(
+            "1d", pc, MatmulShapes(mt=1, kt=16, nt=8, in0_shard_kt=1, in0_cores=16), dest=8,
+            compute_grid=GRID, grid=(8, 1),
+        )  # fmt: skip
     with pytest.raises(RuleViolation, match="blocks exceed 4 cores"):
         check_matmul_program_config(
             "1d", pc, MatmulShapes(mt=1, kt=16, nt=8), dest=8, compute_grid=GRID, grid=(4, 1)
@@ -126,8 +133,13 @@ def test_1d_matmul_rules():
 def test_sdpa_rules():
     check_sdpa_chunks(64, 64, 128, grid=(8, 8), compute_grid=GRID)
     check_sdpa_chunks(0, 0, None, grid=(8, 8), compute_grid=GRID)  # decode: automatic
+    check_sdpa_chunks(96, 64, 192, grid=(8, 8), compute_grid=GRID)  # prefill: any tile multiple
+    with pytest.raises(RuleViolation, match="power of 2"):
+        check_sdpa_chunks(0, 96, None, grid=(8, 8), compute_grid=GRID)  # decode k chunk
+    assert auto_decode_k_chunk(256) == 256 and auto_decode_k_chunk(4096) == 512
+    with pytest.raises(RuleViolation, match="maximum calculated k_chunk_size is: 2"):
+        auto_decode_k_chunk(250)
     for q, k, s, message in [
-        (96, 64, 192, "power of 2"),
         (64, 64, 96, "divisible"),
         (16, 16, 128, "multiple of 32"),
         (0, 64, 128, "positive"),
@@ -151,11 +163,11 @@ def test_sharded_norm_rules():
 
 
 def test_decode_heads_and_rotary_rules():
-    check_decode_heads(batch=32, num_heads=32, head_dim=128)
-    with pytest.raises(RuleViolation, match="64 query heads exceed"):
-        check_decode_heads(batch=32, num_heads=64, head_dim=128)
+    check_decode_heads(batch=32, head_dim=128)
+    with pytest.raises(RuleViolation, match="head_dim 48"):
+        check_decode_heads(batch=32, head_dim=48)
     with pytest.raises(RuleViolation, match="decode batch 33"):
-        check_decode_heads(batch=33, num_heads=8, head_dim=64)
+        check_decode_heads(batch=33, head_dim=64)
     check_rotary(head_dim=256, fp32_dest_acc_en=False)
     with pytest.raises(RuleViolation, match="fp32_dest_acc_en=False"):
         check_rotary(head_dim=256, fp32_dest_acc_en=True)

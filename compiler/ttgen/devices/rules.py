@@ -127,6 +127,11 @@ def check_matmul_program_config(kind: str, pc, s: MatmulShapes, *, dest: int, co
         f"K ({s.kt}) must be divisible by in0_block_w ({pc.in0_block_w})",
     )
     m_total = s.mt * s.batch
+    if s.in0_shard_kt is not None and kind != "dram_sharded":
+        _require(
+            s.in0_shard_kt % pc.in0_block_w == 0,
+            f"in0 shard width ({s.in0_shard_kt} tiles) must be divisible by in0_block_w ({pc.in0_block_w})",
+        )
     if kind == "dram_sharded":
         _require(
             s.in0_shard_kt is not None, "DRAM-sharded matmul: input A must be WIDTH_SHARDED in L1"
@@ -226,8 +231,12 @@ def _pow2(n: int) -> bool:
 
 def check_sdpa_chunks(q_chunk_size: int, k_chunk_size: int, seq_len: int | None, *, grid: tuple[int, int],
                       compute_grid: tuple[int, int]) -> None:  # fmt: skip
-    """Prefill (`seq_len` given) needs power-of-two, tile-multiple chunks dividing the sequence;
-    decode accepts 0 (automatic)."""
+    """Prefill (`seq_len` given): tile-multiple chunks that divide the sequence. Decode: 0
+    (automatic) or a tile multiple, and k_chunk_size a power of two.
+
+    The real 0.81.1 prefill validator also accepts chunks that do not divide the sequence; ttgen
+    keeps requiring it (tt-transformers always picks dividing chunks, and whether the kernels
+    handle a partial last chunk cannot be checked without hardware)."""
     _require(
         grid[0] <= compute_grid[0] and grid[1] <= compute_grid[1],
         f"SDPA grid ({grid[0]}, {grid[1]}) exceeds the device grid ({compute_grid[0]}, {compute_grid[1]})",
@@ -239,7 +248,8 @@ def check_sdpa_chunks(q_chunk_size: int, k_chunk_size: int, seq_len: int | None,
             size > 0 and size % TILE == 0,
             f"User provided {name} must be a positive multiple of 32, got {size}",
         )
-        _require(_pow2(size), f"User provided {name} must be power of 2, got {size}")
+        if seq_len is None and name == "k_chunk_size":
+            _require(_pow2(size), f"User provided {name} must be power of 2, got: {size}")
         if seq_len is not None:
             _require(
                 seq_len % size == 0, f"sequence length {seq_len} must be divisible by {name} {size}"
@@ -262,11 +272,25 @@ def check_sharded_norm(*, block_w: int, block_h: int, subblock_w: int, shard: tu
     _require(subblock_w <= 8, f"subblock_w ({subblock_w}) must be at most 8")
 
 
-def check_decode_heads(*, batch: int, num_heads: int, head_dim: int) -> None:
-    """nlp_create_qkv_heads_decode / SDPA decode: users and heads each fit one tile row."""
+def check_decode_heads(*, batch: int, head_dim: int) -> None:
+    """nlp_create_qkv_heads_decode: at most one tile row of users, tile-aligned heads. (0.81.1 puts
+    no limit on the number of query heads, and SDPA decode none on users or heads.)"""
     _require(batch <= TILE, f"decode batch {batch} exceeds {TILE}")
-    _require(num_heads <= TILE, f"{num_heads} query heads exceed one tile ({TILE})")
     _require(head_dim % TILE == 0, f"head_dim {head_dim} must be a multiple of the tile width 32")
+
+
+def auto_decode_k_chunk(cache_len: int) -> int:
+    """SDPA decode's k_chunk_size when none is given: the largest power of two dividing the cache
+    length, at most 512; it must be a tile multiple."""
+    i = 1
+    while i < cache_len and cache_len % (1 << (i + 1)) == 0:
+        i += 1
+    chunk = min(512, 1 << i)
+    _require(
+        chunk % TILE == 0,
+        f"Chunk size must be multiple of 32, but the maximum calculated k_chunk_size is: {chunk}",
+    )
+    return chunk
 
 
 def check_rotary(*, head_dim: int, fp32_dest_acc_en: bool) -> None:

@@ -76,6 +76,7 @@ def build_context(plan: EmitPlan, *, hf_config: dict, config_class: str) -> dict
         _op(attn, "decode", "sdpa"),
     )
     sdpa_p = _prefill(attn, "sdpa")
+    residual_mem = _op(dec, "decode", "attn_residual").output.memory
     ff1_d, ff3_d, ff2_d = (
         _op(mlp, "decode", "ff1"),
         _op(mlp, "decode", "ff3"),
@@ -126,7 +127,7 @@ def build_context(plan: EmitPlan, *, hf_config: dict, config_class: str) -> dict
         "block_size": plan.kv_cache.block_size,
         "kv_shape": plan.kv_cache.shape,
         "kv_dtype": dtype_expr(plan.kv_cache.dtype),
-        "residual_memcfg": mem_expr(_op(dec, "decode", "attn_residual").output.memory),
+        "residual_memcfg": mem_expr(residual_mem),
         "compute_configs": sorted(computes.items()),
         "norm": {
             "instances": ", ".join(
@@ -166,6 +167,9 @@ def build_context(plan: EmitPlan, *, hf_config: dict, config_class: str) -> dict
             "sdpa_decode_program": prog_expr(sdpa_d.program),
             "heads_decode_memcfg": mem_expr(_op(attn, "decode", "heads_to_l1").output.memory),
             "wo_decode_program": prog_expr(wo_d.program),
+            # ttnn.to_memory_config returns its input when the config already matches: the
+            # generated code then passes the tensor on instead of "copying" and deallocating it
+            "wo_out_is_residual": wo_d.output.memory == residual_mem,
             "qkv_prefill_programs": [
                 (op.seq_len, prog_expr(op.program)) for op in _prefill(attn, "qkv")
             ],
@@ -190,6 +194,9 @@ def build_context(plan: EmitPlan, *, hf_config: dict, config_class: str) -> dict
             ),
             "ff2_input_memcfg": mem_expr(_op(mlp, "decode", "to_ff2_input").output.memory),
             "ff2_decode_program": prog_expr(ff2_d.program),
+            "gate_out_is_ff2_input": _op(mlp, "decode", "gate_mul").output.memory
+            == _op(mlp, "decode", "to_ff2_input").output.memory,
+            "ff2_out_is_residual": ff2_d.output.memory == residual_mem,
             "ff1_prefill_programs": [(op.seq_len, prog_expr(op.program)) for op in ff1_p],
             "ff2_prefill_programs": [
                 (op.seq_len, prog_expr(op.program)) for op in _prefill(mlp, "ff2")

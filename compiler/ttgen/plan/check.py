@@ -76,9 +76,7 @@ def _check_op(op: OpPlan, device: DeviceProfile, plan: EmitPlan) -> None:
         check_sharded_norm(block_w=pc.block_w, block_h=pc.block_h, subblock_w=pc.subblock_w,
                            shard=op.inputs[0].memory.shard, grid=pc.grid, compute_grid=device.compute_grid)  # fmt: skip
     if op.ttnn == "ttnn.experimental.nlp_create_qkv_heads_decode":
-        check_decode_heads(
-            batch=plan.max_batch, num_heads=plan.facts.n_heads, head_dim=plan.facts.head_dim
-        )
+        check_decode_heads(batch=plan.max_batch, head_dim=plan.facts.head_dim)
     if op.l1_per_core > device.l1_bank_size:
         raise RuleViolation(
             f"L1: needs {op.l1_per_core:,} B on its busiest core (circular buffers + L1 operands), "

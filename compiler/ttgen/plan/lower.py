@@ -170,8 +170,13 @@ class Lowering:
         pc = self._override(
             dram_sharded_matmul(TILE * ceil_div(self.batch, TILE), k, n, cores, activation), fields
         )
+        # the output lives on the first ceil(N / per_core_N) cores of the activation's grid
+        box = (max(r[2] for r in x.memory.ranges) + 1, max(r[3] for r in x.memory.ranges) + 1)
         out_mem = MemCfg(
-            "WIDTH_SHARDED", "L1", x.memory.ranges, (x.memory.shard[0], pc.per_core_N * TILE)
+            "WIDTH_SHARDED",
+            "L1",
+            ranges_for(ceil_div(n, TILE * pc.per_core_N), box),
+            (x.memory.shard[0], pc.per_core_N * TILE),
         )
         out = self.t((*x.shape[:-1], n), out_dtype or self.act, out_mem)
         cb = cb_matmul(pc, x.dtype, w.dtype, out.dtype, compute, True, True)

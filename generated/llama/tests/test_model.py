@@ -87,7 +87,7 @@ def test_teacher_forcing(reference_model, model, prompt):
     with torch.no_grad():
         reference = reference_model.generate(prompt[None], max_new_tokens=TEACHER_FORCING_TOKENS, do_sample=False,
                                              min_new_tokens=TEACHER_FORCING_TOKENS)[0]  # fmt: skip
-    generator = Generator(model, use_trace=True)
+    generator = Generator(model, use_trace=True, two_cqs=True)
     logits = generator.prefill([prompt])[0]
     ids = torch.zeros(MAX_BATCH, dtype=torch.int64)
     positions = torch.full((MAX_BATCH,), -1, dtype=torch.int64)
@@ -110,7 +110,7 @@ def test_trace_replay_equals_eager(model, prompt):
     """Decode through a captured trace gives bit-identical logits to eager decode."""
     ids = torch.zeros(MAX_BATCH, dtype=torch.int64)
     positions = torch.full((MAX_BATCH,), -1, dtype=torch.int64)
-    eager, traced = Generator(model, use_trace=False), Generator(model, use_trace=True)
+    eager, traced = Generator(model, use_trace=False), Generator(model, use_trace=True, two_cqs=True)
     for user in range(2):
         model.prefill_forward(prompt[: PROMPT_LEN - user], user)
     results = []

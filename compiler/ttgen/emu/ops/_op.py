@@ -61,10 +61,22 @@ def on_device(tensor: Tensor, what: str = "input") -> None:
     )
 
 
+def reserve_output(logical_shape, dtype: DataType, layout: Layout, device,
+                   memory_config: MemoryConfig) -> Tensor:  # fmt: skip
+    """Allocate an op's output buffer before computing it, as a device does before dispatch: a
+    placement or out-of-memory error surfaces before any value is computed. Fill it with
+    make_tensor(..., out=...)."""
+    if dtype.is_block_float:
+        require(layout == Layout.TILE, f"Tile layout is required for tensor of type {dtype.name}")
+    return Tensor(torch.empty(0), dtype, layout, tuple(logical_shape), device=device,
+                  memory_config=memory_config)  # fmt: skip
+
+
 def make_tensor(values: torch.Tensor, dtype: DataType, layout: Layout, *, device=None,
                 memory_config: MemoryConfig | None = None, pad_value: float = 0.0,
-                col_tilize: bool = False) -> Tensor:  # fmt: skip
-    """A tensor holding `values` (logical shape) as `dtype` in `layout`, allocated on `device`."""
+                col_tilize: bool = False, out: Tensor | None = None) -> Tensor:  # fmt: skip
+    """A tensor holding `values` (logical shape) as `dtype` in `layout`, allocated on `device`
+    (or written into `out`, a buffer from reserve_output)."""
     logical = tuple(values.shape)
     if dtype.is_block_float:
         require(layout == Layout.TILE, f"Tile layout is required for tensor of type {dtype.name}")
@@ -74,6 +86,12 @@ def make_tensor(values: torch.Tensor, dtype: DataType, layout: Layout, *, device
     else:
         data = values
     data = quantize_to(data, dtype, col_tilize=col_tilize)
+    if out is not None:
+        require(
+            tuple(out.shape) == logical, f"output shape {logical} != reserved {tuple(out.shape)}"
+        )
+        out._data = data
+        return out
     return Tensor(data, dtype, layout, logical, device=device, memory_config=memory_config)
 
 

@@ -225,6 +225,8 @@ def to_memory_config(
     tensor: Tensor, memory_config: MemoryConfig, dtype=None, output_tensor=None
 ) -> Tensor:
     on_device(tensor)
+    if memory_config == tensor.memory_config() and dtype in (None, tensor.dtype):
+        return tensor  # the real op returns its input: deallocating one deallocates both
     return _rebuild(tensor, tensor.values(), dtype=dtype, memory_config=memory_config)
 
 
@@ -277,6 +279,8 @@ def reshape(input_tensor: Tensor, shape, *args, memory_config=None, pad_value=No
             list(padded_shape_of(tuple(shape), input_tensor.layout)) == padded,
             f"reshape: padded shape {padded} is not the tile padding of {shape}",
         )
+    if shape == list(input_tensor.shape) and memory_config in (None, input_tensor.memory_config()):
+        return input_tensor  # as the real op: the same tensor (deallocating one deallocates both)
     if input_tensor.device() is None:
         return _rebuild(input_tensor, input_tensor.values().reshape(shape))
     return _reshape_device(input_tensor, shape, memory_config)
@@ -295,6 +299,8 @@ def permute(input_tensor: Tensor, dims, *args, memory_config=None, pad_value=0.0
         sorted(dims) == list(range(len(input_tensor.shape))),
         f"permute: {dims} is not a permutation",
     )
+    if dims == sorted(dims) and memory_config in (None, input_tensor.memory_config()):
+        return input_tensor  # the identity permutation returns its input, as the real op does
     return _rebuild(
         input_tensor, input_tensor.values().permute(dims).contiguous(), memory_config=memory_config
     )
@@ -327,6 +333,12 @@ def slice(input_tensor: Tensor, starts, ends, slice_step=None, *, memory_config=
             f"slice: invalid range [{s}:{e}:{st}] for dim {d} of size {shape[d]}",
         )
         index.append(builtins.slice(s, e, st))
+    if (
+        [(i.start, i.stop, i.step) for i in index] == [(0, n, 1) for n in shape]
+        and memory_config in (None, input_tensor.memory_config())
+        and output_tensor is None
+    ):
+        return input_tensor  # a full slice returns its input, as the real op does
     out = input_tensor.values()[tuple(index)].contiguous()
     mc = memory_config or input_tensor.memory_config()
     if mc is not None and mc.is_sharded():

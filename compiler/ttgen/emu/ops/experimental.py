@@ -61,21 +61,43 @@ def nlp_create_qkv_heads_decode(input_tensor, *, num_heads, num_kv_heads=None, o
     x = input_tensor
     on_device(x)
     check_tile(x, "nlp_create_qkv_heads_decode input")
-    require(x.dtype == DataType.BFLOAT16, "nlp_create_qkv_heads_decode: input must be BFLOAT16")
     require(
-        x.memory_config().buffer_type == BufferType.L1,
-        "nlp_create_qkv_heads_decode: input must be in L1",
+        x.dtype in (DataType.BFLOAT16, DataType.FLOAT32),
+        "nlp_create_qkv_heads_decode: Unsupported data format (BFLOAT16 or FLOAT32)",
     )
     shape = list(x.shape)
     require(
-        len(shape) == 4 and shape[0] == 1 and shape[1] == 1,
-        f"nlp_create_qkv_heads_decode: input must be [1, 1, B, W], got {shape}",
+        len(shape) == 4 and shape[0] == 1 and shape[1] == 1 and shape[3] % 32 == 0,
+        f"nlp_create_qkv_heads_decode: Unsupported input shape = {shape}",
     )
+    mc = x.memory_config()
+    if mc.is_sharded():
+        require(
+            mc.memory_layout == TensorMemoryLayout.WIDTH_SHARDED,
+            f"nlp_create_qkv_heads_decode: Current input memory layout is {mc.memory_layout.name}. It must be width sharded",
+        )
+        require(
+            mc.shard_spec.shape[0] == x.padded_shape[-2],
+            "nlp_create_qkv_heads_decode: Shard shape must be correct",
+        )
+        require(
+            mc.shard_spec.orientation == ShardOrientation.ROW_MAJOR,
+            "nlp_create_qkv_heads_decode: Shard orientation must be ROW_MAJOR",
+        )
+    else:
+        require(
+            overlap_qk_coregrid,
+            "nlp_create_qkv_heads_decode: Overlap_qk_coregrid must be true for non-sharded input",
+        )
     kv = num_kv_heads if num_kv_heads is not None else num_heads
     batch = shape[2]
     d = _head_dim(shape[3], num_heads + 2 * kv, "nlp_create_qkv_heads_decode")
     with rules():
-        check_decode_heads(batch=batch, num_heads=num_heads, head_dim=d)
+        check_decode_heads(batch=batch, head_dim=d)
+    require(
+        num_heads >= kv,
+        f"nlp_create_qkv_heads_decode: num_q_heads={num_heads} must be greater than or equal to num_kv_heads={kv}",
+    )
     v = x.values()[0, 0]
     q = v[:, : num_heads * d].reshape(1, batch, num_heads, d)
     k = v[:, num_heads * d : (num_heads + kv) * d].reshape(1, batch, kv, d)
@@ -308,6 +330,7 @@ def paged_update_cache(cache_tensor, input_tensor, *, update_idxs=(), update_idx
     if users:
         # each written row is its own block-float exponent group: repack just those rows
         _write_rows(cache, (torch.tensor(slots), slice(None), torch.tensor(rows_at)), rows[users])
+    return cache  # the real op returns the updated cache tensor itself
 
 
 @device_op
@@ -343,6 +366,7 @@ def paged_fill_cache(cache_tensor, input_tensor, page_table, *, batch_idx_tensor
         block = int(table[batch_idx, i])
         chunk = v[:, i * bs : (i + 1) * bs]
         cache._data[block, :, : chunk.shape[1], : chunk.shape[2]] = chunk.to(cache._data.dtype)
+    return cache  # the real op returns the updated cache tensor itself
 
 
 @device_op
@@ -369,6 +393,7 @@ def fill_cache(cache_tensor, input_tensor, batch_idx, *, update_idx=0):
     cache._data[batch_idx, :, update_idx : update_idx + shape[2], : shape[3]] = x.values()[0].to(
         cache._data.dtype
     )
+    return cache  # the real op returns the updated cache tensor itself
 
 
 @device_op
@@ -388,3 +413,4 @@ def update_cache(cache, input, update_idx, *, batch_offset=0, compute_kernel_con
     for b in range(c_shape[0]):
         require(batch_offset + b < shape[2], f"update_cache: input holds no row for user {b}")
         _write_rows(cache, (b, slice(None), update_idx), rows[:, batch_offset + b])
+    return cache  # the real op returns the updated cache tensor itself

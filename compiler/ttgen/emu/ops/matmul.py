@@ -18,7 +18,7 @@ import torch
 
 from ttgen.devices.rules import MatmulShapes, check_matmul_program_config
 from ttgen.emu.errors import fatal, require, rules
-from ttgen.emu.ops._op import check_tile, device_op, make_tensor, on_device
+from ttgen.emu.ops._op import check_tile, device_op, make_tensor, on_device, reserve_output
 from ttgen.emu.ops.eltwise import _unary
 from ttgen.emu.tensor import Tensor
 from ttgen.emu.types import (
@@ -169,7 +169,13 @@ def _validate_program_config(
         return out_mc
     mt = mt_one * (batch if getattr(pc, "fuse_batch", True) else 1)
     if kind == "dram_sharded":
-        shard, grid_set = [mt_one * batch * 32, pc.per_core_N * 32], in0_spec.grid
+        # the output lives on the first ceil(N / per_core_N) cores of the in0 grid (found by the
+        # ttnn lane: 384 columns at per_core_N 2 use 6 of 8 in0 cores)
+        box = in0_spec.grid.bounding_box()
+        shard = [mt_one * batch * 32, pc.per_core_N * 32]
+        grid_set = num_cores_to_corerangeset(
+            ceil_div(nt, pc.per_core_N), CoreCoord(box.end.x + 1, box.end.y + 1), row_wise=True
+        )
     elif kind == "2d":
         require(
             out_mc.memory_layout == TensorMemoryLayout.BLOCK_SHARDED,
@@ -233,6 +239,8 @@ def _matmul(a: Tensor, b: Tensor, bias, transpose_a, transpose_b, memory_config,
         raise fatal(
             "matmul: a sharded output memory config without a shard spec needs a program config"
         )
+    out_dtype = dtype or a.dtype
+    out = reserve_output([*va.shape[:-1], vb.shape[-1]], out_dtype, a.layout, a.device(), out_mc)
     if math.prod(b_batch) == 1:
         vb = vb.reshape(vb.shape[-2], vb.shape[-1])
     acc = fidelity_matmul(
@@ -258,7 +266,7 @@ def _matmul(a: Tensor, b: Tensor, bias, transpose_a, transpose_b, memory_config,
     )
     if fused is not None or activation is not None:
         acc = _unary(fused if fused is not None else activation, acc)
-    return make_tensor(acc, dtype or a.dtype, a.layout, device=a.device(), memory_config=out_mc)
+    return make_tensor(acc, out_dtype, a.layout, out=out)
 
 
 @device_op

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import torch
 
-from ttgen.devices.rules import check_decode_heads, check_sdpa_chunks
+from ttgen.devices.rules import auto_decode_k_chunk, check_sdpa_chunks
 from ttgen.emu.errors import require, rules
 from ttgen.emu.ops._op import check_tile, device_op, make_tensor, on_device, positions
 from ttgen.emu.ops.matmul import fidelity_matmul
@@ -111,14 +111,15 @@ def scaled_dot_product_attention(input_tensor_q, input_tensor_k, input_tensor_v,
                        device=q.device(), memory_config=memory_config or DRAM_MEMORY_CONFIG)  # fmt: skip
 
 
-def _decode(
-    q, keys, values, positions, scale, sliding_window_size, memory_config, program_config, kernel
-):
+def _decode(q, keys, values, positions, scale, sliding_window_size, memory_config, program_config, kernel,
+            cache_len: int):  # fmt: skip
+    """`keys`/`values` [B, Hkv, S, D] hold (at least) the live prefix of a cache of `cache_len`."""
     qs = list(q.shape)
     require(len(qs) == 4 and qs[0] == 1, f"SDPA decode: Q must be [1, B, H, D], got {qs}")
     batch, heads, d = qs[1], qs[2], qs[3]
-    with rules():
-        check_decode_heads(batch=batch, num_heads=heads, head_dim=d)
+    if program_config is None or not program_config.k_chunk_size:
+        with rules():
+            auto_decode_k_chunk(cache_len)
     require(
         keys.shape[0] >= batch and keys.shape[-1] == d,
         f"SDPA decode: K {list(keys.shape)} does not fit Q {qs}",
@@ -162,7 +163,7 @@ def scaled_dot_product_attention_decode(input_tensor_q, input_tensor_k, input_te
     )
     pos = positions(cur_pos, cur_pos_tensor, q.shape[1], "cur_pos_tensor")
     return _decode(q, k.values().float(), v.values().float(), pos, scale, sliding_window_size, memory_config,
-                   program_config, compute_kernel_config)  # fmt: skip
+                   program_config, compute_kernel_config, cache_len=k.shape[-2])  # fmt: skip
 
 
 @device_op
@@ -195,4 +196,4 @@ def paged_scaled_dot_product_attention_decode(input_tensor_q, input_tensor_k, in
         return g.permute(0, 2, 1, 3, 4).reshape(batch, hkv, blocks * bs, d)
 
     return _decode(q, gather(kc), gather(vc), pos, scale, sliding_window_size, memory_config, program_config,
-                   compute_kernel_config)  # fmt: skip
+                   compute_kernel_config, cache_len=table.shape[1] * bs)  # fmt: skip
