@@ -229,6 +229,53 @@ def _pow2(n: int) -> bool:
     return n > 0 and n & (n - 1) == 0
 
 
+def _dram_sharded_subblock_n(per_core_n: int, fp32_dest_acc_en: bool) -> int:
+    """The output width the DRAM-sharded kernel computes per core: its subblock width is widened
+    (up to the dest size) to the fewest subblocks, padding per-core N to a subblock multiple."""
+    limit = 4 if fp32_dest_acc_en else 8
+    w = max(d for d in range(1, limit + 1) if per_core_n % d == 0)
+    best_w, best_count = w, per_core_n // w
+    if w < limit:
+        for cand in range(w + 1, limit + 1):
+            count = _ceil(per_core_n, cand)
+            if count < best_count:
+                best_w, best_count = cand, count
+    return best_w * best_count
+
+
+def dram_sharded_cb_bytes(*, kt: int, nt: int, in0_block_w: int, per_core_m: int, dram_banks: int,
+                          in0_tile: int, w_tile: int, out_tile: int, fp32_dest_acc_en: bool,
+                          packer_l1_acc: bool, out_is_bf16: bool) -> int:  # fmt: skip
+    """Statically allocated circular-buffer bytes per core of a DRAM-sharded matmul (ttnn 0.81.1).
+    Each DRAM bank's reader core computes ceil(N / banks) columns whatever per_core_N says: in1
+    triple-buffered, in0 double-buffered, the output block, and a separate intermediate block when
+    its format differs from the output's. Matches the real package's NO_DISPATCH measurements
+    exactly (WH and BH; bf16/bfp8/bfp4 weights; fp32 and bf16 accumulation)."""
+    n_sender = _ceil(nt, dram_banks)
+    n_compute = _dram_sharded_subblock_n(n_sender, fp32_dest_acc_en)
+    multi = kt // in0_block_w > 1
+    in1 = n_sender * in0_block_w * (3 if multi else 1) * w_tile
+    in0 = per_core_m * in0_block_w * (2 if multi else 1) * in0_tile
+    out = per_core_m * n_compute * out_tile
+    packer = packer_l1_acc and multi
+    interm_fp32 = fp32_dest_acc_en
+    interm_bf16 = packer and not fp32_dest_acc_en
+    separate = interm_fp32 or (interm_bf16 and not out_is_bf16)
+    interm = per_core_m * n_compute * (4096 if interm_fp32 else 2048) if separate else 0
+    return in1 + in0 + out + interm
+
+
+def check_static_cbs(total: int, *, l1_bank_size: int, worker_l1_size: int, cores: str) -> None:
+    """Circular buffers start at the base of a core's allocatable L1 (worker_l1_size -
+    l1_bank_size bytes are reserved below it) and must end within the core's L1."""
+    end = worker_l1_size - l1_bank_size + total
+    _require(
+        end <= worker_l1_size,
+        f"Statically allocated dataflow buffers on core range {cores} grow to {end} B which is "
+        f"beyond max L1 size of {worker_l1_size} B",
+    )
+
+
 def check_sdpa_chunks(q_chunk_size: int, k_chunk_size: int, seq_len: int | None, *, grid: tuple[int, int],
                       compute_grid: tuple[int, int]) -> None:  # fmt: skip
     """Prefill (`seq_len` given): tile-multiple chunks that divide the sequence. Decode: 0

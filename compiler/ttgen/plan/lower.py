@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 from ttgen.devices import DeviceProfile
+from ttgen.devices.rules import dram_sharded_cb_bytes
 from ttgen.plan.facts import PlanError
 from ttgen.plan.formulas import (
     cb_matmul,
@@ -179,7 +180,7 @@ class Lowering:
             (x.memory.shard[0], pc.per_core_N * TILE),
         )
         out = self.t((*x.shape[:-1], n), out_dtype or self.act, out_mem)
-        cb = cb_matmul(pc, x.dtype, w.dtype, out.dtype, compute, True, True)
+        cb = self.dram_sharded_cbs(k, n, pc.in0_block_w, x.dtype, w.dtype, out.dtype, compute)
         w_t = self.t(w.shape, w.dtype, w.memory)
         return self.op(name, "ttnn.linear", (x, w_t), out, program=pc, compute=compute, weight=w.name, cb=cb,
                        flops=2 * self.batch * k * n)  # fmt: skip
@@ -535,7 +536,9 @@ class Lowering:
         spec_op = self._spec_op(rule, "lm_head")
         src = matches[0]["w_lm_head"]
         cores = self.residual_cores()
-        splits = self.lm_head_splits(cores)
+        splits = self.lm_head_splits(
+            cores, self.compute(spec_op.fidelity_key("decode") if spec_op else None)
+        )
         weights, decode = [], []
         x = self.t((1, 1, b, f.dim), memory=self.residual_mem())
         start = 0
@@ -566,23 +569,37 @@ class Lowering:
         return weights, {"decode": decode, "prefill": prefill}
 
     # ------------------------------------------------------------------ sizes
-    def lm_head_splits(self, cores: int) -> list[int]:
+    def dram_sharded_cbs(self, k: int, n: int, in0_block_w: int, in0_dtype: str, w_dtype: str, out_dtype: str,
+                         compute: ComputeCfg | None) -> int:  # fmt: skip
+        """Circular-buffer bytes per core of a DRAM-sharded decode matmul (the real program's)."""
+        return dram_sharded_cb_bytes(
+            kt=k // TILE, nt=ceil_div(n, TILE), in0_block_w=in0_block_w,
+            per_core_m=ceil_div(self.batch, TILE), dram_banks=self.device.dram_banks,
+            in0_tile=TILE_BYTES[in0_dtype], w_tile=TILE_BYTES[w_dtype], out_tile=TILE_BYTES[out_dtype],
+            fp32_dest_acc_en=bool(compute and compute.fp32_dest_acc_en),
+            packer_l1_acc=bool(compute and compute.packer_l1_acc),
+            out_is_bf16=out_dtype == "bfloat16",
+        )  # fmt: skip
+
+    def lm_head_splits(self, cores: int, compute: ComputeCfg | None) -> list[int]:
         """Vocab columns per LM-head matmul: the fewest equal splits (multiples of 32 x cores
-        columns) whose circular buffers and output shard fit in half of L1."""
+        columns) whose circular buffers (each DRAM bank's reader computes 1/banks of a split) and
+        output shard fit in half of L1."""
         f = self.facts
         unit = TILE * cores
         w_dtype, out_dtype = self.weight_dtype("lm_head"), self.precision.logits
         kt_core = f.dim // TILE // cores
         kb = largest_divisor(kt_core, 8)
-        for n_splits in range(1, 65):
+        for n_splits in range(1, 129):
             width = ceil_div(ceil_div(f.vocab_size, n_splits), unit) * unit
             per_core_n = width // unit
-            need = 2 * kb * per_core_n * TILE_BYTES[w_dtype] + per_core_n * TILE_BYTES[out_dtype]
+            cbs = self.dram_sharded_cbs(f.dim, width, kb, self.act, w_dtype, out_dtype, compute)
+            need = cbs + per_core_n * TILE_BYTES[out_dtype]
             if need <= self.device.l1_bank_size // 2:
                 widths = [width] * (n_splits - 1) + [f.vocab_size - width * (n_splits - 1)]
                 if widths[-1] > 0:
                     return widths
-        raise PlanError(f"LM head: vocab {f.vocab_size} does not fit L1 even in 64 splits")
+        raise PlanError(f"LM head: vocab {f.vocab_size} does not fit L1 even in 128 splits")
 
     def kv_cache_shape(self) -> tuple[int, ...]:
         t, f = self.spec.target, self.facts

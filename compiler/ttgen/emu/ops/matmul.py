@@ -16,7 +16,12 @@ import math
 
 import torch
 
-from ttgen.devices.rules import MatmulShapes, check_matmul_program_config
+from ttgen.devices.rules import (
+    MatmulShapes,
+    check_matmul_program_config,
+    check_static_cbs,
+    dram_sharded_cb_bytes,
+)
 from ttgen.emu.errors import fatal, require, rules
 from ttgen.emu.ops._op import check_tile, device_op, make_tensor, on_device, reserve_output
 from ttgen.emu.ops.eltwise import _unary
@@ -27,6 +32,7 @@ from ttgen.emu.types import (
     CoreCoord,
     CoreRange,
     CoreRangeSet,
+    DataType,
     MathFidelity,
     MatmulMultiCoreReuseMultiCast1DProgramConfig,
     MatmulMultiCoreReuseMultiCastDRAMShardedProgramConfig,
@@ -200,6 +206,22 @@ def _validate_program_config(
     return out_mc.with_shard_spec(ShardSpec(grid_set, shard, ShardOrientation.ROW_MAJOR))
 
 
+def _check_dram_sharded_cbs(pc, a: Tensor, b: Tensor, kernel, out_dtype) -> None:
+    """The circular buffers the DRAM-sharded program allocates on each reader core must fit."""
+    profile = a.device().profile
+    grid = a.device().compute_with_storage_grid_size()
+    total = dram_sharded_cb_bytes(
+        kt=a.padded_shape[-1] // 32, nt=b.padded_shape[-1] // 32, in0_block_w=pc.in0_block_w,
+        per_core_m=pc.per_core_M, dram_banks=profile.dram_banks, in0_tile=a.dtype.tile_bytes,
+        w_tile=b.dtype.tile_bytes, out_tile=out_dtype.tile_bytes,
+        fp32_dest_acc_en=kernel.fp32_dest_acc_en, packer_l1_acc=kernel.packer_l1_acc,
+        out_is_bf16=out_dtype == DataType.BFLOAT16,
+    )  # fmt: skip
+    with rules():
+        check_static_cbs(total, l1_bank_size=profile.l1_bank_size, worker_l1_size=profile.worker_l1_size,
+                         cores=f"[0-0 - {grid.x - 1}-{grid.y - 1}]")  # fmt: skip
+
+
 def _weight_fields(b: Tensor, vb: torch.Tensor, transposed: bool):
     """SrcA's 4-bit and 8-bit mantissa fields of `b`, kept on the tensor while its storage is
     unchanged: weights are truncated once, not on every call."""
@@ -240,6 +262,8 @@ def _matmul(a: Tensor, b: Tensor, bias, transpose_a, transpose_b, memory_config,
             "matmul: a sharded output memory config without a shard spec needs a program config"
         )
     out_dtype = dtype or a.dtype
+    if isinstance(program_config, MatmulMultiCoreReuseMultiCastDRAMShardedProgramConfig):
+        _check_dram_sharded_cbs(program_config, a, b, kernel, out_dtype)
     out = reserve_output([*va.shape[:-1], vb.shape[-1]], out_dtype, a.layout, a.device(), out_mc)
     if math.prod(b_batch) == 1:
         vb = vb.reshape(vb.shape[-2], vb.shape[-1])
