@@ -44,8 +44,9 @@ demo: setup
 	TTGEN_CHECKPOINT=$$($(BIN)/python -c "from ttgen.models.gguf import smollm2_checkpoint; print(smollm2_checkpoint())") \
 		$(BIN)/python -m pytest -q -s generated/smollm2
 
-# The real ttnn 0.81.1 (Python 3.12 venv on a mock device, built once under ~/.cache/ttgen)
-# judges the emulator: so far, block-float host packing bit for bit.
+# The real ttnn 0.81.1 (Python 3.12 venv on a mock device, built once under ~/.cache/ttgen) judges
+# the emulator and the generated code: block floats, host conversions, API, rejection parity, and
+# the generated models on mock N150/P150 (op specs, planner L1 vs real peak L1). Prints one table.
 validate-ttnn: setup
 	$(BIN)/python -m ttgen.validate.lane
 

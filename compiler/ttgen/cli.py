@@ -49,6 +49,7 @@ def _build_parser() -> argparse.ArgumentParser:
         "--seq-len", type=_positive_int, default=128, help="prefill tokens and decode cache length"
     )
     trace.add_argument("--batch", type=_positive_int, default=1, help="users per batch")
+    trace.add_argument("--num-layers", type=_positive_int, help=_NUM_LAYERS_HELP)
     trace.add_argument("--mode", choices=("prefill", "decode", "both"), default="both")
     trace.add_argument(
         "--out", type=Path, help="output JSON (default: traces/<model>-<preset>.json)"
@@ -165,8 +166,12 @@ def _analyze(args: argparse.Namespace, spec, status):
         preset=args.preset,
         checkpoint=args.checkpoint,
         seq_len=args.seq_len,
+        num_layers=args.num_layers,
         step=status.update,
     )
+
+
+_NUM_LAYERS_HELP = "cut the preset to its first N decoder layers (all other shapes real)"
 
 
 def _model_source_args(p: argparse.ArgumentParser) -> None:
@@ -181,6 +186,7 @@ def _model_source_args(p: argparse.ArgumentParser) -> None:
         default=128,
         help="prefill tokens / decode cache length to trace",
     )
+    p.add_argument("--num-layers", type=_positive_int, help=_NUM_LAYERS_HELP)
 
 
 def _cmd_check(args: argparse.Namespace) -> int:
@@ -226,7 +232,9 @@ def _cmd_trace(args: argparse.Namespace) -> int:
 
         origin = f"checkpoint {args.checkpoint}" if args.checkpoint else f"preset {label}"
         step(f"building {family.name} ({origin})")
-        model, source = build_model(family, preset=args.preset, checkpoint=args.checkpoint)
+        model, source = build_model(
+            family, preset=args.preset, checkpoint=args.checkpoint, num_layers=args.num_layers
+        )
         trace = trace_model(
             model, source, modes=modes, batch=args.batch, seq_len=args.seq_len, step=step
         )

@@ -27,7 +27,8 @@ class Analysis:
 
 
 def analyze(spec: Spec, *, preset: str | None = None, checkpoint: str | Path | None = None, seq_len: int = 128,
-            batch: int = 1, step: Callable[[str], None] = lambda _m: None) -> Analysis:  # fmt: skip
+            batch: int = 1, num_layers: int | None = None,
+            step: Callable[[str], None] = lambda _m: None) -> Analysis:  # fmt: skip
     from ttgen.models.registry import build_model, get_family
     from ttgen.trace.trace import trace_model
 
@@ -38,7 +39,7 @@ def analyze(spec: Spec, *, preset: str | None = None, checkpoint: str | Path | N
     step(
         f"building {family.name} ({'checkpoint ' + str(checkpoint) if checkpoint else 'preset ' + (preset or family.default_preset)})"
     )
-    model, source = build_model(family, preset=preset, checkpoint=checkpoint)
+    model, source = build_model(family, preset=preset, checkpoint=checkpoint, num_layers=num_layers)
     trace = trace_model(model, source, modes=MODES, batch=batch, seq_len=seq_len, step=step)
     step("matching rules")
     return Analysis(

@@ -13,6 +13,7 @@ from .embedding import Embedding, load_embedding_weight
 from .lm_head import LMHead, load_lm_head_weights
 from .mlp import MLP, load_mlp_weights
 from .model_config import (
+    DECODE_BATCH,
     DIM,
     KV_BLOCK_SIZE,
     MAX_BATCH,
@@ -38,10 +39,13 @@ def padded_prefill_len(n_tokens: int) -> int:
 
 def default_page_table() -> torch.Tensor:
     """User u owns MAX_SEQ_LEN / KV_BLOCK_SIZE blocks; they are handed out in reverse order so that
-    virtual and physical block numbers differ (paging is exercised, not bypassed)."""
+    virtual and physical block numbers differ (paging is exercised, not bypassed). Rows for the
+    padding users up to DECODE_BATCH are never read (those users are skipped)."""
     blocks_per_user = MAX_SEQ_LEN // KV_BLOCK_SIZE
     physical = torch.arange(MAX_BATCH * blocks_per_user, dtype=torch.int32).flip(0)
-    return physical.reshape(MAX_BATCH, blocks_per_user)
+    table = torch.zeros(DECODE_BATCH, blocks_per_user, dtype=torch.int32)
+    table[:MAX_BATCH] = physical.reshape(MAX_BATCH, blocks_per_user)
+    return table
 
 
 class Transformer:
@@ -128,12 +132,16 @@ class Transformer:
     # ------------------------------------------------------------------ decode
     def prepare_decode_inputs(self, tokens: torch.Tensor, positions: torch.Tensor) -> dict:
         """Host tensors for one decode step: tokens and positions are [MAX_BATCH] (position -1
-        leaves a user idle)."""
+        leaves a user idle), padded to DECODE_BATCH rows with idle users."""
+        padded_tokens = torch.zeros(1, DECODE_BATCH, dtype=torch.int64)
+        padded_tokens[0, :MAX_BATCH] = tokens.reshape(MAX_BATCH)
+        padded_positions = torch.full((DECODE_BATCH,), -1, dtype=torch.int32)
+        padded_positions[:MAX_BATCH] = positions.reshape(MAX_BATCH)
         inputs = {
-            "tokens": ttnn.from_torch(tokens.reshape(1, MAX_BATCH).to(torch.int64), dtype=ttnn.uint32),
-            "current_pos": ttnn.from_torch(positions.to(torch.int32), dtype=ttnn.int32),
+            "tokens": ttnn.from_torch(padded_tokens, dtype=ttnn.uint32),
+            "current_pos": ttnn.from_torch(padded_positions, dtype=ttnn.int32),
             "rot_idxs": ttnn.from_torch(
-                positions.clamp(min=0).reshape(1, MAX_BATCH).to(torch.int64), dtype=ttnn.uint32
+                padded_positions.clamp(min=0).reshape(1, DECODE_BATCH).to(torch.int64), dtype=ttnn.uint32
             ),
         }
         return inputs
@@ -143,7 +151,7 @@ class Transformer:
 
     def decode_forward(self, inputs: dict) -> ttnn.Tensor:
         """One decode step on device inputs (see prepare_decode_inputs): allocates only its own
-        intermediates, so it can be captured as a trace. Returns logits [1, 1, MAX_BATCH, VOCAB_SIZE]."""
+        intermediates, so it can be captured as a trace. Returns logits [1, 1, DECODE_BATCH, VOCAB_SIZE]."""
         x = self.embedding.forward_decode(inputs["tokens"])
         cos, sin = self.rope.decode_rot_mats(inputs["rot_idxs"])
         for layer in self.layers:

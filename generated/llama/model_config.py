@@ -18,6 +18,9 @@ ATTN_SCALE = 0.1767766952966369
 ROPE_THETA = 10000.0
 
 MAX_BATCH = 32
+# Rows of every decode tensor on device: MAX_BATCH padded to a tile row (TTNN's decode ops work on
+# 32 users); the padding users sit at position -1 and are skipped.
+DECODE_BATCH = 32
 MAX_SEQ_LEN = 1024
 # Prompts are padded up to the next planned prefill length.
 PREFILL_SEQ_LENS = (128, 256, 512, 1024)

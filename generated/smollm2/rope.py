@@ -9,13 +9,13 @@ time (see attention.py) so both compute the same attention.
 import torch
 import ttnn
 
-from .model_config import HEAD_DIM, MAX_BATCH, MAX_SEQ_LEN, ROPE_THETA
+from .model_config import DECODE_BATCH, HEAD_DIM, MAX_SEQ_LEN, ROPE_THETA
 
 TRANS_MAT_DECODE_MEMCFG = ttnn.MemoryConfig(
     ttnn.TensorMemoryLayout.HEIGHT_SHARDED,
     ttnn.BufferType.L1,
     ttnn.ShardSpec(
-        ttnn.CoreRangeSet({ttnn.CoreRange(ttnn.CoreCoord(0, 0), ttnn.CoreCoord(3, 0))}),
+        ttnn.CoreRangeSet({ttnn.CoreRange(ttnn.CoreCoord(0, 0), ttnn.CoreCoord(7, 3))}),
         [32, 32],
         ttnn.ShardOrientation.ROW_MAJOR,
     ),
@@ -24,7 +24,7 @@ ROT_MATS_DECODE_MEMCFG = ttnn.MemoryConfig(
     ttnn.TensorMemoryLayout.HEIGHT_SHARDED,
     ttnn.BufferType.L1,
     ttnn.ShardSpec(
-        ttnn.CoreRangeSet({ttnn.CoreRange(ttnn.CoreCoord(0, 0), ttnn.CoreCoord(3, 0))}),
+        ttnn.CoreRangeSet({ttnn.CoreRange(ttnn.CoreCoord(0, 0), ttnn.CoreCoord(7, 3))}),
         [32, 64],
         ttnn.ShardOrientation.ROW_MAJOR,
     ),
@@ -74,7 +74,7 @@ class RotarySetup:
         trans = transformation_matrix()
         self.trans_mat_prefill = ttnn.from_torch(trans[None, None], **tile)
         self.trans_mat_decode = ttnn.from_torch(
-            trans.repeat(MAX_BATCH, 1)[None, None],
+            trans.repeat(DECODE_BATCH, 1)[None, None],
             dtype=ttnn.bfloat16,
             layout=ttnn.TILE_LAYOUT,
             device=device,

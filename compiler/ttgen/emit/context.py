@@ -121,6 +121,7 @@ def build_context(plan: EmitPlan, *, hf_config: dict, config_class: str) -> dict
         "f": f,
         "sliding_window": f.sliding_window,
         "max_batch": plan.max_batch,
+        "decode_batch": 32 * -(-plan.max_batch // 32),
         "max_seq_len": plan.max_seq_len,
         "prefill_seq_lens": plan.prefill_seq_lens,
         "paged": plan.kv_cache.kind == "paged",

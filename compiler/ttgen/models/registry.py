@@ -73,6 +73,7 @@ class ModelSource:
     family: str
     preset: str | None = None
     checkpoint: str | None = None
+    num_layers: int | None = None  # the preset cut to its first N layers (bring-up, validation)
 
 
 # Keys of a hub config.json that describe the stored file rather than the model.
@@ -93,14 +94,20 @@ def preset_config(family: ModelFamily, preset: str):
 
 
 def build_model(
-    family: ModelFamily, preset: str | None = None, checkpoint: str | Path | None = None
+    family: ModelFamily,
+    preset: str | None = None,
+    checkpoint: str | Path | None = None,
+    num_layers: int | None = None,
 ):
-    """Build the HF causal LM in eval mode, float32: on the meta device for a preset, with real
-    weights for a checkpoint folder. Returns (model, ModelSource)."""
+    """Build the HF causal LM in eval mode, float32: on the meta device for a preset (optionally cut
+    to its first `num_layers` decoder layers, every shape otherwise real), with real weights for a
+    checkpoint folder. Returns (model, ModelSource)."""
     import torch
 
     if preset is not None and checkpoint is not None:
         raise TtgenError("give either --preset or --checkpoint, not both")
+    if num_layers is not None and checkpoint is not None:
+        raise TtgenError("--num-layers cuts a preset; it cannot be used with --checkpoint")
     if checkpoint is not None:
         from ttgen.models.checkpoint import load_checkpoint
 
@@ -109,10 +116,18 @@ def build_model(
     else:
         preset = preset or family.default_preset
         config = preset_config(family, preset)
+        if num_layers is not None:
+            if not 0 < num_layers <= config.num_hidden_layers:
+                raise TtgenError(
+                    f"--num-layers {num_layers}: preset '{preset}' has {config.num_hidden_layers} layers"
+                )
+            config.num_hidden_layers = num_layers
+            if getattr(config, "layer_types", None):
+                config.layer_types = config.layer_types[:num_layers]
         config._attn_implementation = "sdpa"
         model_cls, _ = family.hf_classes()
         with torch.device("meta"):
             model = model_cls(config)
-        source = ModelSource(family.name, preset=preset)
+        source = ModelSource(family.name, preset=preset, num_layers=num_layers)
     model.eval()
     return model, source

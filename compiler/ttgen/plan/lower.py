@@ -87,6 +87,13 @@ class Lowering:
 
     @property
     def batch(self) -> int:
+        """Rows of every decode tensor on device: max_batch padded to a tile row (ttnn's decode ops
+        work on 32 users; nlp_concat_heads_decode always returns 32 rows)."""
+        return TILE * ceil_div(self.spec.target.max_batch, TILE)
+
+    @property
+    def users(self) -> int:
+        """Users actually decoded (FLOPs and cost count these; padding rows are skipped)."""
         return self.spec.target.max_batch
 
     @property
@@ -183,7 +190,7 @@ class Lowering:
         cb = self.dram_sharded_cbs(k, n, pc.in0_block_w, x.dtype, w.dtype, out.dtype, compute)
         w_t = self.t(w.shape, w.dtype, w.memory)
         return self.op(name, "ttnn.linear", (x, w_t), out, program=pc, compute=compute, weight=w.name, cb=cb,
-                       flops=2 * self.batch * k * n)  # fmt: skip
+                       flops=2 * self.users * k * n)  # fmt: skip
 
     def prefill_matmul(self, name, spec_op, x: TensorPlan, w: WeightPlan, n: int, seq: int, out_dtype=None,
                        activation=None, bias: WeightPlan | None = None) -> OpPlan:  # fmt: skip
@@ -429,7 +436,7 @@ class Lowering:
             self.op("update_v", "ttnn.experimental.paged_update_cache", (cache, k, pos), cache),
             self.op("sdpa", "ttnn.transformer.scaled_dot_product_attention_decode", (q, cache, cache, pos), sdpa_out,
                     program=sdpa_pc, compute=sdpa_compute_d, cb=k_chunk_cb,
-                    flops=4 * b * f.n_heads * f.head_dim * self.spec.target.max_seq_len),
+                    flops=4 * self.users * f.n_heads * f.head_dim * self.spec.target.max_seq_len),
             self.op("heads_to_l1", "ttnn.to_memory_config", (sdpa_out,), heads_out),
             self.op("concat_heads", "ttnn.experimental.nlp_concat_heads_decode", (heads_out,), concat),
             wo_op,
@@ -502,7 +509,7 @@ class Lowering:
         ff2 = self.decode_matmul("ff2", self._spec_op(rule, "ff2"), ff2_in, w2, f.dim)
         decode = [
             ff1, ff3,
-            self.op("gate_mul", "ttnn.mul", (ff1.output, ff3.output), gated, flops=2 * b * f.hidden_dim),
+            self.op("gate_mul", "ttnn.mul", (ff1.output, ff3.output), gated, flops=2 * self.users * f.hidden_dim),
             self.op("to_ff2_input", "ttnn.to_memory_config", (gated,), ff2_in),
             ff2,
             self.op("to_residual", "ttnn.to_memory_config", (ff2.output,), self.t(ff2.output.shape, memory=self.residual_mem())),
@@ -610,4 +617,4 @@ class Lowering:
                 t.block_size,
                 f.head_dim,
             )
-        return (t.max_batch, f.n_kv_heads, t.max_seq_len, f.head_dim)
+        return (TILE * ceil_div(t.max_batch, TILE), f.n_kv_heads, t.max_seq_len, f.head_dim)

@@ -81,7 +81,9 @@ def trace_model(
         )
     meta = {
         "model": source.family,
-        "preset": source.preset,
+        "preset": source.preset
+        if source.num_layers is None
+        else f"{source.preset} (first {source.num_layers} layers)",
         "checkpoint": source.checkpoint,
         "batch": batch,
         "seq_len": seq_len,

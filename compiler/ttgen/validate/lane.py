@@ -1,12 +1,18 @@
 """`make validate-ttnn`: the real ttnn 0.81.1 (Python 3.12 venv, mock device) as the oracle.
 
 The venv is built once under $TTGEN_CACHE/ttnn-lane (default ~/.cache/ttgen): pyenv's 3.12
-interpreter, ttnn==0.81.1 and torch (2.14.1, the release the local index carries for 3.12). Each
-oracle check runs in a subprocess with a timeout, on a mock cluster descriptor kept as project data.
+interpreter, ttnn==0.81.1, torch (2.14.1, the release the local index carries for 3.12) and this
+project (editable, no dependencies), plus the inert RISC-V toolchain stand-in
+(ttgen.validate.toolchain) that lets `open_device` JIT-build on a mock cluster. Each oracle check
+runs in a subprocess with a timeout, on a mock cluster descriptor kept as project data
+(validate/clusters), with its own TT_METAL_CACHE.
 
-Implemented so far: block floats — the emulator's host packing vs the real host packer, bit for
-bit, on a battery of inputs. Not yet: API introspection, rejection parity, the generated code on
-the mock device (see the issue's note)."""
+Checks, each run on both the real package and the emulator: block-float host packing (bit for
+bit), host conversions, the API (signatures and device attributes by introspection), opening
+every mock cluster, rejection parity (invalid calls and valid controls), and the generated
+models on mock N150 and P150 (every op through the real validators; output specs compared op by
+op; the planner's L1 estimate against the real peak L1 per op group). One table is printed.
+"""
 
 from __future__ import annotations
 
@@ -16,6 +22,8 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -23,7 +31,7 @@ import torch
 
 from ttgen.errors import TtgenError
 
-__all__ = ["blockfloat_battery", "ensure_lane", "main", "run_oracle"]
+__all__ = ["Row", "blockfloat_battery", "ensure_lane", "main", "run_oracle"]
 
 HERE = Path(__file__).resolve().parent
 TTNN_VERSION = "0.81.1"
@@ -48,32 +56,74 @@ def _python312() -> str:
     )
 
 
+def repo_root() -> Path | None:
+    root = HERE.parents[2]
+    return root if (root / "pyproject.toml").is_file() else None
+
+
 def ensure_lane(status=lambda _m: None) -> Path:
-    """The lane's python, building the venv on first use."""
+    """The lane's python, building the venv on first use; the project and the toolchain stand-in
+    are (re)installed whenever they are missing."""
     venv = lane_dir() / "venv"
     python = venv / "bin" / "python"
     marker = venv / ".ttgen-ready"
-    if marker.is_file():
-        return python
-    status(f"building the ttnn {TTNN_VERSION} lane in {venv}")
-    subprocess.run([_python312(), "-m", "venv", str(venv)], check=True)
-    proc = subprocess.run([str(python), "-m", "pip", "install", "-q", f"ttnn=={TTNN_VERSION}", f"torch=={TORCH_312}"],
-                          capture_output=True, text=True)  # fmt: skip
-    if proc.returncode != 0:
-        last = (proc.stderr.strip().splitlines() or ["pip failed"])[-1]
-        raise TtgenError(
-            f"cannot install ttnn=={TTNN_VERSION} / torch=={TORCH_312} for Python 3.12: {last}"
-        )
-    marker.write_text("ok\n")
+    if not marker.is_file():
+        status(f"building the ttnn {TTNN_VERSION} lane in {venv} (once, a few minutes)")
+        subprocess.run([_python312(), "-m", "venv", str(venv)], check=True)
+        proc = subprocess.run([str(python), "-m", "pip", "install", "-q", f"ttnn=={TTNN_VERSION}", f"torch=={TORCH_312}"],
+                              capture_output=True, text=True)  # fmt: skip
+        if proc.returncode != 0:
+            last = (proc.stderr.strip().splitlines() or ["pip failed"])[-1]
+            raise TtgenError(
+                f"cannot install ttnn=={TTNN_VERSION} / torch=={TORCH_312} for Python 3.12: {last}"
+            )
+        marker.write_text("ok\n")
+    site = next(iter(sorted((venv / "lib").glob("python3.12/site-packages"))), None)
+    if site is None or not (site / "ttnn").is_dir():
+        raise TtgenError(f"{venv}: no ttnn package; delete the folder to rebuild the lane")
+    if not (site / "ttgen-lane.pth").is_file():
+        root = repo_root()
+        if root is None:
+            raise TtgenError("the ttnn lane needs a source checkout of ttgen (pyproject.toml)")
+        status("installing ttgen into the lane (editable, no dependencies)")
+        proc = subprocess.run([str(python), "-m", "pip", "install", "-q", "--no-deps", "-e", str(root)],
+                              capture_output=True, text=True)  # fmt: skip
+        if proc.returncode != 0:
+            raise TtgenError(f"cannot install ttgen into the lane: {proc.stderr.strip()[-300:]}")
+        (site / "ttgen-lane.pth").write_text("# ttgen installed by the ttnn lane\n")
+    install_toolchain(site, python)
     return python
 
 
-def run_oracle(
-    python: Path, script: str, *args: str, device: str = "n150", timeout: int = 600
-) -> None:
+def install_toolchain(site: Path, python: Path) -> None:
+    """The inert `riscv-tt-elf-g++` where tt-metal looks for SFPI (rewritten when it changed)."""
+    target = site / "ttnn" / "runtime" / "sfpi" / "compiler" / "bin" / "riscv-tt-elf-g++"
+    text = f"#!{python}\n" + (HERE / "toolchain.py").read_text()
+    if target.is_file() and target.read_text() == text:
+        return
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(text)
+    target.chmod(0o755)
+
+
+def _cluster_descriptor(device: str) -> Path:
+    """A copy of the project's mock descriptor in the lane's cache: tt-metal writes generated
+    fabric files next to the descriptor it is given, and the source tree must stay clean."""
+    src = HERE / "clusters" / f"{device}.yaml"
+    dst = lane_dir() / "clusters" / device / f"{device}.yaml"
+    if not dst.is_file() or dst.read_text() != src.read_text():
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(src, dst)
+    return dst
+
+
+def run_oracle(python: Path, script: str, *args: str, device: str = "n150", timeout: int = 600,
+               allow_crash: bool = False) -> subprocess.CompletedProcess:  # fmt: skip
+    """Run a lane script (a file of this folder) under the real ttnn on a mock `device`."""
     env = dict(os.environ)
-    env["TT_METAL_MOCK_CLUSTER_DESC_PATH"] = str(HERE / "clusters" / f"{device}.yaml")
+    env["TT_METAL_MOCK_CLUSTER_DESC_PATH"] = str(_cluster_descriptor(device))
     env["TT_METAL_CACHE"] = str(lane_dir() / "tt-metal-cache")
+    env["TT_LOGGER_LEVEL"] = "error"
     env.pop("PYTHONPATH", None)
     try:
         proc = subprocess.run(
@@ -85,9 +135,10 @@ def run_oracle(
         )
     except subprocess.TimeoutExpired:
         raise TtgenError(f"oracle {script} timed out after {timeout} s") from None
-    if proc.returncode != 0:
+    if proc.returncode != 0 and not allow_crash:
         tail = "\n".join(proc.stderr.strip().splitlines()[-5:])
         raise TtgenError(f"oracle {script} failed:\n{tail}")
+    return proc
 
 
 def battery() -> dict[str, np.ndarray]:
@@ -198,44 +249,222 @@ def host_battery(python: Path) -> list[tuple[str, str, str, bool]]:
     return rows
 
 
-def main() -> int:
+@dataclass
+class Row:
+    """One line of the lane's table."""
+
+    section: str
+    check: str
+    real: str
+    emulator: str
+    agree: bool | None  # None: informational
+    l1: str = ""
+
+
+def api_check(python: Path) -> list[Row]:
+    """Signatures of every emulator function and class, and the device's attributes, against the
+    installed real package by introspection."""
+    import json
+
+    from ttgen import emu
+    from ttgen.emu.conformance import (
+        DEVIATIONS,
+        ENUMS,
+        EXTENSIONS,
+        manifest_signatures,
+        public_api,
+        signature_of,
+    )
+
+    ours = {q: o for q, n, o in public_api(emu) if n not in EXTENSIONS}
+    with tempfile.TemporaryDirectory() as tmp:
+        names, out = Path(tmp) / "names.json", Path(tmp) / "api.json"
+        names.write_text(json.dumps({"callables": sorted(ours), "enums": list(ENUMS)}))
+        run_oracle(python, "oracle_api.py", str(names), str(out))
+        real = json.loads(out.read_text())
+    same, differ, deviations = 0, [], 0
+    for qualified, obj in ours.items():
+        entry = real["callables"].get(qualified, {"exists": False})
+        if not entry.get("exists") or "error" in entry:
+            differ.append(f"{qualified}: {entry.get('error', 'missing in the real package')}")
+        elif signature_of(obj) in manifest_signatures(entry):
+            same += 1
+        elif qualified in DEVIATIONS:
+            deviations += 1
+        else:
+            differ.append(qualified)
+    rows = [Row("API", f"signatures of {len(ours)} emulated functions and classes", "introspected",
+                f"{same} identical, {deviations} listed deviations"
+                + (f", differ: {', '.join(differ)}" if differ else ""), not differ)]  # fmt: skip
+    enum_extra = {
+        e: sorted(set(getattr(emu, e).__members__) - set(real["enums"][e])) for e in ENUMS
+    }
+    enum_extra = {e: m for e, m in enum_extra.items() if m}
+    rows.append(Row("API", f"members of {len(ENUMS)} enums", "introspected",
+                    "all exist" if not enum_extra else f"not in ttnn: {enum_extra}", not enum_extra))  # fmt: skip
+    device_attrs = set(real["device_attributes"])
+    vendored = set(
+        json.loads((HERE.parent / "emu" / "api" / "mesh_device-0.81.1.json").read_text())[
+            "attributes"
+        ]
+    )
+    rows.append(Row("API", "MeshDevice attributes (generated code may use only these)",
+                    f"{len(device_attrs)} attributes",
+                    "vendored list current" if vendored == device_attrs else
+                    f"vendored list differs: {sorted(vendored ^ device_attrs)}", vendored == device_attrs))  # fmt: skip
+    return rows
+
+
+def golden_check(python: Path) -> list[Row]:
+    """Ops with a real golden function: the golden (torch, from the real package) vs the emulator's
+    op on bf16 operands with HiFi4 / fp32 accumulation. Agreement: PCC >= 0.9999 and the largest
+    error within 2^-6 of the largest golden magnitude (a couple of bf16 output roundings)."""
+    from ttgen import emu
+    from ttgen.validate.golden_cases import CASES, inputs, run_emulator
+
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "golden.npz"
+        run_oracle(python, "oracle_golden.py", str(out))
+        golden = dict(np.load(out))
+    t = inputs(torch)
+    dev = emu.open_device(device_id=0)
+    rows = []
+    try:
+        for name in CASES:
+            ours = run_emulator(emu, torch, name, t, dev).double()
+            theirs = torch.from_numpy(golden[name]).double()
+            if ours.shape != theirs.shape:
+                rows.append(Row("golden functions", name, f"golden {list(theirs.shape)}",
+                                f"shape {list(ours.shape)}", False))  # fmt: skip
+                continue
+            a, b = ours.flatten(), theirs.flatten()
+            pcc = float(torch.corrcoef(torch.stack([a, b]))[0, 1]) if not torch.equal(a, b) else 1.0
+            err = float((a - b).abs().max())
+            scale = float(b.abs().max())
+            rows.append(Row("golden functions", name, "ttnn.get_golden_function",
+                            f"PCC {pcc:.6f}, max |diff| {err:.3g} ({err / scale:.2%} of max)",
+                            pcc >= 0.9999 and err <= scale / 64))  # fmt: skip
+    finally:
+        emu.close_device(dev)
+    return rows
+
+
+def cluster_check(python: Path) -> list[Row]:
+    """open_device / open_mesh_device on every mock cluster (the toolchain stand-in at work)."""
+    rows = []
+    for cluster, expect in (("n150", "1 chip, 8x8"), ("n300", "2 chips, 8x8"), ("p150", "1 chip, 13x10"),
+                            ("t3k", "8 chips, 8x8")):  # fmt: skip
+        proc = run_oracle(python, "oracle_device.py", cluster, device=cluster, timeout=300)
+        got = proc.stdout.strip().splitlines()[-1] if proc.stdout.strip() else "?"
+        rows.append(Row("devices", f"open the mock {cluster}", got, "-", got == expect))
+    return rows
+
+
+def trace_probe(python: Path) -> Row:
+    """Whether the mock device can capture a Metal trace at all (one ttnn.add)."""
+    proc = run_oracle(python, "oracle_trace.py", timeout=300, allow_crash=True)
+    if proc.returncode == 0 and "replayed" in proc.stdout:
+        real = "captures and replays"
+    elif proc.returncode < 0:
+        real = (
+            f"cannot: the mock dispatcher dies (signal {-proc.returncode}) capturing one ttnn.add"
+        )
+    else:
+        real = f"cannot: exit {proc.returncode}"
+    return Row("trace", "Metal trace capture on the mock device", real,
+               "generated tests capture and replay (make test-generated)", None)  # fmt: skip
+
+
+def rejection_parity(python: Path, device: str = "n150") -> list[Row]:
+    """Invalid calls (and valid controls) on both: the verdicts must agree, or the emulator is
+    stricter for a listed reason."""
+    import json
+
+    from ttgen import emu
+    from ttgen.validate.rejection_cases import CASES, EMULATOR_STRICTER, run_case
+
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "cases.json"
+        run_oracle(python, "oracle_cases.py", str(out), device=device)
+        real = json.loads(out.read_text())
+    os.environ["TTGEN_EMU_DEVICE"] = device
+    dev = emu.open_device(device_id=0)
+    rows = []
+    try:
+        for case in CASES:
+            ours = run_case(case, emu, torch, dev)
+            theirs = real[case.name]
+            agree = ours["verdict"] == theirs["verdict"]
+            note = ""
+            if not agree and case.name in EMULATOR_STRICTER and ours["verdict"] == "rejects":
+                agree, note = True, f" (stricter: {EMULATOR_STRICTER[case.name]})"
+            kind = "valid" if case.valid else "invalid"
+            rows.append(Row(f"parity: {case.area}", f"[{kind}] {case.name}",
+                            f"{theirs['verdict']}: {theirs['message']}".rstrip(": "),
+                            f"{ours['verdict']}: {ours['message']}".rstrip(": ") + note, agree))  # fmt: skip
+    finally:
+        emu.close_device(dev)
+    return rows
+
+
+def main(argv: list[str] | None = None) -> int:
+    import argparse
+
     from rich.console import Console
     from rich.table import Table
 
+    parser = argparse.ArgumentParser(
+        prog="python -m ttgen.validate.lane", description=__doc__.splitlines()[0]
+    )
+    parser.add_argument("--quick", action="store_true", help="skip the generated models")
+    args = parser.parse_args(argv)
     err = Console(stderr=True, log_path=False)
+    rows: list[Row] = []
+    started = time.perf_counter()
     try:
         with err.status("ttnn lane") as status:
             python = ensure_lane(status.update)
             status.update("block floats: real host packer vs emulator")
-            rows = blockfloat_battery(python)
+            for name, dtype, same, diff in blockfloat_battery(python):
+                rows.append(Row("block floats", f"{name} {dtype}", "reference packer",
+                                "bit-exact" if same else f"differs (max {diff:g})", same))  # fmt: skip
             status.update("host conversions: real vs emulator")
-            host = host_battery(python)
+            for key, real, ours, agree in host_battery(python):
+                rows.append(Row("host conversions", key, real, ours, agree))
+            status.update("golden functions vs emulator ops")
+            rows += golden_check(python)
+            status.update("API introspection")
+            rows += api_check(python)
+            status.update("opening the mock clusters")
+            rows += cluster_check(python)
+            status.update("rejection parity")
+            rows += rejection_parity(python)
+            status.update("Metal trace on the mock device")
+            rows.append(trace_probe(python))
+            if not args.quick:
+                from ttgen.validate.generated_check import generated_rows
+
+                rows += generated_rows(python, status.update)
     except TtgenError as exc:
         print(f"validate-ttnn: error: {exc}", file=sys.stderr)
         return 2
-    table = Table(
-        "check",
-        "dtype",
-        "real ttnn 0.81.1 vs emulator",
-        "max |diff|",
-        title="block floats (host packing)",
+    table = Table("section", "check", "real ttnn 0.81.1 (mock)", "emulator", "planner L1 / real L1",
+                  title="ttgen vs the real ttnn 0.81.1", show_lines=False)  # fmt: skip
+    mark = {True: "", False: "[red]✗ [/]", None: ""}
+    for r in rows:
+        table.add_row(r.section, r.check, r.real, mark[r.agree] + r.emulator, r.l1)
+    Console(width=220).print(table)
+    checked = [r for r in rows if r.agree is not None]
+    failed = [r for r in checked if not r.agree]
+    parity = [r for r in rows if r.section.startswith("parity")]
+    invalid = [r for r in parity if r.check.startswith("[invalid]")]
+    print(
+        f"{len(checked) - len(failed)}/{len(checked)} checks agree; rejection parity: {len(invalid)} invalid "
+        f"calls + {len(parity) - len(invalid)} valid controls; {time.perf_counter() - started:.0f} s"
     )
-    for name, dtype, same, diff in rows:
-        table.add_row(
-            name, dtype, "[green]bit-exact[/]" if same else "[red]differs[/]", f"{diff:g}"
-        )
-    Console().print(table)
-    host_table = Table(
-        "case (input|dtype|layout|op)",
-        "real ttnn 0.81.1",
-        "emulator",
-        "agree",
-        title="host conversions",
-    )
-    for key, real, ours, agree in host:
-        host_table.add_row(key, real, ours, "[green]yes[/]" if agree else "[red]no[/]")
-    Console().print(host_table)
-    return 0 if all(r[2] for r in rows) and all(r[3] for r in host) else 1
+    for r in failed:
+        print(f"DISAGREE: {r.section}: {r.check}: real {r.real!r}, emulator {r.emulator!r}")
+    return 0 if not failed else 1
 
 
 if __name__ == "__main__":

@@ -9,7 +9,15 @@ from ..attention import Attention, allocate_kv_cache, load_attention_weights
 from ..decoder import TransformerBlock
 from ..mlp import MLP, load_mlp_weights
 from ..model import default_page_table
-from ..model_config import DIM, HEAD_DIM, MAX_BATCH, N_KV_HEADS, PREFILL_SEQ_LENS, RESIDUAL_MEMCFG
+from ..model_config import (
+    DECODE_BATCH,
+    DIM,
+    HEAD_DIM,
+    MAX_BATCH,
+    N_KV_HEADS,
+    PREFILL_SEQ_LENS,
+    RESIDUAL_MEMCFG,
+)
 from ..rmsnorm import RMSNorm, load_norm_weight
 from ..rope import RotarySetup
 from .conftest import DECODE_PCC, KV_CACHE_PCC, MODULE_PCC, comp_pcc
@@ -40,7 +48,7 @@ def _out(t: ttnn.Tensor) -> torch.Tensor:
 def test_rmsnorm(reference_model, state_dict, device, mode):
     hf = reference_model.model.layers[LAYER].input_layernorm
     norm = RMSNorm(device, load_norm_weight(state_dict[f"model.layers.{LAYER}.input_layernorm.weight"], device))
-    x = torch.randn(PREFILL_LEN if mode == "prefill" else MAX_BATCH, DIM)
+    x = torch.randn(PREFILL_LEN if mode == "prefill" else DECODE_BATCH, DIM)
     with torch.no_grad():
         expected = hf(x[None])[0]
     if mode == "prefill":
@@ -54,7 +62,7 @@ def test_rmsnorm(reference_model, state_dict, device, mode):
 def test_mlp(reference_model, state_dict, device, mode):
     hf = reference_model.model.layers[LAYER].mlp
     mlp = MLP(device, load_mlp_weights(state_dict, f"model.layers.{LAYER}.mlp", device))
-    x = torch.randn(PREFILL_LEN if mode == "prefill" else MAX_BATCH, DIM)
+    x = torch.randn(PREFILL_LEN if mode == "prefill" else DECODE_BATCH, DIM)
     with torch.no_grad():
         expected = hf(x[None])[0]
     if mode == "prefill":
@@ -126,14 +134,21 @@ def test_attention_prefill_then_decode(reference_model, state_dict, device):
             assert comp_pcc(expected, _out(out)[0, 0]) >= MODULE_PCC
     for step in range(DECODE_STEPS):
         pos = PREFILL_LEN + step
-        positions = torch.full((users,), pos, dtype=torch.int32)
+        # decode runs DECODE_BATCH rows; the rows past the users are idle (position -1)
+        positions = torch.full((DECODE_BATCH,), -1, dtype=torch.int32)
+        positions[:users] = pos
         current_pos = ttnn.from_torch(positions, device=device, memory_config=ttnn.DRAM_MEMORY_CONFIG)
         rot_idxs = ttnn.from_torch(
-            positions.reshape(1, users).long(), dtype=ttnn.uint32, device=device, memory_config=ttnn.DRAM_MEMORY_CONFIG
+            positions.clamp(min=0).reshape(1, DECODE_BATCH).long(),
+            dtype=ttnn.uint32,
+            device=device,
+            memory_config=ttnn.DRAM_MEMORY_CONFIG,
         )
         dcos, dsin = rope.decode_rot_mats(rot_idxs)
+        rows = torch.zeros(DECODE_BATCH, DIM)
+        rows[:users] = x[:, pos]
         out = attention.forward_decode(
-            _decode_input(x[:, pos], device), current_pos, dcos, dsin, rope.trans_mat_decode, page_table
+            _decode_input(rows, device), current_pos, dcos, dsin, rope.trans_mat_decode, page_table
         )
         expected = _hf_attention(reference_model, x, pos + 1)[:, pos]
         pcc = comp_pcc(expected, _out(out)[0, 0, :users])
@@ -164,17 +179,17 @@ def test_decoder(reference_model, state_dict, device):
         _prefill_input(x[:, :PREFILL_LEN], device), cos, sin, rope.trans_mat_prefill, 0, page_table
     )
     assert comp_pcc(expected[0, :PREFILL_LEN], _out(out)[0, 0]) >= MODULE_PCC
-    positions = torch.full((MAX_BATCH,), -1, dtype=torch.int32)
+    positions = torch.full((DECODE_BATCH,), -1, dtype=torch.int32)
     positions[0] = PREFILL_LEN
     current_pos = ttnn.from_torch(positions, device=device, memory_config=ttnn.DRAM_MEMORY_CONFIG)
     rot_idxs = ttnn.from_torch(
-        positions.clamp(min=0).reshape(1, MAX_BATCH).long(),
+        positions.clamp(min=0).reshape(1, DECODE_BATCH).long(),
         dtype=ttnn.uint32,
         device=device,
         memory_config=ttnn.DRAM_MEMORY_CONFIG,
     )
     dcos, dsin = rope.decode_rot_mats(rot_idxs)
-    tokens = torch.zeros(MAX_BATCH, DIM)
+    tokens = torch.zeros(DECODE_BATCH, DIM)
     tokens[0] = x[0, PREFILL_LEN]
     out = block.forward_decode(
         _decode_input(tokens, device), current_pos, dcos, dsin, rope.trans_mat_decode, page_table

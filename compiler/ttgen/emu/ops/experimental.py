@@ -126,11 +126,22 @@ def nlp_concat_heads_decode(
         f"nlp_concat_heads_decode: input must be [1, B, H, D], got {shape}",
     )
     batch, heads, d = shape[1], shape[2], shape[3]
+    require(batch <= 32, "nlp_concat_heads_decode: currently only support less than 32 users")
+    require(
+        x.padded_shape[2] == 32, "nlp_concat_heads_decode: currently only support 32 padded heads"
+    )
     require(
         num_heads <= heads,
         f"nlp_concat_heads_decode: num_heads {num_heads} > {heads} heads in the input",
     )
-    out = x.values()[0, :, :num_heads, :].reshape(1, 1, batch, num_heads * d)
+    require(
+        x.memory_config().shard_spec.num_cores() == batch,
+        "nlp_concat_heads_decode: Input core grid num_cores must be equal to num users",
+    )
+    # the output always has a full tile row of users: [1, 1, max(B, 32), num_heads * D]
+    rows = max(batch, 32)
+    out = torch.zeros(1, 1, rows, num_heads * d)
+    out[0, 0, :batch] = x.values()[0, :, :num_heads, :].reshape(batch, num_heads * d).float()
     mc = memory_config
     if mc is None or mc.shard_spec is None:
         grid = num_cores_to_corerangeset(

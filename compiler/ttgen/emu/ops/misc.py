@@ -21,7 +21,6 @@ def embedding(input_tensor, weight, *, padding_idx=None, layout=None, embeddings
         input_tensor.dtype in (DataType.UINT32, DataType.BFLOAT16),
         f"embedding: input must be UINT32 or BFLOAT16, got {input_tensor.dtype.name}",
     )
-    require(weight.layout == Layout.ROW_MAJOR, "embedding: weight must be ROW_MAJOR")
     table = weight.values()
     table = table.reshape(-1, table.shape[-1])
     ids = input_tensor.values().to(torch.int64)

@@ -1,0 +1,243 @@
+"""The generated models on the real ttnn 0.81.1 (mock N150 and P150) and on the emulator.
+
+Each run emits a package for its device (max sequence 1024), then drives it on both backends with
+ttgen.validate.drive_generated: weights loaded (zeros), prefill at 128 and 1024 tokens, three
+decode steps. The real package must accept every op (its validators, allocator and program
+factories run on the mock device); each op's output shape, dtype, layout and memory config must be
+the emulator's; the planner's L1 estimate per op group is set against the real peak L1 per core
+(NO_DISPATCH graph capture of each op).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ttgen.errors import TtgenError
+
+__all__ = ["RUNS", "Run", "generated_rows"]
+
+HERE = Path(__file__).resolve().parent
+SPEC = "specs/llama.yaml"
+# the generated files hold the ops of these planner templates
+FILE_TO_TEMPLATE = {"rope": "rotary_setup", "rmsnorm": "rms_norm"}
+
+
+@dataclass(frozen=True)
+class Run:
+    label: str
+    preset: str
+    devices: tuple[str, ...]
+    num_layers: int | None = None
+    precision: str | None = None
+    batch: int | None = None
+    spec_edit: tuple[str, str] | None = None  # (old, new) text replaced in the spec
+    prefill: tuple[int, ...] = (128, 1024)
+    timeout: int = 900
+    emu_prefill: tuple[int, ...] | None = None  # the emulator's subset (None: all)
+
+
+RUNS = (
+    Run("tiny", "tiny", ("n150", "p150")),
+    Run(
+        "tiny, static KV cache",
+        "tiny",
+        ("n150",),
+        spec_edit=("kv_cache: {kind: paged, block_size: 32}", "kv_cache: {kind: static}"),
+    ),  # fmt: skip
+    Run(
+        "smollm2-135m (bf16, 4 users)", "smollm2-135m", ("n150", "p150"), precision="bf16", batch=4
+    ),
+    # the emulator computes 8B-wide prefill on the CPU: it checks 128 tokens; the real package
+    # validates 1024 too
+    Run(
+        "llama-3.1-8b, first 2 of 32 layers",
+        "llama-3.1-8b",
+        ("n150", "p150"),
+        num_layers=2,
+        emu_prefill=(128,),
+    ),  # fmt: skip
+)
+
+
+@dataclass
+class Outcome:
+    records: list = field(default_factory=list)
+    timings: dict = field(default_factory=dict)
+    error: str | None = None
+
+
+def _emit(run: Run, device: str, out: Path):
+    """Emit the run's package for `device`; returns (plan, weight shapes)."""
+    from ttgen.emit import emit
+    from ttgen.models.registry import build_model, get_family
+    from ttgen.pipeline import analyze
+    from ttgen.plan import make_plan
+    from ttgen.spec import load_spec
+
+    root = HERE.parents[2]
+    spec_path = root / SPEC
+    if run.spec_edit:
+        edited = out.parent / f"{out.name}-specs"
+        import shutil
+
+        shutil.copytree(root / "specs", edited)
+        spec_path = edited / "llama.yaml"
+        text = spec_path.read_text()
+        if run.spec_edit[0] not in text:
+            raise TtgenError(f"lane run {run.label!r}: {run.spec_edit[0]!r} not in {SPEC}")
+        spec_path.write_text(text.replace(*run.spec_edit))
+    spec = load_spec(spec_path)
+    analysis = analyze(spec, preset=run.preset, num_layers=run.num_layers)
+    plan = make_plan(analysis, device=device, precision=run.precision, max_batch=run.batch,
+                     max_seq_len=max(run.prefill))  # fmt: skip
+    emit(plan, out, hf_config=analysis.trace.meta["config"],
+         config_class=get_family(spec.family).config_class)  # fmt: skip
+    model, _ = build_model(get_family(spec.family), preset=run.preset, num_layers=run.num_layers)
+    return plan, {k: list(v.shape) for k, v in model.state_dict().items()}
+
+
+def _drive(python: Path, package: Path, weights: Path, device: str, *, real: bool, prefill, timeout: int) -> Outcome:  # fmt: skip
+    from ttgen.validate.lane import run_oracle
+
+    out = package.parent / f"{package.name}-{'real' if real else 'emu'}.json"
+    args = [str(package), str(weights), str(out), "--prefill", ",".join(map(str, prefill))]
+    if real:
+        proc = run_oracle(python, "drive_generated.py", *args, "--l1", device=device, timeout=timeout,
+                          allow_crash=True)  # fmt: skip
+    else:
+        env = dict(os.environ, TTGEN_EMU_DEVICE=device)
+        try:
+            proc = subprocess.run([sys.executable, str(HERE / "drive_generated.py"), *args, "--emu"],
+                                  capture_output=True, text=True, timeout=timeout, env=env)  # fmt: skip
+        except subprocess.TimeoutExpired:
+            return Outcome(error=f"timed out after {timeout} s")
+    if not out.is_file():
+        tail = (proc.stderr.strip().splitlines() or ["no output"])[-1]
+        return Outcome(error=f"exit {proc.returncode}: {tail[:200]}")
+    data = json.loads(out.read_text())
+    error = data.get("error")
+    message = None
+    if error:
+        lines = [ln for ln in error["message"].splitlines() if ln.strip()]
+        info = lines[lines.index("info:") + 1] if "info:" in lines else lines[0] if lines else ""
+        message = f"{error['phase']} at {error['where']}: {info[:200]}"
+    return Outcome(data["records"], data["timings"], message)
+
+
+def _spec_text(s: dict) -> str:
+    text = f"{s['shape']} {s['dtype']} {s['layout']}"
+    if "memory" in s:
+        text += f" {s['memory']} {s['buffer']}"
+    if "shard" in s:
+        text += f" shard {s['shard']} on {s['grid']}"
+    return text
+
+
+def _compare(real: Outcome, emu: Outcome, phase: str) -> tuple[int, str | None]:
+    """(ops compared in `phase`, first difference)."""
+    r = [x for x in real.records if x["phase"] == phase]
+    e = [x for x in emu.records if x["phase"] == phase]
+    for i, (a, b) in enumerate(zip(r, e, strict=False)):
+        if a["op"] != b["op"]:
+            return (
+                i,
+                f"op {i}: real ran {a['op']} at {a['site']}, emulator {b['op']} at {b['site']}",
+            )
+        if a["outputs"] != b["outputs"]:
+            theirs = "; ".join(map(_spec_text, a["outputs"]))
+            ours = "; ".join(map(_spec_text, b["outputs"]))
+            return i, f"{a['op']} at {a['site']}: real {theirs} / emulator {ours}"
+    if len(r) != len(e):
+        return min(len(r), len(e)), f"real ran {len(r)} ops, emulator {len(e)}"
+    return len(r), None
+
+
+def _l1_by_group(plan, real: Outcome, seq_len: int) -> list[str]:
+    """'template mode planner/real=ratio' for every op group the real run measured."""
+    measured: dict[tuple[str, str], int] = {}
+    for rec in real.records:
+        if "l1" not in rec or not (
+            rec["phase"] == f"prefill {seq_len}" or rec["phase"].startswith("decode")
+        ):
+            continue
+        stem = rec["site"].split(".")[0]
+        key = (
+            FILE_TO_TEMPLATE.get(stem, stem),
+            "prefill" if rec["phase"].startswith("prefill") else "decode",
+        )
+        measured[key] = max(measured.get(key, 0), rec["l1"]["total"])
+    parts = []
+    for module in plan.modules:
+        for mode in ("prefill", "decode"):
+            ops = [o for o in module.ops_for(mode) if o.seq_len in (None, seq_len)]
+            estimate = max((o.l1_per_core for o in ops), default=0)
+            real_peak = measured.get((module.template, mode))
+            if not real_peak:
+                continue
+            parts.append(f"{module.template} {mode} {estimate / 1024:.0f}/{real_peak / 1024:.0f} KiB"
+                         f"={estimate / real_peak:.2f}")  # fmt: skip
+    return parts
+
+
+def generated_rows(python: Path, status: Callable[[str], None] = lambda _m: None):
+    from ttgen.validate.lane import Row
+
+    rows = []
+    for run in RUNS:
+        for device in run.devices:
+            name = f"{run.label} on {device}"
+            with tempfile.TemporaryDirectory() as tmp:
+                package = Path(tmp) / f"lane_{device}"
+                status(f"{name}: emitting")
+                plan, weights = _emit(run, device, package)
+                weights_file = Path(tmp) / "weights.json"
+                weights_file.write_text(json.dumps(weights))
+                status(f"{name}: real ttnn on the mock {device}")
+                real = _drive(python, package, weights_file, device, real=True, prefill=run.prefill,
+                              timeout=run.timeout)  # fmt: skip
+                status(f"{name}: emulator")
+                emu = _drive(python, package, weights_file, device, real=False,
+                             prefill=run.emu_prefill or run.prefill, timeout=run.timeout)  # fmt: skip
+            phases = ["load weights", *(f"prefill {s}" for s in run.prefill),
+                      *(f"decode step {i}" for i in range(3))]  # fmt: skip
+            if real.error or emu.error:
+                rows.append(Row(f"generated: {run.label}", f"{device}: every phase",
+                                f"FAILS {real.error}" if real.error else "valid",
+                                f"FAILS {emu.error}" if emu.error else "runs", False))  # fmt: skip
+            for phase in phases:
+                n_real = sum(1 for r in real.records if r["phase"] == phase)
+                if not n_real and not any(r["phase"] == phase for r in emu.records):
+                    continue
+                t_real, t_emu = real.timings.get(phase), emu.timings.get(phase)
+                if (
+                    run.emu_prefill
+                    and phase.startswith("prefill")
+                    and int(phase.split()[1]) not in run.emu_prefill
+                ):
+                    rows.append(Row(f"generated: {run.label}", f"{device}: {phase}",
+                                    f"valid: {n_real} ops" + (f" ({t_real:.1f} s)" if t_real is not None else ""),
+                                    "not run (CPU time); compared at prefill "
+                                    + ", ".join(map(str, run.emu_prefill)), not real.error))  # fmt: skip
+                    continue
+                compared, diff = _compare(real, emu, phase)
+                rows.append(Row(
+                    f"generated: {run.label}", f"{device}: {phase}",
+                    f"valid: {n_real} ops" + (f" ({t_real:.1f} s)" if t_real is not None else ""),
+                    (f"same specs, {compared} ops" if diff is None else f"DIFFERS after {compared} ops: {diff}")
+                    + (f" ({t_emu:.1f} s)" if t_emu is not None else ""),
+                    diff is None and not real.error and not emu.error,
+                ))  # fmt: skip
+            for seq_len in run.prefill[-1:]:
+                groups = _l1_by_group(plan, real, seq_len)
+                if groups:
+                    rows.append(Row(f"generated: {run.label}", f"{device}: L1 per core by op group "
+                                    f"(prefill {seq_len}, decode)", "NO_DISPATCH peak", "-", None,
+                                    "; ".join(groups)))  # fmt: skip
+    return rows
