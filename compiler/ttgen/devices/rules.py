@@ -304,11 +304,19 @@ def check_sdpa_chunks(q_chunk_size: int, k_chunk_size: int, seq_len: int | None,
 
 
 def check_sharded_norm(*, block_w: int, block_h: int, subblock_w: int, shard: tuple[int, int],
-                       grid: tuple[int, int], compute_grid: tuple[int, int]) -> None:  # fmt: skip
+                       grid: tuple[int, int], compute_grid: tuple[int, int],
+                       shard_box: tuple[int, int] | None = None) -> None:  # fmt: skip
+    """`shard_box`: the (columns, rows) of the input shard grid's bounding box."""
     _require(
         grid[0] <= compute_grid[0] and grid[1] <= compute_grid[1],
         f"norm grid ({grid[0]}, {grid[1]}) exceeds the device grid ({compute_grid[0]}, {compute_grid[1]})",
     )
+    if shard_box is not None:
+        _require(
+            shard_box[0] <= grid[0] and shard_box[1] <= grid[1],
+            f"shard_spec.grid size {shard_box[0]}x{shard_box[1]} does not fit within program_config "
+            f"grid {grid[0]}x{grid[1]}",
+        )
     sh, sw = shard
     _require(block_w * TILE == sw, f"block_w ({block_w}) * 32 must equal the shard width {sw}")
     _require(block_h * TILE == sh, f"block_h ({block_h}) * 32 must equal the shard height {sh}")

@@ -124,8 +124,14 @@ class Lowering:
 
     def residual_mem(self) -> MemCfg:
         return width_sharded(
-            TILE * ceil_div(self.batch, TILE), self.facts.dim, self.residual_cores(), self.grid
+            TILE * ceil_div(self.batch, TILE), self.facts.dim, self.residual_cores(), self.act_grid
         )
+
+    @property
+    def act_grid(self) -> tuple[int, int]:
+        """Decode activations are width-sharded over rectangles at most 8 cores wide (tt-transformers'
+        find_grid), so a core count such as 32 is one 8x4 range on a 13-wide Blackhole grid too."""
+        return (min(8, self.grid[0]), self.grid[1])
 
     def t(self, shape, dtype=None, memory=DRAM, layout="TILE") -> TensorPlan:
         return TensorPlan(tuple(shape), dtype or self.act, layout, memory)
@@ -178,12 +184,11 @@ class Lowering:
         pc = self._override(
             dram_sharded_matmul(TILE * ceil_div(self.batch, TILE), k, n, cores, activation), fields
         )
-        # the output lives on the first ceil(N / per_core_N) cores of the activation's grid
-        box = (max(r[2] for r in x.memory.ranges) + 1, max(r[3] for r in x.memory.ranges) + 1)
+        # the output lives on the first ceil(N / per_core_N) cores of the device grid
         out_mem = MemCfg(
             "WIDTH_SHARDED",
             "L1",
-            ranges_for(ceil_div(n, TILE * pc.per_core_N), box),
+            ranges_for(ceil_div(n, TILE * pc.per_core_N), self.grid),
             (x.memory.shard[0], pc.per_core_N * TILE),
         )
         out = self.t((*x.shape[:-1], n), out_dtype or self.act, out_mem)
@@ -352,8 +357,8 @@ class Lowering:
         mem = self.residual_mem()
         cores = mem.num_cores
         block_w = f.dim // TILE // cores
-        gx = min(cores, self.grid[0])
-        pc = ProgCfg("norm_sharded", (gx, cores // gx), (
+        gx = min(cores, self.act_grid[0])
+        pc = ProgCfg("norm_sharded", (gx, ceil_div(cores, gx)), (
             ("subblock_w", largest_divisor(block_w, 4)),
             ("block_h", ceil_div(self.batch, TILE)),
             ("block_w", block_w),
@@ -411,7 +416,10 @@ class Lowering:
         sdpa_pc = ProgCfg("sdpa", (min(8, self.grid[0]), min(8, self.grid[1])),
                           (("q_chunk_size", 0), ("k_chunk_size", 0), ("exp_approx_mode", False)))  # fmt: skip
         sdpa_out = self.t((1, b, f.n_heads, f.head_dim), memory=DRAM)
-        heads_out = self.t((1, b, f.n_heads, f.head_dim), memory=heads_mem)
+        # nlp_concat_heads_decode wants its users on one core rectangle from (0, 0) (more ranges
+        # mean sub-core grids): at most 8 columns, so 32 users form an 8x4 block on any device
+        concat_in_mem = height_sharded(TILE, f.head_dim, b, (min(8, self.grid[0]), self.grid[1]))
+        heads_out = self.t((1, b, f.n_heads, f.head_dim), memory=concat_in_mem)
         concat_mem = MemCfg(
             "WIDTH_SHARDED", "L1", ranges_for(f.n_heads, self.grid), (TILE, f.head_dim)
         )
@@ -504,7 +512,7 @@ class Lowering:
         ff2_in = self.t(
             ff1.output.shape,
             "bfloat8_b",
-            width_sharded(TILE * ceil_div(b, TILE), f.hidden_dim, c2, self.grid),
+            width_sharded(TILE * ceil_div(b, TILE), f.hidden_dim, c2, self.act_grid),
         )
         ff2 = self.decode_matmul("ff2", self._spec_op(rule, "ff2"), ff2_in, w2, f.dim)
         decode = [

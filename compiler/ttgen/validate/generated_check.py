@@ -159,8 +159,9 @@ def _compare(real: Outcome, emu: Outcome, phase: str) -> tuple[int, str | None]:
     return len(r), None
 
 
-def _l1_by_group(plan, real: Outcome, seq_len: int) -> list[str]:
-    """'template mode planner/real=ratio' for every op group the real run measured."""
+def _l1_by_group(plan, real: Outcome, seq_len: int) -> list[tuple[str, int, int]]:
+    """(op group, planner estimate, real peak) per core, for every op group the real run measured:
+    prefill at `seq_len` and decode, the largest op of the group on its busiest core."""
     measured: dict[tuple[str, str], int] = {}
     for rec in real.records:
         if "l1" not in rec or not (
@@ -173,17 +174,20 @@ def _l1_by_group(plan, real: Outcome, seq_len: int) -> list[str]:
             "prefill" if rec["phase"].startswith("prefill") else "decode",
         )
         measured[key] = max(measured.get(key, 0), rec["l1"]["total"])
-    parts = []
+    groups = []
     for module in plan.modules:
         for mode in ("prefill", "decode"):
             ops = [o for o in module.ops_for(mode) if o.seq_len in (None, seq_len)]
-            estimate = max((o.l1_per_core for o in ops), default=0)
             real_peak = measured.get((module.template, mode))
-            if not real_peak:
-                continue
-            parts.append(f"{module.template} {mode} {estimate / 1024:.0f}/{real_peak / 1024:.0f} KiB"
-                         f"={estimate / real_peak:.2f}")  # fmt: skip
-    return parts
+            if real_peak:
+                groups.append(
+                    (
+                        f"{module.template} {mode}",
+                        max((o.l1_per_core for o in ops), default=0),
+                        real_peak,
+                    )
+                )
+    return groups
 
 
 def generated_rows(python: Path, status: Callable[[str], None] = lambda _m: None):
@@ -234,10 +238,10 @@ def generated_rows(python: Path, status: Callable[[str], None] = lambda _m: None
                     + (f" ({t_emu:.1f} s)" if t_emu is not None else ""),
                     diff is None and not real.error and not emu.error,
                 ))  # fmt: skip
-            for seq_len in run.prefill[-1:]:
-                groups = _l1_by_group(plan, real, seq_len)
-                if groups:
-                    rows.append(Row(f"generated: {run.label}", f"{device}: L1 per core by op group "
-                                    f"(prefill {seq_len}, decode)", "NO_DISPATCH peak", "-", None,
-                                    "; ".join(groups)))  # fmt: skip
+            seq_len = run.prefill[-1]
+            for group, estimate, real_peak in _l1_by_group(plan, real, seq_len):
+                mode = group.split()[-1]
+                rows.append(Row(f"L1: {run.label}", f"{device}: {group}" + (f" {seq_len}" if mode == "prefill" else ""),
+                                f"{real_peak / 1024:,.0f} KiB peak", "-", None,
+                                f"{estimate / 1024:,.0f} / {real_peak / 1024:,.0f} KiB = {estimate / real_peak:.2f}"))  # fmt: skip
     return rows

@@ -126,12 +126,16 @@ def run_oracle(python: Path, script: str, *args: str, device: str = "n150", time
     env["TT_LOGGER_LEVEL"] = "error"
     env.pop("PYTHONPATH", None)
     try:
+        # tt-metal writes generated/watcher and generated/fabric under the working directory
+        work = lane_dir() / "work"
+        work.mkdir(parents=True, exist_ok=True)
         proc = subprocess.run(
             [str(python), str(HERE / script), *args],
             capture_output=True,
             text=True,
             timeout=timeout,
             env=env,
+            cwd=work,
         )
     except subprocess.TimeoutExpired:
         raise TtgenError(f"oracle {script} timed out after {timeout} s") from None
@@ -448,12 +452,12 @@ def main(argv: list[str] | None = None) -> int:
     except TtgenError as exc:
         print(f"validate-ttnn: error: {exc}", file=sys.stderr)
         return 2
-    table = Table("section", "check", "real ttnn 0.81.1 (mock)", "emulator", "planner L1 / real L1",
+    table = Table("section", "check", "real ttnn 0.81.1 (mock)", "emulator", "planner L1 / real L1 (per core)",
                   title="ttgen vs the real ttnn 0.81.1", show_lines=False)  # fmt: skip
     mark = {True: "", False: "[red]✗ [/]", None: ""}
     for r in rows:
         table.add_row(r.section, r.check, r.real, mark[r.agree] + r.emulator, r.l1)
-    Console(width=220).print(table)
+    Console(width=240).print(table)
     checked = [r for r in rows if r.agree is not None]
     failed = [r for r in checked if not r.agree]
     parity = [r for r in rows if r.section.startswith("parity")]

@@ -276,8 +276,11 @@ def _cases() -> list[Case]:
         lambda t, th, d: _qkv_decode(t, th, d, q_heads=6, kv_heads=4), valid=True)  # fmt: skip
     add("create_qkv_heads_decode: 2 query heads under 4 KV heads", "attention",
         lambda t, th, d: _qkv_decode(t, th, d, q_heads=2, kv_heads=4))  # fmt: skip
-    add("create_qkv_heads_decode: 40 query heads (> 32)", "attention",
-        lambda t, th, d: _qkv_decode(t, th, d, q_heads=40, kv_heads=8, head_dim=32))  # fmt: skip
+    add("create_qkv_heads_decode: 40 query heads (shards padded to 64 rows)", "attention",
+        lambda t, th, d: _qkv_decode(t, th, d, q_heads=40, kv_heads=8, head_dim=32), valid=True)  # fmt: skip
+    add("concat_heads_decode: users on two core ranges without sub_core_grids", "attention",
+        lambda t, th, d: t.experimental.nlp_concat_heads_decode(
+            _dev(t, th, d, (1, 32, 8, 64), mc=_height_sharded(t, 32, 64, 32, grid=(13, 8))), num_heads=8))  # fmt: skip
     add("create_qkv_heads_decode: height-sharded input", "attention",
         lambda t, th, d: t.experimental.nlp_create_qkv_heads_decode(
             _dev(t, th, d, (1, 1, 32, 768), mc=_height_sharded(t, 32, 768, 1)),

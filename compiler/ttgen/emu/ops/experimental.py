@@ -21,6 +21,7 @@ from ttgen.emu.types import (
     ShardSpec,
     TensorMemoryLayout,
     WormholeComputeKernelConfig,
+    ceil_div,
     num_cores_to_corerangeset,
 )
 
@@ -102,7 +103,9 @@ def nlp_create_qkv_heads_decode(input_tensor, *, num_heads, num_kv_heads=None, o
     q = v[:, : num_heads * d].reshape(1, batch, num_heads, d)
     k = v[:, num_heads * d : (num_heads + kv) * d].reshape(1, batch, kv, d)
     vv = v[:, (num_heads + kv) * d :].reshape(1, batch, kv, d)
-    mc = _height_sharded(x.device(), batch, [32, d], memory_config)
+    # every output's shard holds the query heads padded to a tile (the real op pads K and V by the
+    # query head count too)
+    mc = _height_sharded(x.device(), batch, [32 * ceil_div(num_heads, 32), d], memory_config)
     return tuple(
         make_tensor(t, x.dtype, Layout.TILE, device=x.device(), memory_config=mc)
         for t in (q, k, vv)
@@ -134,9 +137,17 @@ def nlp_concat_heads_decode(
         num_heads <= heads,
         f"nlp_concat_heads_decode: num_heads {num_heads} > {heads} heads in the input",
     )
+    grid = x.memory_config().shard_spec.grid
     require(
-        x.memory_config().shard_spec.num_cores() == batch,
+        grid.num_cores() == batch,
         "nlp_concat_heads_decode: Input core grid num_cores must be equal to num users",
+    )
+    ranges = grid.ranges()
+    on_subcoregrids = len(ranges) > 1 or (ranges[0].start.x, ranges[0].start.y) != (0, 0)
+    require(
+        not on_subcoregrids or sub_core_grids is not None,
+        f"nlp_concat_heads_decode: an input sharded over {len(ranges)} core ranges is on sub-core grids and "
+        "needs sub_core_grids (the real 0.81.1 fails with 'bad optional access')",
     )
     # the output always has a full tile row of users: [1, 1, max(B, 32), num_heads * D]
     rows = max(batch, 32)

@@ -175,13 +175,11 @@ def _validate_program_config(
         return out_mc
     mt = mt_one * (batch if getattr(pc, "fuse_batch", True) else 1)
     if kind == "dram_sharded":
-        # the output lives on the first ceil(N / per_core_N) cores of the in0 grid (found by the
-        # ttnn lane: 384 columns at per_core_N 2 use 6 of 8 in0 cores)
-        box = in0_spec.grid.bounding_box()
+        # the output lives on the first ceil(N / per_core_N) cores of the device grid, row by row
+        # (found by the ttnn lane: 384 columns at per_core_N 2 use cores 0-5 of row 0; 18 cores
+        # on a P150 fill its 13-wide first row)
         shard = [mt_one * batch * 32, pc.per_core_N * 32]
-        grid_set = num_cores_to_corerangeset(
-            ceil_div(nt, pc.per_core_N), CoreCoord(box.end.x + 1, box.end.y + 1), row_wise=True
-        )
+        grid_set = num_cores_to_corerangeset(ceil_div(nt, pc.per_core_N), full, row_wise=True)
     elif kind == "2d":
         require(
             out_mc.memory_layout == TensorMemoryLayout.BLOCK_SHARDED,

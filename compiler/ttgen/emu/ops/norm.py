@@ -54,10 +54,12 @@ def _validate_sharded(pc: LayerNormShardedMultiCoreProgramConfig, x: Tensor, out
         f"sharded norm input must be WIDTH or BLOCK sharded, got {mc.memory_layout.name}",
     )
     full, g = x.device().compute_with_storage_grid_size(), pc.compute_with_storage_grid_size
+    box = mc.shard_spec.grid.bounding_box()
     with rules():
         check_sharded_norm(
             block_w=pc.block_w, block_h=pc.block_h, subblock_w=pc.subblock_w, shard=tuple(mc.shard_spec.shape),
             grid=(g.x, g.y), compute_grid=(full.x, full.y),
+            shard_box=(box.end.x + 1, box.end.y + 1),
         )  # fmt: skip
     require(out_mc.is_sharded(), "a sharded norm writes a sharded output")
     if pc.inplace:
