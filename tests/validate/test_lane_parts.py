@@ -102,3 +102,16 @@ def test_driver_records_the_generated_model_on_the_emulator(tmp_path):
     assert concat["site"] == "attention.forward_decode"
     assert concat["outputs"][0]["shape"] == [1, 1, 32, 256]
     assert concat["outputs"][0]["memory"] == "WIDTH_SHARDED"
+
+
+def test_missing_python312_is_one_clear_error(monkeypatch, tmp_path):
+    from ttgen.errors import TtgenError
+    from ttgen.validate import lane
+
+    monkeypatch.setenv("TTGEN_CACHE", str(tmp_path))
+    monkeypatch.setattr(lane.glob, "glob", lambda _pattern: [])
+    monkeypatch.setattr(lane.shutil, "which", lambda _name: None)
+    with pytest.raises(TtgenError, match="no Python 3.12 interpreter"):
+        lane.ensure_lane()
+    assert lane.main(["--quick"]) == 2  # the lane says so in one line, exit 2
+    assert not (tmp_path / "ttnn-lane" / "venv").exists()  # nothing half-built
