@@ -186,6 +186,17 @@ def test_paged_update_cache_with_page_table(device):
     got = ttnn.to_torch(cache)
     for b, p in enumerate(positions):
         assert torch.equal(got[int(table[b, p // bs]), :, p % bs], new[0, b].to(torch.bfloat16))
+    with pytest.raises(RuntimeError, match="beyond its page table"):
+        ttnn.experimental.paged_update_cache(
+            cache, _decode_input(device, new), update_idxs=[0, 0, 128, 0], page_table=page_table
+        )
+    bad_table = table.clone()
+    bad_table[2, 1] = blocks
+    with pytest.raises(RuntimeError, match=f"page table entry \\[{blocks}\\] outside"):
+        ttnn.experimental.paged_update_cache(
+            cache, _decode_input(device, new), update_idxs=[0, 0, 33, 0],
+            page_table=ttnn.from_torch(bad_table, device=device, memory_config=ttnn.DRAM_MEMORY_CONFIG),
+        )  # fmt: skip
 
 
 def test_update_cache_rejects_block_float_input(device):

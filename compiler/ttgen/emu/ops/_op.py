@@ -109,7 +109,7 @@ def positions(values, tensor: Tensor | None, batch: int, what: str) -> list[int]
     if tensor is not None:
         on_device(tensor, what)
         require(tensor.dtype == DataType.INT32, f"{what} must be INT32")
-        pos = [int(p) for p in tensor.values().reshape(-1)]
+        pos = tensor.values().reshape(-1).tolist()
     else:
         pos = [int(p) for p in values]
     require(len(pos) >= batch, f"{what}: {len(pos)} positions for {batch} users")

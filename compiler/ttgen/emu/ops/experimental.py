@@ -324,34 +324,33 @@ def paged_update_cache(cache_tensor, input_tensor, *, update_idxs=(), update_idx
             "page_table must be INT32 ROW_MAJOR",
         )
         table = page_table.values().to(torch.int64)
-    users, slots, rows_at = [], [], []
-    for b, p in enumerate(pos):
-        if p < 0:
-            continue
-        if table is None:
-            require(
-                b + batch_offset < c_shape[0] and p < c_shape[2],
-                f"paged_update_cache: position {p} of user {b} is outside the cache {c_shape}",
-            )
-            slots.append(b + batch_offset)
-            rows_at.append(p)
-        else:
-            bs = c_shape[2]
-            require(
-                p // bs < table.shape[1],
-                f"paged_update_cache: position {p} of user {b} is beyond its page table",
-            )
-            block = int(table[b, p // bs])
-            require(
-                0 <= block < c_shape[0],
-                f"paged_update_cache: page table entry {block} outside {c_shape[0]} blocks",
-            )
-            slots.append(block)
-            rows_at.append(p % bs)
-        users.append(b)
-    if users:
+    p = torch.tensor(pos, dtype=torch.int64)
+    users = torch.nonzero(p >= 0).flatten()  # position -1 skips a user
+    p = p[users]
+    if table is None:
+        bad = (users + batch_offset >= c_shape[0]) | (p >= c_shape[2])
+        require(
+            not bool(bad.any()),
+            f"paged_update_cache: position {p[bad][:1].tolist()} of user {users[bad][:1].tolist()} is outside the cache {c_shape}",
+        )
+        slots, rows_at = users + batch_offset, p
+    else:
+        bs = c_shape[2]
+        beyond = p // bs >= table.shape[1]
+        require(
+            not bool(beyond.any()),
+            f"paged_update_cache: position {p[beyond][:1].tolist()} of user {users[beyond][:1].tolist()} is beyond its page table",
+        )
+        slots = table[users, p // bs]
+        outside = (slots < 0) | (slots >= c_shape[0])
+        require(
+            not bool(outside.any()),
+            f"paged_update_cache: page table entry {slots[outside][:1].tolist()} outside {c_shape[0]} blocks",
+        )
+        rows_at = p % bs
+    if len(users):
         # each written row is its own block-float exponent group: repack just those rows
-        _write_rows(cache, (torch.tensor(slots), slice(None), torch.tensor(rows_at)), rows[users])
+        _write_rows(cache, (slots, slice(None), rows_at), rows[users])
     return cache  # the real op returns the updated cache tensor itself
 
 
