@@ -108,13 +108,12 @@ def _bf16_dest_accumulate(terms, k: int) -> torch.Tensor:
         tiled.append((xs, ws))
     out_elems = tiled[0][0][0].shape[:-1].numel() * tiled[0][1].shape[-1]
     step = max(1, _PARTIALS_BUDGET // max(1, out_elems))
-    total = None
+    total = None  # bfloat16: adding a float32 partial promotes exactly, then one rounding
     for start in range(0, kt, step):
         parts = sum(xs[start : start + step] @ ws[start : start + step] for xs, ws in tiled)
         for part in parts:
-            total = part if total is None else total + part
-            total = total.to(torch.bfloat16).to(torch.float32)
-    return total
+            total = (part if total is None else total + part).to(torch.bfloat16)
+    return total.to(torch.float32)
 
 
 def _grid_set(cols: int, rows: int) -> CoreRangeSet:
@@ -253,14 +252,21 @@ def _matmul(a: Tensor, b: Tensor, bias, transpose_a, transpose_b, memory_config,
     )
     kernel = compute_kernel_config or _DEFAULT_MATMUL_KERNEL
     out_mc = memory_config if memory_config is not None else DRAM_MEMORY_CONFIG
+    # a replayed trace reruns, on the same tensors, calls that were validated at capture: the
+    # values are recomputed, the checks and the output's shard spec are not
+    replaying = a.device().replaying
     if program_config is not None:
-        out_mc = _validate_program_config(program_config, a, b, kernel, out_mc)
+        if not replaying:
+            out_mc = _validate_program_config(program_config, a, b, kernel, out_mc)
     elif out_mc.is_sharded() and out_mc.shard_spec is None:
         raise fatal(
             "matmul: a sharded output memory config without a shard spec needs a program config"
         )
     out_dtype = dtype or a.dtype
-    if isinstance(program_config, MatmulMultiCoreReuseMultiCastDRAMShardedProgramConfig):
+    if (
+        isinstance(program_config, MatmulMultiCoreReuseMultiCastDRAMShardedProgramConfig)
+        and not replaying
+    ):
         _check_dram_sharded_cbs(program_config, a, b, kernel, out_dtype)
     out = reserve_output([*va.shape[:-1], vb.shape[-1]], out_dtype, a.layout, a.device(), out_mc)
     if math.prod(b_batch) == 1:
