@@ -16,6 +16,7 @@ from ttgen.devices.rules import (
     check_shard,
     check_sharded_norm,
     dest_tiles,
+    interleaved_rms_norm_cb_bytes,
 )
 
 GRID = (8, 8)
@@ -180,3 +181,16 @@ def test_dest_tiles():
         dest_tiles(False, True),
         dest_tiles(True, True),
     ) == (8, 4, 16, 8)
+
+
+def test_interleaved_rms_norm_cbs_match_the_real_measurements():
+    """NO_DISPATCH peak circular-buffer bytes per core that the real ttnn 0.81.1 allocated for
+    rms_norm (bf16 input + weight, any row count) on a mock N150, 2026-11-28."""
+    measured = {  # (width, fp32_dest_acc_en) -> bytes
+        (256, False): 143360, (256, True): 163840, (576, False): 241664, (576, True): 262144,
+        (1024, False): 290816, (1024, True): 360448, (2048, False): 487424, (2048, True): 622592,
+        (4096, False): 880640, (4096, True): 1146880,
+    }  # fmt: skip
+    for (width, fp32), real in measured.items():
+        got = interleaved_rms_norm_cb_bytes(width_tiles=width // 32, fp32_dest_acc_en=fp32)
+        assert got == real, (width, fp32)

@@ -265,6 +265,18 @@ def dram_sharded_cb_bytes(*, kt: int, nt: int, in0_block_w: int, per_core_m: int
     return in1 + in0 + out + interm
 
 
+def interleaved_rms_norm_cb_bytes(*, width_tiles: int, fp32_dest_acc_en: bool) -> int:
+    """Circular-buffer bytes per core of ttnn.rms_norm on an interleaved bf16 input with a weight
+    (ttnn 0.81.1), independent of the row count: the row is processed in blocks of 8 tiles (4 with
+    fp32 accumulation), several row-sized buffers plus a fixed set. An empirical model fitted to
+    the real package's NO_DISPATCH measurements (the ttnn lane), exact on all ten probed shapes
+    (width 256..4096, fp32 and bf16 accumulation); not derived from the kernel source."""
+    block = 4 if fp32_dest_acc_en else 8
+    wt = _ceil(width_tiles, block) * block
+    per_tile, fixed = (4, 48) if fp32_dest_acc_en else (3, 46)
+    return (per_tile * wt + fixed) * 2048
+
+
 def check_static_cbs(total: int, *, l1_bank_size: int, worker_l1_size: int, cores: str) -> None:
     """Circular buffers start at the base of a core's allocatable L1 (worker_l1_size -
     l1_bank_size bytes are reserved below it) and must end within the core's L1."""

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 from ttgen.devices import DeviceProfile
-from ttgen.devices.rules import dram_sharded_cb_bytes
+from ttgen.devices.rules import dram_sharded_cb_bytes, interleaved_rms_norm_cb_bytes
 from ttgen.plan.facts import PlanError
 from ttgen.plan.formulas import (
     cb_matmul,
@@ -372,7 +372,9 @@ class Lowering:
         for s in self.prefill_seq_lens:
             xs = self.t((1, 1, s, f.dim))
             prefill.append(self.op("norm", "ttnn.rms_norm", (xs, wt), xs, compute=compute, weight="norm", seq_len=s,
-                                   cb=8 * TILE_BYTES["bfloat16"] + 2 * (f.dim // TILE) * TILE_BYTES["bfloat16"]))  # fmt: skip
+                                   cb=interleaved_rms_norm_cb_bytes(
+                                       width_tiles=f.dim // TILE,
+                                       fp32_dest_acc_en=bool(compute and compute.fp32_dest_acc_en))))  # fmt: skip
         return [w], {"decode": decode, "prefill": prefill}
 
     def _lower_attention(self, rule, matches):

@@ -150,6 +150,15 @@ def _dram_fill(ttnn, torch, d):
     return ttnn.matmul(a, b)
 
 
+def _rms_wide(ttnn, torch, d, width):
+    x = _dev(ttnn, torch, d, (1, 1, 128, width))
+    w = ttnn.from_torch(torch.randn(1, 1, width // 32, 32), dtype=ttnn.bfloat16, layout=ttnn.ROW_MAJOR_LAYOUT,
+                        device=d, memory_config=ttnn.DRAM_MEMORY_CONFIG)  # fmt: skip
+    ck = ttnn.WormholeComputeKernelConfig(math_fidelity=ttnn.MathFidelity.HiFi2, math_approx_mode=False,
+                                          fp32_dest_acc_en=True, packer_l1_acc=False)  # fmt: skip
+    return ttnn.rms_norm(x, epsilon=1e-5, weight=w, compute_kernel_config=ck)
+
+
 def _rms_sharded(ttnn, torch, d, *, block_w, width=1024, cores=32, interleaved=False):
     crs = ttnn.num_cores_to_corerangeset(cores, ttnn.CoreCoord(8, 4), True)
     mc = ttnn.create_sharded_memory_config(
@@ -302,6 +311,10 @@ def _cases() -> list[Case]:
             _dev(t, th, d, (1, 1, 32, 288)), _dev(t, th, d, (1, 1, 32, 32))))  # fmt: skip
 
     # --- norms and eltwise
+    add("rms_norm interleaved: a 4096-wide row fits L1", "norm",
+        lambda t, th, d: _rms_wide(t, th, d, 4096), valid=True)  # fmt: skip
+    add("rms_norm interleaved: an 8192-wide row overflows L1 circular buffers", "norm",
+        lambda t, th, d: _rms_wide(t, th, d, 8192))  # fmt: skip
     add("sharded rms_norm: valid block_w 1", "norm",
         lambda t, th, d: _rms_sharded(t, th, d, block_w=1), valid=True)  # fmt: skip
     add("sharded rms_norm: block_w 2 != shard width (1 tile)", "norm",

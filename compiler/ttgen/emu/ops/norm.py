@@ -5,19 +5,23 @@ Statistics are computed in fp32; the normalised value is rounded to the dest for
 
 from __future__ import annotations
 
+import math
+
 import torch
 
-from ttgen.devices.rules import check_sharded_norm
+from ttgen.devices.rules import check_sharded_norm, check_static_cbs, interleaved_rms_norm_cb_bytes
 from ttgen.emu.errors import require, rules
 from ttgen.emu.ops._op import check_tile, device_op, make_tensor, on_device
 from ttgen.emu.tensor import Tensor
 from ttgen.emu.types import (
+    DataType,
     LayerNormDefaultProgramConfig,
     LayerNormShardedMultiCoreProgramConfig,
     Layout,
     MathFidelity,
     TensorMemoryLayout,
     WormholeComputeKernelConfig,
+    num_cores_to_corerangeset,
 )
 
 __all__ = ["layer_norm", "rms_norm", "softmax"]
@@ -66,6 +70,21 @@ def _validate_sharded(pc: LayerNormShardedMultiCoreProgramConfig, x: Tensor, out
         require(out_mc == mc, "an inplace sharded norm needs the output memory config of its input")
 
 
+def _check_interleaved_rms_norm_cbs(x: Tensor, kernel) -> None:
+    """The multi-core interleaved rms_norm holds whole rows in circular buffers: a wide row
+    overflows L1 (measured model of the real program; see devices/rules.py)."""
+    device = x.device()
+    profile, grid = device.profile, device.compute_with_storage_grid_size()
+    total = interleaved_rms_norm_cb_bytes(
+        width_tiles=x.padded_shape[-1] // 32, fp32_dest_acc_en=kernel.fp32_dest_acc_en
+    )
+    cores = min(math.prod(x.padded_shape[:-1]) // 32, grid.x * grid.y)
+    box = num_cores_to_corerangeset(cores, grid, row_wise=True).bounding_box()
+    with rules():
+        check_static_cbs(total, l1_bank_size=profile.l1_bank_size, worker_l1_size=profile.worker_l1_size,
+                         cores=f"[{box.start.x}-{box.start.y} - {box.end.x}-{box.end.y}]")  # fmt: skip
+
+
 def _norm(
     kind, x, epsilon, weight, bias, residual, memory_config, program_config, compute_kernel_config
 ):
@@ -84,6 +103,13 @@ def _norm(
             not x.is_sharded(),
             f"{kind}: a sharded input needs LayerNormShardedMultiCoreProgramConfig",
         )
+        if (
+            kind == "rms_norm"
+            and weight is not None
+            and x.dtype == DataType.BFLOAT16
+            and residual is None
+        ):
+            _check_interleaved_rms_norm_cbs(x, kernel)
     v = x.values().to(torch.float32)
     if residual is not None:
         on_device(residual, "residual_input_tensor")
