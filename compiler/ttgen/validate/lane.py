@@ -81,16 +81,18 @@ def ensure_lane(status=lambda _m: None) -> Path:
     site = next(iter(sorted((venv / "lib").glob("python3.12/site-packages"))), None)
     if site is None or not (site / "ttnn").is_dir():
         raise TtgenError(f"{venv}: no ttnn package; delete the folder to rebuild the lane")
-    if not (site / "ttgen-lane.pth").is_file():
-        root = repo_root()
-        if root is None:
-            raise TtgenError("the ttnn lane needs a source checkout of ttgen (pyproject.toml)")
-        status("installing ttgen into the lane (editable, no dependencies)")
+    root = repo_root()
+    if root is None:
+        raise TtgenError("the ttnn lane needs a source checkout of ttgen (pyproject.toml)")
+    marker = site / "ttgen-lane-source.txt"  # not a .pth: its lines would join sys.path
+    # the editable install points at one checkout: reinstall when the lane serves another
+    if not marker.is_file() or marker.read_text().splitlines()[1:2] != [str(root)]:
+        status(f"installing ttgen from {root} into the lane (editable, no dependencies)")
         proc = subprocess.run([str(python), "-m", "pip", "install", "-q", "--no-deps", "-e", str(root)],
                               capture_output=True, text=True)  # fmt: skip
         if proc.returncode != 0:
             raise TtgenError(f"cannot install ttgen into the lane: {proc.stderr.strip()[-300:]}")
-        (site / "ttgen-lane.pth").write_text("# ttgen installed by the ttnn lane\n")
+        marker.write_text(f"# ttgen installed by the ttnn lane from\n{root}\n")
     install_toolchain(site, python)
     return python
 
