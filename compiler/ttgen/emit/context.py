@@ -7,7 +7,7 @@ import pprint
 from typing import Any
 
 from ttgen.emit.exprs import compute_expr, dtype_expr, mem_expr, prog_expr
-from ttgen.plan.types import EmitPlan, ModulePlan, OpPlan
+from ttgen.plan.types import EmitPlan, ModulePlan, OpPlan, decode_rows
 from ttgen.spec.schema import TEMPLATES
 
 __all__ = ["EmitError", "build_context"]
@@ -121,7 +121,7 @@ def build_context(plan: EmitPlan, *, hf_config: dict, config_class: str) -> dict
         "f": f,
         "sliding_window": f.sliding_window,
         "max_batch": plan.max_batch,
-        "decode_batch": 32 * -(-plan.max_batch // 32),
+        "decode_batch": decode_rows(plan.max_batch),
         "max_seq_len": plan.max_seq_len,
         "prefill_seq_lens": plan.prefill_seq_lens,
         "paged": plan.kv_cache.kind == "paged",

@@ -73,10 +73,10 @@ def _check_op(op: OpPlan, device: DeviceProfile, plan: EmitPlan) -> None:
             compute_grid=device.compute_grid,
         )
     elif pc is not None and pc.kind == "norm_sharded":
-        ranges = op.inputs[0].memory.ranges
+        _, _, x1, y1 = op.inputs[0].memory.bbox
         check_sharded_norm(block_w=pc.block_w, block_h=pc.block_h, subblock_w=pc.subblock_w,
                            shard=op.inputs[0].memory.shard, grid=pc.grid, compute_grid=device.compute_grid,
-                           shard_box=(max(r[2] for r in ranges) + 1, max(r[3] for r in ranges) + 1))  # fmt: skip
+                           shard_box=(x1 + 1, y1 + 1))  # fmt: skip
     if op.ttnn == "ttnn.experimental.nlp_create_qkv_heads_decode":
         check_decode_heads(batch=plan.max_batch, head_dim=plan.facts.head_dim)
     if op.l1_per_core > device.l1_bank_size:

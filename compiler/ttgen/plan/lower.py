@@ -35,6 +35,7 @@ from ttgen.plan.types import (
     ProgCfg,
     TensorPlan,
     WeightPlan,
+    decode_rows,
     tensor_bytes,
 )
 from ttgen.spec.schema import OpSpec, PrecisionSpec, Rule, Spec
@@ -87,9 +88,8 @@ class Lowering:
 
     @property
     def batch(self) -> int:
-        """Rows of every decode tensor on device: max_batch padded to a tile row (ttnn's decode ops
-        work on 32 users; nlp_concat_heads_decode always returns 32 rows)."""
-        return TILE * ceil_div(self.spec.target.max_batch, TILE)
+        """Rows of every decode tensor on device (already a tile multiple)."""
+        return decode_rows(self.spec.target.max_batch)
 
     @property
     def users(self) -> int:
@@ -123,9 +123,7 @@ class Lowering:
         return k_grid_cores(self.facts.dim // TILE, self.grid, self.k_grid_target)
 
     def residual_mem(self) -> MemCfg:
-        return width_sharded(
-            TILE * ceil_div(self.batch, TILE), self.facts.dim, self.residual_cores(), self.act_grid
-        )
+        return width_sharded(self.batch, self.facts.dim, self.residual_cores(), self.act_grid)
 
     @property
     def act_grid(self) -> tuple[int, int]:
@@ -181,9 +179,7 @@ class Lowering:
         compute = self.compute(spec_op.fidelity_key("decode") if spec_op else None)
         k = x.shape[-1]
         cores = x.memory.num_cores
-        pc = self._override(
-            dram_sharded_matmul(TILE * ceil_div(self.batch, TILE), k, n, cores, activation), fields
-        )
+        pc = self._override(dram_sharded_matmul(self.batch, k, n, cores, activation), fields)
         # the output lives on the first ceil(N / per_core_N) cores of the device grid
         out_mem = MemCfg(
             "WIDTH_SHARDED",
@@ -591,7 +587,7 @@ class Lowering:
         """Circular-buffer bytes per core of a DRAM-sharded decode matmul (the real program's)."""
         return dram_sharded_cb_bytes(
             kt=k // TILE, nt=ceil_div(n, TILE), in0_block_w=in0_block_w,
-            per_core_m=ceil_div(self.batch, TILE), dram_banks=self.device.dram_banks,
+            per_core_m=self.batch // TILE, dram_banks=self.device.dram_banks,
             in0_tile=TILE_BYTES[in0_dtype], w_tile=TILE_BYTES[w_dtype], out_tile=TILE_BYTES[out_dtype],
             fp32_dest_acc_en=bool(compute and compute.fp32_dest_acc_en),
             packer_l1_acc=bool(compute and compute.packer_l1_acc),
@@ -627,4 +623,4 @@ class Lowering:
                 t.block_size,
                 f.head_dim,
             )
-        return (TILE * ceil_div(t.max_batch, TILE), f.n_kv_heads, t.max_seq_len, f.head_dim)
+        return (decode_rows(t.max_batch), f.n_kv_heads, t.max_seq_len, f.head_dim)

@@ -10,7 +10,7 @@ from typing import Any
 
 __all__ = [
     "ComputeCfg", "EmitPlan", "KVCachePlan", "MemCfg", "ModelFacts", "ModulePlan", "OpPlan", "ProgCfg",
-    "TensorPlan", "WeightPlan",
+    "TensorPlan", "WeightPlan", "decode_rows",
 ]  # fmt: skip
 
 TILE = 32
@@ -175,6 +175,12 @@ class ModelFacts:
     @property
     def qkv_size(self) -> int:
         return (self.n_heads + 2 * self.n_kv_heads) * self.head_dim
+
+
+def decode_rows(max_batch: int) -> int:
+    """Rows of every decode tensor on device: max_batch padded to a tile row (TTNN's decode ops work
+    on 32 users; nlp_concat_heads_decode always returns 32 rows)."""
+    return TILE * -(-max_batch // TILE)
 
 
 @dataclass(frozen=True)

@@ -125,9 +125,9 @@ def _drive(python: Path, package: Path, weights: Path, device: str, *, real: boo
     error = data.get("error")
     message = None
     if error:
-        lines = [ln for ln in error["message"].splitlines() if ln.strip()]
-        info = lines[lines.index("info:") + 1] if "info:" in lines else lines[0] if lines else ""
-        message = f"{error['phase']} at {error['where']}: {info[:200]}"
+        from ttgen.validate.rejection_cases import error_message
+
+        message = f"{error['phase']} at {error['where']}: {error_message(error['message'])}"
     return Outcome(data["records"], data["timings"], message)
 
 

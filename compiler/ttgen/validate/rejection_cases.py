@@ -371,9 +371,9 @@ def _cases() -> list[Case]:
 CASES = _cases()
 
 
-def error_message(exc: BaseException) -> str:
-    """The human part of a TT_FATAL: the line after `info:` (real ttnn) or the text after the
-    location (the emulator); the first line otherwise."""
+def error_message(exc: BaseException | str) -> str:
+    """The human part of a TT_FATAL (an exception or its text): the line after `info:` (real ttnn)
+    or the text after the location (the emulator); the first line otherwise."""
     lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
     if "info:" in lines and lines.index("info:") + 1 < len(lines):
         return lines[lines.index("info:") + 1][:200]
