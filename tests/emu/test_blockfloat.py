@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from ttgen import emu as ttnn
-from ttgen.emu.blockfloat import quantize
+from ttgen.emu.blockfloat import pack, quantize, unpack
 
 
 def _bits(x: float) -> int:
@@ -63,6 +63,9 @@ def _group(*head: float, fill: float = 0.0) -> torch.Tensor:
         ((1.0, 0.625, 0.875), 4, (1.0, 0.5, 1.0)),
         # bfp4 saturates at 7/4 with a shared exponent of 1.x
         ((1.9,), 4, (1.75,)),
+        # shifted-out bits are dropped before rounding (no sticky bit): 1.4999981 steps → 1 step,
+        # where rounding the lane first would reach the 1.5 tie and go to even (2 steps)
+        ((1.0, (2**17 + 2**16 - 0.25) / 2**23), 8, (1.0, 0.015625)),
         # a lane 2^40 below the shared exponent is shifted out entirely
         ((1.0, 2.0**-40), 8, (1.0, 0.0)),
         # denormals flush to zero
@@ -103,6 +106,24 @@ def test_matches_scalar_reference_on_mixed_scales(bits):
     x[1, 3] = 1e-39  # denormal
     x[2, :] = 0.5 + torch.arange(64) / 128  # many exact ties
     assert torch.equal(quantize(x, bits), reference(x, bits))
+
+
+@pytest.mark.parametrize("bits", [8, 4])
+def test_quantize_is_bit_identical_to_pack_then_unpack(bits):
+    """quantize takes a float64 shortcut; pack/unpack are the packer's integer steps (and what the
+    ttnn lane compares bit for bit with the real package). Exponents span the whole fp32 range,
+    including groups whose largest exponent is below 23 and all-denormal groups."""
+    g = torch.Generator().manual_seed(7)
+    x = torch.randn(96, 256, generator=g)
+    x *= torch.exp2(torch.randint(-148, 126, (96, 256), generator=g).float())
+    x[10] = torch.randint(-300, 300, (256,), generator=g).float() / 64  # ties at every scale
+    x[11, :16], x[12, :16], x[13, :16] = 1e-40, 0.0, -0.0
+    x[14, :16] = 2.0**-130 * torch.arange(16)  # shared exponent 0 (denormals only)
+    x[15, :16] = 2.0**-110 * torch.arange(1, 17)  # shared exponent below 23
+    # the whole tensor (tiny groups: the float64 path) and its normal-range rows (float32 path)
+    for data in (x, x[torch.arange(20, 96)] * 2.0**-60 + torch.randn(76, 256, generator=g)):
+        want = unpack(*pack(data, bits), bits).reshape(data.shape)
+        assert torch.equal(quantize(data, bits).view(torch.int32), want.view(torch.int32))
 
 
 def test_col_tilize_shares_exponents_down_columns():

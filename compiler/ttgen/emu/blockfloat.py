@@ -57,7 +57,9 @@ def unpack(shared: torch.Tensor, sign: torch.Tensor, mag: torch.Tensor, bits: in
 
 
 def quantize(x: torch.Tensor, bits: int, *, col_tilize: bool = False) -> torch.Tensor:
-    """Round-trip `x` (last dim a multiple of 16) through block-float packing; returns float32.
+    """Round-trip `x` (last dim a multiple of 16) through block-float packing; returns float32,
+    bit-identical to `unpack(pack(x))` with fewer passes (the emulator quantizes every block-float
+    op output through here).
 
     `col_tilize` shares exponents down columns instead of along rows (ttnn's `col_tilize=True`).
     """
@@ -66,9 +68,39 @@ def quantize(x: torch.Tensor, bits: int, *, col_tilize: bool = False) -> torch.T
     # Row chunks of ~256K values keep each pass in cache; the result is identical.
     flat = x.reshape(-1, x.shape[-1]) if x.dim() else x.reshape(1, 1)
     rows = max(1, _CHUNK // max(1, flat.shape[-1]))
+    if flat.shape[0] <= rows:
+        return _quantize_rows(flat, bits).reshape(x.shape)
     out = torch.empty(flat.shape, dtype=torch.float32)
     for start in range(0, flat.shape[0], rows):
-        out[start : start + rows] = unpack(*pack(flat[start : start + rows], bits), bits)
+        out[start : start + rows] = _quantize_rows(flat[start : start + rows], bits)
+    return out.reshape(x.shape)
+
+
+def _quantize_rows(x: torch.Tensor, bits: int) -> torch.Tensor:
+    """The packer's steps as exact power-of-two scalings: the significand shifted right by E - e is
+    trunc(x * 2^(150 - E)); rounding it to Bits-1 bits is round-half-even of that over 2^(25 - Bits);
+    the result is scaled back by 2^(E - 150 + (25 - Bits)) = 2^(E - 127 - (Bits - 2)). The powers of
+    two are built from exponent bits (no exp2/ldexp rounding). E is the exponent of the group's
+    largest magnitude. When every group has E >= 24 this runs in float32: 2^(150 - E) cannot
+    overflow, and a denormal lane scales below 1 and truncates to 0 as the packer flushes it.
+    Otherwise (tiny groups, inf/nan) it runs in float64 with denormals flushed explicitly."""
+    g = _groups(x.to(torch.float32).contiguous())
+    shared = g.abs().amax(dim=-1, keepdim=True).view(torch.int32) >> 23
+    lo, hi = torch.aminmax(shared)
+    shift = 25 - bits
+    top = float((1 << (bits - 1)) - 1)
+    if int(lo) >= 24 and int(hi) < 255:
+        up = ((127 + 150 - shared) << 23).view(torch.float32)  # 2^(150 - E)
+        down = ((127 + shift - 150 + shared) << 23).view(torch.float32)  # 2^(E - 150 + shift)
+        shifted = (g * up).to(torch.int32).to(torch.float32)  # |value| < 2^24: exact, truncated
+    else:
+        shared = shared.to(torch.int64)
+        up = ((1023 + 150 - shared) << 52).view(torch.float64)
+        down = ((1023 + shift - 150 + shared) << 52).view(torch.float64)
+        normal = ((g.view(torch.int32) >> 23) & 0xFF) != 0
+        shifted = (g.masked_fill(~normal, 0.0).to(torch.float64) * up).trunc_()
+    mag = shifted.mul_(2.0**-shift).round_().clamp_(-top, top)
+    out = mag.mul_(down).add_(0.0).to(torch.float32)  # + 0.0: a zero magnitude has no sign
     return out.reshape(x.shape)
 
 

@@ -18,9 +18,11 @@ def fatal(message: str) -> RuntimeError:
     return RuntimeError(f"TT_FATAL @ ttgen.emu.{where}: {message}")
 
 
-def require(condition: bool, message: str) -> None:
+def require(condition: bool, message) -> None:
+    """Raise `fatal(message)` unless `condition`; `message` may be a callable, to build an expensive
+    message only on failure (checks inside per-user loops run on every decode step)."""
     if not condition:
-        raise fatal(message)
+        raise fatal(message() if callable(message) else message)
 
 
 @contextlib.contextmanager

@@ -42,6 +42,13 @@ class DataType(enum.Enum):
         return self in (DataType.BFLOAT16, DataType.FLOAT32, DataType.BFLOAT8_B, DataType.BFLOAT4_B)
 
     @property
+    def mantissa_bits(self) -> int:
+        """Explicit fp32 mantissa bits a stored value of this float dtype can carry: the emulator keeps
+        values exactly representable, so truncating to at least this many bits changes nothing.
+        Block floats hold a sign and a (bits - 1)-bit magnitude, one bit of which is the leading one."""
+        return _MANTISSA_BITS[self]
+
+    @property
     def tile_bytes(self) -> int:
         """Bytes of one 32x32 tile (block floats: 64 shared exponents + mantissas)."""
         return _TILE_BYTES[self]
@@ -52,6 +59,10 @@ class DataType(enum.Enum):
         require(not self.is_block_float, f"{self.name} has no row-major element size")
         return _TILE_BYTES[self] // 1024
 
+
+_MANTISSA_BITS = {
+    DataType.FLOAT32: 23, DataType.BFLOAT16: 7, DataType.BFLOAT8_B: 6, DataType.BFLOAT4_B: 2,
+}  # fmt: skip
 
 _TILE_BYTES = {
     DataType.BFLOAT16: 2048, DataType.FLOAT32: 4096, DataType.UINT32: 4096, DataType.INT32: 4096,

@@ -74,9 +74,14 @@ def reserve_output(logical_shape, dtype: DataType, layout: Layout, device,
 
 def make_tensor(values: torch.Tensor, dtype: DataType, layout: Layout, *, device=None,
                 memory_config: MemoryConfig | None = None, pad_value: float = 0.0,
-                col_tilize: bool = False, out: Tensor | None = None) -> Tensor:  # fmt: skip
+                col_tilize: bool = False, out: Tensor | None = None,
+                source: DataType | None = None) -> Tensor:  # fmt: skip
     """A tensor holding `values` (logical shape) as `dtype` in `layout`, allocated on `device`
-    (or written into `out`, a buffer from reserve_output)."""
+    (or written into `out`, a buffer from reserve_output).
+
+    `source`: the dtype `values` were read from, for ops that only move data. Equal to a non-block
+    `dtype`, the values are already exactly representable and are stored as they are; block floats
+    are always repacked (moving elements changes their exponent groups)."""
     logical = tuple(values.shape)
     if dtype.is_block_float:
         require(layout == Layout.TILE, f"Tile layout is required for tensor of type {dtype.name}")
@@ -85,7 +90,8 @@ def make_tensor(values: torch.Tensor, dtype: DataType, layout: Layout, *, device
         data = data.reshape(padded_shape_of(logical, layout))
     else:
         data = values
-    data = quantize_to(data, dtype, col_tilize=col_tilize)
+    if source != dtype or dtype.is_block_float or col_tilize or pad_value != 0.0:
+        data = quantize_to(data, dtype, col_tilize=col_tilize)
     if out is not None:
         require(
             tuple(out.shape) == logical, f"output shape {logical} != reserved {tuple(out.shape)}"

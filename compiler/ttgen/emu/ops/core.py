@@ -50,14 +50,25 @@ def _no_host_io_in_capture(device, what: str) -> None:
 
 
 def _rebuild(tensor: Tensor, values: torch.Tensor, *, dtype=None, layout=None, memory_config=None,
-             pad_value: float = 0.0) -> Tensor:  # fmt: skip
-    """A new tensor like `tensor` (same device) holding `values`."""
+             pad_value: float = 0.0, moved: bool = True) -> Tensor:  # fmt: skip
+    """A new tensor like `tensor` (same device) holding `values`: `tensor`'s own values rearranged
+    (`moved`), or new values (pad's fill, typecast's truncation) that need rounding to the dtype."""
     device = tensor.device()
     mc = memory_config if memory_config is not None else tensor.memory_config()
     return make_tensor(
         values, dtype or tensor.dtype, layout or tensor.layout,
         device=device, memory_config=mc if device is not None else None, pad_value=pad_value,
+        source=tensor.dtype if moved else None,
     )  # fmt: skip
+
+
+def _moved(tensor: Tensor, memory_config: MemoryConfig | None, dtype=None) -> Tensor:
+    """`tensor`'s tiles (padding included) copied into a new buffer with `memory_config`, as the data
+    movement ops do; a dtype change goes through the values."""
+    if dtype not in (None, tensor.dtype):
+        return _rebuild(tensor, tensor.values(), dtype=dtype, memory_config=memory_config)
+    return Tensor(tensor.padded_values().clone(), tensor.dtype, tensor.layout, tensor.shape,
+                  device=tensor.device(), memory_config=memory_config or tensor.memory_config())  # fmt: skip
 
 
 # --------------------------------------------------------------------------- host <-> device
@@ -227,7 +238,7 @@ def to_memory_config(
     on_device(tensor)
     if memory_config == tensor.memory_config() and dtype in (None, tensor.dtype):
         return tensor  # the real op returns its input: deallocating one deallocates both
-    return _rebuild(tensor, tensor.values(), dtype=dtype, memory_config=memory_config)
+    return _moved(tensor, memory_config, dtype)
 
 
 @device_op
@@ -248,7 +259,7 @@ def typecast(
         values = values.trunc()
         if dtype == DataType.UINT32:
             values = values.clamp(0, 2**32 - 1)
-    return _rebuild(input_tensor, values, dtype=dtype, memory_config=memory_config)
+    return _rebuild(input_tensor, values, dtype=dtype, memory_config=memory_config, moved=False)
 
 
 @device_op
@@ -362,7 +373,7 @@ def pad(input_tensor: Tensor, padding, value, *args, use_multicore=True, memory_
     require(all(b >= 0 and a >= 0 for b, a in pairs), f"pad: negative padding {pairs}")
     flat = [v for b, a in reversed(pairs) for v in (b, a)]
     out = torch.nn.functional.pad(input_tensor.values(), flat, value=float(value))
-    return _rebuild(input_tensor, out, memory_config=memory_config)
+    return _rebuild(input_tensor, out, memory_config=memory_config, moved=False)
 
 
 @device_op
@@ -440,7 +451,7 @@ def sharded_to_interleaved(input_tensor: Tensor, memory_config=None, output_dtyp
     require(input_tensor.is_sharded(), "sharded_to_interleaved: input tensor must be sharded")
     mc = memory_config or DRAM_MEMORY_CONFIG
     require(mc.interleaved, "sharded_to_interleaved: output memory config must be interleaved")
-    return _rebuild(input_tensor, input_tensor.values(), dtype=output_dtype, memory_config=mc)
+    return _moved(input_tensor, mc, output_dtype)
 
 
 @device_op
@@ -472,6 +483,4 @@ def interleaved_to_sharded(input_tensor: Tensor, sharded_memory_config, output_d
         sharded_memory_config.shard_spec is not None,
         "interleaved_to_sharded: output memory config needs a shard spec",
     )
-    return _rebuild(
-        input_tensor, input_tensor.values(), dtype=output_dtype, memory_config=sharded_memory_config
-    )
+    return _moved(input_tensor, sharded_memory_config, output_dtype)

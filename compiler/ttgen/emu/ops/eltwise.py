@@ -44,7 +44,8 @@ def _binary(name, fn, a, b, dtype, memory_config, activations, a_acts, b_acts):
         vb = b.values().to(torch.float32)
         require(a.layout == b.layout, f"{name}: both inputs must have the same layout")
         try:
-            torch.broadcast_shapes(va.shape, vb.shape)
+            if va.shape != vb.shape:
+                torch.broadcast_shapes(va.shape, vb.shape)
         except RuntimeError:
             raise fatal(
                 f"{name}: shapes {list(a.shape)} and {list(b.shape)} cannot be broadcast"

@@ -107,7 +107,7 @@ def nlp_create_qkv_heads_decode(input_tensor, *, num_heads, num_kv_heads=None, o
     # query head count too)
     mc = _height_sharded(x.device(), batch, [32 * ceil_div(num_heads, 32), d], memory_config)
     return tuple(
-        make_tensor(t, x.dtype, Layout.TILE, device=x.device(), memory_config=mc)
+        make_tensor(t, x.dtype, Layout.TILE, device=x.device(), memory_config=mc, source=x.dtype)
         for t in (q, k, vv)
     )
 
@@ -163,7 +163,9 @@ def nlp_concat_heads_decode(
             BufferType.L1,
             ShardSpec(grid, [32, d], ShardOrientation.ROW_MAJOR),
         )
-    return make_tensor(out, x.dtype, Layout.TILE, device=x.device(), memory_config=mc)
+    return make_tensor(
+        out, x.dtype, Layout.TILE, device=x.device(), memory_config=mc, source=x.dtype
+    )
 
 
 @device_op
@@ -193,7 +195,14 @@ def nlp_create_qkv_heads(input, input_kv=None, *, num_heads, num_kv_heads=None, 
     mc = memory_config or x.memory_config()
     require(mc.interleaved, "nlp_create_qkv_heads: outputs must be interleaved")
     return tuple(
-        make_tensor(t.contiguous(), x.dtype, Layout.TILE, device=x.device(), memory_config=mc)
+        make_tensor(
+            t.contiguous(),
+            x.dtype,
+            Layout.TILE,
+            device=x.device(),
+            memory_config=mc,
+            source=x.dtype,
+        )  # fmt: skip
         for t in (q, k, vv)
     )
 
@@ -205,20 +214,13 @@ def nlp_concat_heads(input_tensor, *, memory_config=None):
     check_tile(x, "nlp_concat_heads input")
     b, h, s, d = list(x.shape)
     out = x.values().transpose(1, 2).reshape(b, 1, s, h * d)
-    return make_tensor(
-        out,
-        x.dtype,
-        Layout.TILE,
-        device=x.device(),
-        memory_config=memory_config or x.memory_config(),
-    )
+    return make_tensor(out, x.dtype, Layout.TILE, device=x.device(),
+                       memory_config=memory_config or x.memory_config(), source=x.dtype)  # fmt: skip
 
 
 def _rotate_pairs(x: torch.Tensor, trans: torch.Tensor) -> torch.Tensor:
     """x @ T applied per 32-column block of the head dim."""
-    shape = x.shape
-    blocks = x.reshape(*shape[:-1], shape[-1] // 32, 32)
-    return (blocks @ trans).reshape(shape)
+    return (x.reshape(-1, 32) @ trans).reshape(x.shape)
 
 
 @device_op
@@ -315,42 +317,31 @@ def paged_update_cache(cache_tensor, input_tensor, *, update_idxs=(), update_idx
         f"paged_update_cache: input heads/head_dim {heads}/{d} do not match cache {c_shape}",
     )
     pos = positions(update_idxs, update_idxs_tensor, batch, "update_idxs_tensor")
-    rows = x.values()[0]
-    table = None
-    if page_table is not None:
+    users = [u for u, q in enumerate(pos) if q >= 0]  # position -1 skips a user
+    p = [pos[u] for u in users]
+    if page_table is None:
+        bad = [(u, pos[u]) for u in users if u + batch_offset >= c_shape[0] or pos[u] >= c_shape[2]]
+        require(not bad, lambda: f"paged_update_cache: position [{bad[0][1]}] of user [{bad[0][0]}] is outside the cache {c_shape}")  # fmt: skip
+        slots, rows_at = [u + batch_offset for u in users], p
+    else:
         on_device(page_table, "page_table")
         require(
             page_table.dtype == DataType.INT32 and page_table.layout == Layout.ROW_MAJOR,
             "page_table must be INT32 ROW_MAJOR",
         )
-        table = page_table.values().to(torch.int64)
-    p = torch.tensor(pos, dtype=torch.int64)
-    users = torch.nonzero(p >= 0).flatten()  # position -1 skips a user
-    p = p[users]
-    if table is None:
-        bad = (users + batch_offset >= c_shape[0]) | (p >= c_shape[2])
-        require(
-            not bool(bad.any()),
-            f"paged_update_cache: position {p[bad][:1].tolist()} of user {users[bad][:1].tolist()} is outside the cache {c_shape}",
-        )
-        slots, rows_at = users + batch_offset, p
-    else:
-        bs = c_shape[2]
-        beyond = p // bs >= table.shape[1]
-        require(
-            not bool(beyond.any()),
-            f"paged_update_cache: position {p[beyond][:1].tolist()} of user {users[beyond][:1].tolist()} is beyond its page table",
-        )
-        slots = table[users, p // bs]
-        outside = (slots < 0) | (slots >= c_shape[0])
-        require(
-            not bool(outside.any()),
-            f"paged_update_cache: page table entry {slots[outside][:1].tolist()} outside {c_shape[0]} blocks",
-        )
-        rows_at = p % bs
-    if len(users):
+        bs, table = c_shape[2], page_table.values()
+        bad = [(u, pos[u]) for u in users if pos[u] // bs >= table.shape[1]]
+        require(not bad, lambda: f"paged_update_cache: position [{bad[0][1]}] of user [{bad[0][0]}] is beyond its page table")  # fmt: skip
+        slots = table[users, [q // bs for q in p]].tolist() if users else []
+        bad = [slot for slot in slots if not 0 <= slot < c_shape[0]]
+        require(not bad, lambda: f"paged_update_cache: page table entry [{bad[0]}] outside {c_shape[0]} blocks")  # fmt: skip
+        rows_at = [q % bs for q in p]
+    if users:
         # each written row is its own block-float exponent group: repack just those rows
-        _write_rows(cache, (slots, slice(None), rows_at), rows[users])
+        rows = x.values()[0]
+        _write_rows(
+            cache, (slots, slice(None), rows_at), rows[users] if len(users) < batch else rows
+        )
     return cache  # the real op returns the updated cache tensor itself
 
 

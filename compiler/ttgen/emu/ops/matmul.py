@@ -52,8 +52,11 @@ __all__ = ["fidelity_matmul", "linear", "matmul"]
 _DEFAULT_MATMUL_KERNEL = WormholeComputeKernelConfig(math_fidelity=MathFidelity.LoFi)
 
 
-def _truncate(x: torch.Tensor, mantissa_bits: int) -> torch.Tensor:
-    """Keep the top `mantissa_bits` explicit mantissa bits of each fp32 value (bit-masking)."""
+def _truncate(x: torch.Tensor, mantissa_bits: int, have: int = 23) -> torch.Tensor:
+    """Keep the top `mantissa_bits` explicit mantissa bits of each fp32 value (bit-masking). Values
+    known to carry at most `have` bits (their dtype's) pass through untouched when they already fit."""
+    if have <= mantissa_bits:
+        return x.to(torch.float32)
     mask = ~((1 << (23 - mantissa_bits)) - 1)
     return (x.to(torch.float32).contiguous().view(torch.int32) & mask).view(torch.float32)
 
@@ -64,24 +67,38 @@ def fidelity_matmul(
     fidelity: MathFidelity,
     fp32_acc: bool,
     weight_fields=None,
+    *,
+    act_bits: int = 23,
+    weight_bits: int = 23,
 ) -> torch.Tensor:
-    """act [..., M, K] (SrcB) @ weight [..., K, N] (SrcA) as the matrix engine computes it."""
+    """act [..., M, K] (SrcB) @ weight [..., K, N] (SrcA) as the matrix engine computes it.
+
+    `act_bits`/`weight_bits`: the explicit mantissa bits the operands' dtypes can hold (23 when
+    unknown); only the fields a fidelity needs are cut, and only when they are narrower."""
     require(
         fidelity != MathFidelity.Invalid,
         "math_fidelity is Invalid: set it in the compute kernel config",
     )
-    b_hi, b_all = _truncate(act, 6), _truncate(act, 10)
-    a_hi, a_all = (
-        weight_fields if weight_fields is not None else (_truncate(weight, 4), _truncate(weight, 8))
-    )
-    terms = {
-        MathFidelity.LoFi: [(b_hi, a_hi)],
-        MathFidelity.HiFi2: [(b_hi, a_all)],
-        MathFidelity.HiFi3: [(b_hi, a_all), (b_all - b_hi, a_hi)],
-        MathFidelity.HiFi4: [(b_all, a_all)],
-    }[fidelity]
+
+    def srca(bits):  # the weight's 4-bit (hi) or 8-bit (all) field
+        if weight_fields is not None:
+            return weight_fields[0 if bits == 4 else 1]
+        return _truncate(weight, bits, weight_bits)
+
+    if fidelity == MathFidelity.LoFi:
+        terms = [(_truncate(act, 6, act_bits), srca(4))]
+    elif fidelity == MathFidelity.HiFi2:
+        terms = [(_truncate(act, 6, act_bits), srca(8))]
+    elif fidelity == MathFidelity.HiFi3:
+        b_hi = _truncate(act, 6, act_bits)
+        terms = [(b_hi, srca(8)), (_truncate(act, 10, act_bits) - b_hi, srca(4))]
+    else:
+        terms = [(_truncate(act, 10, act_bits), srca(8))]
     if fp32_acc:
-        return sum(x @ w for x, w in terms)
+        out = terms[0][0] @ terms[0][1]
+        for x, w in terms[1:]:
+            out = out + x @ w
+        return out
     return _bf16_dest_accumulate(terms, act.shape[-1])
 
 
@@ -99,21 +116,29 @@ def _bf16_dest_accumulate(terms, k: int) -> torch.Tensor:
         if pad:
             x = torch.nn.functional.pad(x, (0, pad))
             w = torch.nn.functional.pad(w, (0, 0, 0, pad))
-        xs = x.reshape(*x.shape[:-1], kt, 32).movedim(-2, 0)  # [Kt, ..., M, 32]
-        ws = w.reshape(*w.shape[:-2], kt, 32, w.shape[-1]).movedim(-3, 0)  # [Kt, ..., 32, N]
-        for _ in range(
-            x.dim() - w.dim()
-        ):  # align a broadcast weight with the activation's batch dims
-            ws = ws.unsqueeze(1)
+        if w.dim() == 2:  # one weight for every row: a plain [Kt, rows, 32] @ [Kt, 32, N] bmm
+            xs = x.reshape(-1, kt, 32).transpose(0, 1).unsqueeze(1)  # [Kt, 1, rows, 32]
+            ws = w.reshape(kt, 32, w.shape[-1]).unsqueeze(1)  # [Kt, 1, 32, N]
+        else:
+            xs = x.reshape(*x.shape[:-1], kt, 32).movedim(-2, 0)  # [Kt, ..., M, 32]
+            ws = w.reshape(*w.shape[:-2], kt, 32, w.shape[-1]).movedim(-3, 0)  # [Kt, ..., 32, N]
+            for _ in range(x.dim() - w.dim()):  # align a broadcast weight with the batch dims
+                ws = ws.unsqueeze(1)
         tiled.append((xs, ws))
     out_elems = tiled[0][0][0].shape[:-1].numel() * tiled[0][1].shape[-1]
     step = max(1, _PARTIALS_BUDGET // max(1, out_elems))
-    total = None  # bfloat16: adding a float32 partial promotes exactly, then one rounding
+    total = None
     for start in range(0, kt, step):
-        parts = sum(xs[start : start + step] @ ws[start : start + step] for xs, ws in tiled)
+        parts = tiled[0][0][start : start + step] @ tiled[0][1][start : start + step]
+        for xs, ws in tiled[1:]:
+            parts += xs[start : start + step] @ ws[start : start + step]
         for part in parts:
-            total = (part if total is None else total + part).to(torch.bfloat16)
-    return total.to(torch.float32)
+            if total is None:
+                total = part.to(torch.bfloat16)
+            else:  # bf16 + fp32 is computed in fp32 and rounded once into the bf16 output
+                torch.add(total, part, out=total)
+    out_shape = (*terms[0][0].shape[:-1], terms[0][1].shape[-1])
+    return total.to(torch.float32).reshape(out_shape)
 
 
 def _grid_set(cols: int, rows: int) -> CoreRangeSet:
@@ -225,7 +250,8 @@ def _weight_fields(b: Tensor, vb: torch.Tensor, transposed: bool):
     cached = getattr(b, "_srca_fields", None)
     if cached is not None and cached[0] is b._data and cached[1] == transposed:
         return cached[2]
-    fields = (_truncate(vb, 4), _truncate(vb, 8))
+    bits = b.dtype.mantissa_bits
+    fields = (_truncate(vb, 4, bits), _truncate(vb, 8, bits))
     b._srca_fields = (b._data, transposed, fields)
     return fields
 
@@ -272,8 +298,9 @@ def _matmul(a: Tensor, b: Tensor, bias, transpose_a, transpose_b, memory_config,
     if math.prod(b_batch) == 1:
         vb = vb.reshape(vb.shape[-2], vb.shape[-1])
     acc = fidelity_matmul(
-        va, vb, kernel.math_fidelity, kernel.fp32_dest_acc_en, _weight_fields(b, vb, transpose_b)
-    )
+        va, vb, kernel.math_fidelity, kernel.fp32_dest_acc_en, _weight_fields(b, vb, transpose_b),
+        act_bits=a.dtype.mantissa_bits,
+    )  # fmt: skip
     if bias is not None:
         on_device(bias, "bias")
         check_tile(bias, "bias")

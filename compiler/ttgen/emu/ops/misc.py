@@ -35,7 +35,7 @@ def embedding(input_tensor, weight, *, padding_idx=None, layout=None, embeddings
     ids = ids.reshape(-1, ids.shape[-1]) if ids.dim() >= 2 else ids.reshape(1, -1)
     out = table[ids]
     return make_tensor(out, dtype or weight.dtype, layout or Layout.ROW_MAJOR, device=weight.device(),
-                       memory_config=memory_config or DRAM_MEMORY_CONFIG)  # fmt: skip
+                       memory_config=memory_config or DRAM_MEMORY_CONFIG, source=weight.dtype)  # fmt: skip
 
 
 @device_op

@@ -32,7 +32,7 @@ _DEFAULT_SDPA_KERNEL = WormholeComputeKernelConfig(
 
 
 def _validate_chunks(pc: SDPAProgramConfig | None, seq_len: int | None, device) -> None:
-    if pc is None:
+    if pc is None or device.replaying:  # a replayed call was validated at capture
         return
     full, g = device.compute_with_storage_grid_size(), pc.compute_with_storage_grid_size
     with rules():
@@ -45,8 +45,9 @@ def _validate_chunks(pc: SDPAProgramConfig | None, seq_len: int | None, device) 
         )
 
 
-def _attend(q, k, v, mask, scale, kernel):
-    """q [B, Hq, Sq, D], k/v [B, Hkv, Sk, D], mask [.., Sq, Sk] bool (True = attend)."""
+def _attend(q, k, v, mask, scale, kernel, bits=(23, 23, 23)):
+    """q [B, Hq, Sq, D], k/v [B, Hkv, Sk, D], mask [.., Sq, Sk] bool (True = attend); `bits`: the
+    mantissa bits of Q's, K's and V's dtypes."""
     b, hq, sq, d = q.shape
     hkv = k.shape[1]
     require(hq % hkv == 0, f"SDPA: {hq} query heads are not a multiple of {hkv} KV heads")
@@ -55,11 +56,14 @@ def _attend(q, k, v, mask, scale, kernel):
     qg = q.reshape(b, hkv, rep * sq, d)
     if mask.dim() >= 2 and mask.shape[-2] == sq and sq > 1:
         mask = mask.repeat(*([1] * (mask.dim() - 2)), rep, 1)
-    scores = fidelity_matmul(qg, k.transpose(-1, -2), kernel.math_fidelity, True) * scale
-    scores = scores.masked_fill(~mask, float("-inf"))
-    probs = torch.softmax(scores, dim=-1).nan_to_num(0.0)
+    q_bits, k_bits, v_bits = bits
+    scores = fidelity_matmul(qg, k.transpose(-1, -2), kernel.math_fidelity, True,
+                             act_bits=q_bits, weight_bits=k_bits) * scale  # fmt: skip
+    scores = torch.where(mask, scores, float("-inf"))
+    probs = torch.softmax(scores, dim=-1).nan_to_num(0.0)  # a row with no key: zeros, not NaN
     probs = probs.to(torch.bfloat16).to(torch.float32)  # P is packed to bf16 before P·V
-    return fidelity_matmul(probs, v, kernel.math_fidelity, True).reshape(b, hq, sq, d)
+    out = fidelity_matmul(probs, v, kernel.math_fidelity, True, act_bits=7, weight_bits=v_bits)
+    return out.reshape(b, hq, sq, d)
 
 
 def _check_qkv(q, k, v, what):
@@ -106,13 +110,14 @@ def scaled_dot_product_attention(input_tensor_q, input_tensor_k, input_tensor_v,
         mask,
         scale or qs[3] ** -0.5,
         kernel,
+        (q.dtype.mantissa_bits, k.dtype.mantissa_bits, v.dtype.mantissa_bits),
     )
     return make_tensor(out, q.dtype, Layout.TILE,
                        device=q.device(), memory_config=memory_config or DRAM_MEMORY_CONFIG)  # fmt: skip
 
 
 def _decode(q, keys, values, positions, scale, sliding_window_size, memory_config, program_config, kernel,
-            cache_len: int):  # fmt: skip
+            cache_len: int, kv_bits: tuple[int, int] = (23, 23)):  # fmt: skip
     """`keys`/`values` [B, Hkv, S, D] hold (at least) the live prefix of a cache of `cache_len`."""
     qs = list(q.shape)
     require(len(qs) == 4 and qs[0] == 1, f"SDPA decode: Q must be [1, B, H, D], got {qs}")
@@ -126,15 +131,13 @@ def _decode(q, keys, values, positions, scale, sliding_window_size, memory_confi
     )
     _validate_chunks(program_config, None, q.device())
     kernel = kernel or _DEFAULT_SDPA_KERNEL
-    for b in range(batch):
-        require(
-            positions[b] < keys.shape[2],
-            f"SDPA decode: position {positions[b]} of user {b} is outside the cache length {keys.shape[2]}",
-        )
+    beyond = [b for b in range(batch) if positions[b] >= keys.shape[2]]
+    require(not beyond, lambda: f"SDPA decode: position {positions[beyond[0]]} of user {beyond[0]} is outside the cache length {keys.shape[2]}")  # fmt: skip
     # Keys past the furthest position are masked for every user: attend over the live prefix only.
     live = max(positions[:batch]) + 1
-    out = torch.zeros(batch, heads, d)
-    if live > 0:
+    if live <= 0:  # no user attends
+        out = torch.zeros(batch, heads, d)
+    else:
         pos = torch.tensor(positions[:batch]).reshape(batch, 1, 1, 1)
         j = torch.arange(live).reshape(1, 1, 1, live)
         mask = j <= pos
@@ -142,10 +145,13 @@ def _decode(q, keys, values, positions, scale, sliding_window_size, memory_confi
             mask &= j > pos - sliding_window_size
         qv = q.values().float()[0].unsqueeze(2)  # [B, H, 1, D]
         attended = _attend(
-            qv, keys[:batch, :, :live], values[:batch, :, :live], mask, scale or d**-0.5, kernel
-        )
-        active = (pos.reshape(batch) >= 0).reshape(batch, 1, 1)
-        out = torch.where(active, attended[:, :, 0], out)  # skipped users (-1) produce zeros
+            qv, keys[:batch, :, :live], values[:batch, :, :live], mask, scale or d**-0.5, kernel,
+            (q.dtype.mantissa_bits, *kv_bits),
+        )[:, :, 0]  # fmt: skip
+        if min(positions[:batch]) >= 0:
+            out = attended
+        else:  # skipped users (-1) produce zeros
+            out = torch.where(pos.reshape(batch, 1, 1) >= 0, attended, 0.0)
     return make_tensor(out.unsqueeze(0), DataType.BFLOAT16, Layout.TILE, device=q.device(),
                        memory_config=memory_config or DRAM_MEMORY_CONFIG)  # fmt: skip
 
@@ -163,7 +169,8 @@ def scaled_dot_product_attention_decode(input_tensor_q, input_tensor_k, input_te
     )
     pos = positions(cur_pos, cur_pos_tensor, q.shape[1], "cur_pos_tensor")
     return _decode(q, k.values().float(), v.values().float(), pos, scale, sliding_window_size, memory_config,
-                   program_config, compute_kernel_config, cache_len=k.shape[-2])  # fmt: skip
+                   program_config, compute_kernel_config, cache_len=k.shape[-2],
+                   kv_bits=(k.dtype.mantissa_bits, v.dtype.mantissa_bits))  # fmt: skip
 
 
 @device_op
@@ -191,9 +198,12 @@ def paged_scaled_dot_product_attention_decode(input_tensor_q, input_tensor_k, in
 
     blocks = min(table.shape[1], -(-(max(pos[:batch]) + 1) // bs)) if max(pos[:batch]) >= 0 else 1
 
+    index = table[:batch, :blocks].reshape(-1)
+
     def gather(cache):  # [num_blocks, H, bs, D] → [B, H, blocks * bs, D], the live blocks only
-        g = cache[table[:batch, :blocks]]  # [B, blocks, H, bs, D]
+        g = cache.index_select(0, index).reshape(batch, blocks, hkv, bs, d)
         return g.permute(0, 2, 1, 3, 4).reshape(batch, hkv, blocks * bs, d)
 
     return _decode(q, gather(kc), gather(vc), pos, scale, sliding_window_size, memory_config, program_config,
-                   compute_kernel_config, cache_len=table.shape[1] * bs)  # fmt: skip
+                   compute_kernel_config, cache_len=table.shape[1] * bs,
+                   kv_bits=(k.dtype.mantissa_bits, v.dtype.mantissa_bits))  # fmt: skip
