@@ -100,7 +100,7 @@ class MeshDevice:
                  trace_region_size: int, num_command_queues: int, worker_l1_size: int):  # fmt: skip
         require(
             num_command_queues in (1, 2),
-            f"num_command_queues must be 1 or 2, got {num_command_queues}",
+            lambda: f"num_command_queues must be 1 or 2, got {num_command_queues}",
         )
         self.profile = profile
         self._id = device_id
@@ -156,7 +156,7 @@ class MeshDevice:
     def _space(self, buffer_type: BufferType) -> _AddressSpace:
         require(self._open, "Device is closed")
         kind = BufferType.L1 if buffer_type == BufferType.L1_SMALL else buffer_type
-        require(kind in self._spaces, f"Unsupported buffer type {buffer_type}")
+        require(kind in self._spaces, lambda: f"Unsupported buffer type {buffer_type}")
         return self._spaces[kind]
 
     def allocate(self, buffer_type: BufferType, per_bank: int, total: int) -> int:
@@ -188,7 +188,9 @@ def open_device(*, device_id, l1_small_size=DEFAULT_L1_SMALL_SIZE,
                 trace_region_size=DEFAULT_TRACE_REGION_SIZE, num_command_queues=1,
                 dispatch_core_config=None, worker_l1_size=DEFAULT_WORKER_L1_SIZE) -> MeshDevice:  # fmt: skip
     """Open the emulated chip named by $TTGEN_EMU_DEVICE (default n150)."""
-    require(device_id == 0, f"Device {device_id} is not available: the emulator has one chip")
+    require(
+        device_id == 0, lambda: f"Device {device_id} is not available: the emulator has one chip"
+    )
     return MeshDevice(
         _profile_from_env(),
         device_id=device_id,
@@ -210,7 +212,7 @@ def open_mesh_device(mesh_shape=None, l1_small_size=0, trace_region_size=0, num_
     if mesh_shape is not None:
         require(
             MeshShape(mesh_shape).mesh_size() == 1,
-            f"the emulator has one chip; cannot open a {mesh_shape} mesh",
+            lambda: f"the emulator has one chip; cannot open a {mesh_shape} mesh",
         )
     return open_device(device_id=0, l1_small_size=l1_small_size,
                        trace_region_size=trace_region_size, num_command_queues=num_command_queues,

@@ -176,13 +176,15 @@ class Tensor:
         """The logical values (padding removed), for the emulator's own use."""
         self.check_alive()
         data = self._data
+        logical = tuple(self._logical)
+        if tuple(data.shape) == logical:  # no padding to remove
+            return data
         if self._layout == Layout.TILE:
-            logical = tuple(self._logical)
             if len(logical) < 2:
                 data = data.reshape(-1)[: math.prod(logical)] if logical else data.reshape(-1)[:1]
                 return data.reshape(logical)
             data = data[..., : logical[-2], : logical[-1]]
-        return data.reshape(tuple(self._logical))
+        return data.reshape(logical)
 
     def padded_values(self) -> torch.Tensor:
         self.check_alive()
@@ -272,13 +274,16 @@ def validate_placement(tensor: Tensor, mc: MemoryConfig, device) -> None:
     if tensor.dtype.is_block_float:
         require(
             tensor.layout == Layout.TILE,
-            f"Tile layout is required for tensor of type {tensor.dtype.name}",
+            lambda: f"Tile layout is required for tensor of type {tensor.dtype.name}",
         )
     if mc.interleaved:
         return
     require(mc.memory_layout != TensorMemoryLayout.ND_SHARDED, "ND sharding is not emulated")
     spec = mc.shard_spec
-    require(spec is not None, f"Sharded memory config {mc.memory_layout.name} needs a shard spec")
+    require(
+        spec is not None,
+        lambda: f"Sharded memory config {mc.memory_layout.name} needs a shard spec",
+    )
     height, width = physical_2d(tensor.shape, tensor.layout)
     bbox = spec.grid.bounding_box()
     size = bbox.grid_size()

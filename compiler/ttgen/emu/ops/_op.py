@@ -34,7 +34,10 @@ def device_op(fn):
         devices = {id(t.device()): t.device() for t in inputs if t.device() is not None}
         for t in inputs:
             t.check_alive()
-        require(len(devices) <= 1, f"{fn.__name__}: all input tensors must be on the same device")
+        require(
+            len(devices) <= 1,
+            lambda: f"{fn.__name__}: all input tensors must be on the same device",
+        )
         out = fn(*args, **kwargs)
         device = next(iter(devices.values()), None)
         if device is not None and device.capturing is not None and not device.replaying:
@@ -57,7 +60,8 @@ def replay(fn, args, kwargs, recorded) -> None:
 
 def on_device(tensor: Tensor, what: str = "input") -> None:
     require(
-        tensor.device() is not None, f"Operands to the op need to be on device ({what} is on host)"
+        tensor.device() is not None,
+        lambda: f"Operands to the op need to be on device ({what} is on host)",
     )
 
 
@@ -67,7 +71,10 @@ def reserve_output(logical_shape, dtype: DataType, layout: Layout, device,
     placement or out-of-memory error surfaces before any value is computed. Fill it with
     make_tensor(..., out=...)."""
     if dtype.is_block_float:
-        require(layout == Layout.TILE, f"Tile layout is required for tensor of type {dtype.name}")
+        require(
+            layout == Layout.TILE,
+            lambda: f"Tile layout is required for tensor of type {dtype.name}",
+        )
     return Tensor(torch.empty(0), dtype, layout, tuple(logical_shape), device=device,
                   memory_config=memory_config)  # fmt: skip
 
@@ -84,7 +91,10 @@ def make_tensor(values: torch.Tensor, dtype: DataType, layout: Layout, *, device
     are always repacked (moving elements changes their exponent groups)."""
     logical = tuple(values.shape)
     if dtype.is_block_float:
-        require(layout == Layout.TILE, f"Tile layout is required for tensor of type {dtype.name}")
+        require(
+            layout == Layout.TILE,
+            lambda: f"Tile layout is required for tensor of type {dtype.name}",
+        )
     if layout == Layout.TILE:
         data = tile_pad(values if values.is_floating_point() else values.to(torch.int64), pad_value)
         data = data.reshape(padded_shape_of(logical, layout))
@@ -94,7 +104,8 @@ def make_tensor(values: torch.Tensor, dtype: DataType, layout: Layout, *, device
         data = quantize_to(data, dtype, col_tilize=col_tilize)
     if out is not None:
         require(
-            tuple(out.shape) == logical, f"output shape {logical} != reserved {tuple(out.shape)}"
+            tuple(out.shape) == logical,
+            lambda: f"output shape {logical} != reserved {tuple(out.shape)}",
         )
         out._data = data
         return out
@@ -114,16 +125,16 @@ def positions(values, tensor: Tensor | None, batch: int, what: str) -> list[int]
     """Per-user positions from an int32 device tensor (preferred) or a Python list."""
     if tensor is not None:
         on_device(tensor, what)
-        require(tensor.dtype == DataType.INT32, f"{what} must be INT32")
+        require(tensor.dtype == DataType.INT32, lambda: f"{what} must be INT32")
         pos = tensor.values().reshape(-1).tolist()
     else:
         pos = [int(p) for p in values]
-    require(len(pos) >= batch, f"{what}: {len(pos)} positions for {batch} users")
+    require(len(pos) >= batch, lambda: f"{what}: {len(pos)} positions for {batch} users")
     return pos[:batch]
 
 
 def check_tile(tensor: Tensor, what: str) -> None:
-    require(tensor.layout == Layout.TILE, f"{what} must be tilized (TILE layout)")
+    require(tensor.layout == Layout.TILE, lambda: f"{what} must be tilized (TILE layout)")
 
 
 def flatten_rows(values: torch.Tensor) -> torch.Tensor:

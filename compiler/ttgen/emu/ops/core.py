@@ -84,12 +84,15 @@ def from_torch(tensor, dtype=None, *, spec=None, tile=None, pad_value=None, layo
     if dtype is None:
         require(
             tensor.dtype in _FROM_TORCH_DTYPE,
-            f"from_torch: unsupported torch dtype {tensor.dtype}; pass dtype=",
+            lambda: f"from_torch: unsupported torch dtype {tensor.dtype}; pass dtype=",
         )
         dtype = _FROM_TORCH_DTYPE[tensor.dtype]
     layout = layout or Layout.ROW_MAJOR
     if dtype.is_block_float:
-        require(layout == Layout.TILE, f"Tile layout is required for tensor of type {dtype.name}")
+        require(
+            layout == Layout.TILE,
+            lambda: f"Tile layout is required for tensor of type {dtype.name}",
+        )
     require(
         not col_tilize or dtype.is_block_float,
         "col_tilize is only supported for block-float dtypes",
@@ -117,7 +120,7 @@ def to_torch(tensor: Tensor, dtype=None, *, torch_rank=None, mesh_composer=None,
         while values.dim() > torch_rank:
             require(
                 values.shape[0] == 1,
-                f"to_torch: cannot squeeze dim of size {values.shape[0]} to reach rank {torch_rank}",
+                f"to_torch: cannot squeeze dim {values.shape[0]} to reach rank {torch_rank}",
             )
             values = values.squeeze(0)
     if dtype is not None:
@@ -198,7 +201,9 @@ def copy_host_to_device_tensor(host_tensor: Tensor, device_tensor: Tensor, cq_id
     require(
         (host_tensor.shape, host_tensor.dtype, host_tensor.layout)
         == (device_tensor.shape, device_tensor.dtype, device_tensor.layout),
-        f"copy_host_to_device_tensor: host {host_tensor} does not match device {device_tensor}",
+        lambda: (
+            f"copy_host_to_device_tensor: host {host_tensor} does not match device {device_tensor}"
+        ),
     )
     device_tensor._data = host_tensor._data.clone()
 
@@ -222,7 +227,8 @@ def to_layout(
     out_dtype = dtype or tensor.dtype
     if out_dtype.is_block_float:
         require(
-            layout == Layout.TILE, f"Tile layout is required for tensor of type {out_dtype.name}"
+            layout == Layout.TILE,
+            lambda: f"Tile layout is required for tensor of type {out_dtype.name}",
         )
     if layout == tensor.layout and dtype in (None, tensor.dtype) and memory_config is None:
         return tensor
@@ -248,7 +254,7 @@ def typecast(
     if args:  # typecast(input, input_dtype, output_dtype)
         require(
             dtype == input_tensor.dtype,
-            f"typecast: input dtype {dtype} does not match tensor {input_tensor.dtype}",
+            lambda: f"typecast: input dtype {dtype} does not match tensor {input_tensor.dtype}",
         )
         (dtype,) = args
     # host tensors are converted on the host, as the real op does
@@ -276,19 +282,19 @@ def reshape(input_tensor: Tensor, shape, *args, memory_config=None, pad_value=No
         known = math.prod(s for s in shape if s != -1)
         require(
             known and volume % known == 0,
-            f"reshape: cannot infer -1 in {shape} for volume {volume}",
+            lambda: f"reshape: cannot infer -1 in {shape} for volume {volume}",
         )
         shape[shape.index(-1)] = volume // known
-    require(shape.count(-1) == 0, f"reshape: at most one -1 is allowed, got {shape}")
+    require(shape.count(-1) == 0, lambda: f"reshape: at most one -1 is allowed, got {shape}")
     require(
         math.prod(shape) == volume,
-        f"reshape: the volume of {shape} does not match {list(input_tensor.shape)}",
+        lambda: f"reshape: the volume of {shape} does not match {list(input_tensor.shape)}",
     )
     if args:
         padded = [int(s) for s in args[0]]
         require(
             list(padded_shape_of(tuple(shape), input_tensor.layout)) == padded,
-            f"reshape: padded shape {padded} is not the tile padding of {shape}",
+            lambda: f"reshape: padded shape {padded} is not the tile padding of {shape}",
         )
     if shape == list(input_tensor.shape) and memory_config in (None, input_tensor.memory_config()):
         return input_tensor  # as the real op: the same tensor (deallocating one deallocates both)
@@ -299,7 +305,7 @@ def reshape(input_tensor: Tensor, shape, *args, memory_config=None, pad_value=No
 
 def unsqueeze_to_4D(tensor: Tensor) -> Tensor:
     shape = list(tensor.shape)
-    require(len(shape) <= 4, f"unsqueeze_to_4D: rank {len(shape)} > 4")
+    require(len(shape) <= 4, lambda: f"unsqueeze_to_4D: rank {len(shape)} > 4")
     return reshape(tensor, [1] * (4 - len(shape)) + shape)
 
 
@@ -308,7 +314,7 @@ def permute(input_tensor: Tensor, dims, *args, memory_config=None, pad_value=0.0
     dims = [d % len(input_tensor.shape) for d in dims]
     require(
         sorted(dims) == list(range(len(input_tensor.shape))),
-        f"permute: {dims} is not a permutation",
+        lambda: f"permute: {dims} is not a permutation",
     )
     if dims == sorted(dims) and memory_config in (None, input_tensor.memory_config()):
         return input_tensor  # the identity permutation returns its input, as the real op does
@@ -333,7 +339,8 @@ def slice(input_tensor: Tensor, starts, ends, slice_step=None, *, memory_config=
           pad_value=None, slice_dim=None, num_devices=None, sub_core_grids=None) -> Tensor:  # fmt: skip
     shape = list(input_tensor.shape)
     require(
-        len(starts) == len(ends) == len(shape), f"slice: starts/ends must have rank {len(shape)}"
+        len(starts) == len(ends) == len(shape),
+        lambda: f"slice: starts/ends must have rank {len(shape)}",
     )
     steps = list(slice_step) if slice_step is not None else [1] * len(shape)
     index = []
@@ -370,7 +377,7 @@ def pad(input_tensor: Tensor, padding, value, *args, use_multicore=True, memory_
     else:
         pairs = [tuple(int(v) for v in p) for p in padding]
         pairs = [(0, 0)] * (len(shape) - len(pairs)) + pairs
-    require(all(b >= 0 and a >= 0 for b, a in pairs), f"pad: negative padding {pairs}")
+    require(all(b >= 0 and a >= 0 for b, a in pairs), lambda: f"pad: negative padding {pairs}")
     flat = [v for b, a in reversed(pairs) for v in (b, a)]
     out = torch.nn.functional.pad(input_tensor.values(), flat, value=float(value))
     return _rebuild(input_tensor, out, memory_config=memory_config, moved=False)
@@ -396,7 +403,7 @@ def concat(
                 for i, (a, b) in enumerate(zip(t.shape, first.shape, strict=True))
                 if i != dim
             ),
-            f"concat: shapes {list(first.shape)} and {list(t.shape)} differ outside dim {dim}",
+            (f"concat: shapes {list(first.shape)} and {list(t.shape)} differ outside dim {dim}"),
         )
     require(groups == 1, "concat: groups > 1 is not emulated")
     out = torch.cat([t.values() for t in tensors], dim)
@@ -419,7 +426,9 @@ def tilize(input_tensor: Tensor, *, memory_config=None, dtype=None, use_multicor
     shape = list(input_tensor.shape)
     require(
         len(shape) >= 2 and shape[-1] % 32 == 0 and shape[-2] % 32 == 0,
-        f"tilize: input shape {shape} must be a multiple of the tile size in its last two dims",
+        lambda: (
+            f"tilize: input shape {shape} must be a multiple of the tile size in its last two dims"
+        ),
     )
     return _rebuild(
         input_tensor,
@@ -438,7 +447,7 @@ def untilize(
     check_tile(input_tensor, "untilize input")
     require(
         not input_tensor.dtype.is_block_float,
-        f"untilize: {input_tensor.dtype.name} input is not supported",
+        lambda: f"untilize: {input_tensor.dtype.name} input is not supported",
     )
     return _rebuild(
         input_tensor, input_tensor.values(), layout=Layout.ROW_MAJOR, memory_config=memory_config

@@ -42,7 +42,7 @@ def _binary(name, fn, a, b, dtype, memory_config, activations, a_acts, b_acts):
         on_device(b, "input_tensor_b")
         fp32 = fp32 or b.dtype == DataType.FLOAT32
         vb = b.values().to(torch.float32)
-        require(a.layout == b.layout, f"{name}: both inputs must have the same layout")
+        require(a.layout == b.layout, lambda: f"{name}: both inputs must have the same layout")
         try:
             if va.shape != vb.shape:
                 torch.broadcast_shapes(va.shape, vb.shape)

@@ -47,10 +47,11 @@ def _height_sharded(
 
 
 def _head_dim(width: int, heads: int, what: str) -> int:
-    require(width % heads == 0, f"{what}: width {width} is not divisible by {heads} heads")
+    require(width % heads == 0, lambda: f"{what}: width {width} is not divisible by {heads} heads")
     head_dim = width // heads
     require(
-        head_dim % 32 == 0, f"{what}: head_dim {head_dim} must be a multiple of the tile width 32"
+        head_dim % 32 == 0,
+        lambda: f"{what}: head_dim {head_dim} must be a multiple of the tile width 32",
     )
     return head_dim
 
@@ -69,13 +70,15 @@ def nlp_create_qkv_heads_decode(input_tensor, *, num_heads, num_kv_heads=None, o
     shape = list(x.shape)
     require(
         len(shape) == 4 and shape[0] == 1 and shape[1] == 1 and shape[3] % 32 == 0,
-        f"nlp_create_qkv_heads_decode: Unsupported input shape = {shape}",
+        lambda: f"nlp_create_qkv_heads_decode: Unsupported input shape = {shape}",
     )
     mc = x.memory_config()
     if mc.is_sharded():
         require(
             mc.memory_layout == TensorMemoryLayout.WIDTH_SHARDED,
-            f"nlp_create_qkv_heads_decode: Current input memory layout is {mc.memory_layout.name}. It must be width sharded",
+            lambda: (
+                f"nlp_create_qkv_heads_decode: Current input memory layout is {mc.memory_layout.name}. It must be width sharded"
+            ),
         )
         require(
             mc.shard_spec.shape[0] == x.padded_shape[-2],
@@ -97,7 +100,9 @@ def nlp_create_qkv_heads_decode(input_tensor, *, num_heads, num_kv_heads=None, o
         check_decode_heads(batch=batch, head_dim=d)
     require(
         num_heads >= kv,
-        f"nlp_create_qkv_heads_decode: num_q_heads={num_heads} must be greater than or equal to num_kv_heads={kv}",
+        lambda: (
+            f"nlp_create_qkv_heads_decode: num_q_heads={num_heads} must be greater than or equal to num_kv_heads={kv}"
+        ),
     )
     v = x.values()[0, 0]
     q = v[:, : num_heads * d].reshape(1, batch, num_heads, d)
@@ -126,7 +131,7 @@ def nlp_concat_heads_decode(
     shape = list(x.shape)
     require(
         len(shape) == 4 and shape[0] == 1,
-        f"nlp_concat_heads_decode: input must be [1, B, H, D], got {shape}",
+        lambda: f"nlp_concat_heads_decode: input must be [1, B, H, D], got {shape}",
     )
     batch, heads, d = shape[1], shape[2], shape[3]
     require(batch <= 32, "nlp_concat_heads_decode: currently only support less than 32 users")
@@ -135,7 +140,7 @@ def nlp_concat_heads_decode(
     )
     require(
         num_heads <= heads,
-        f"nlp_concat_heads_decode: num_heads {num_heads} > {heads} heads in the input",
+        lambda: f"nlp_concat_heads_decode: num_heads {num_heads} > {heads} heads in the input",
     )
     grid = x.memory_config().shard_spec.grid
     require(
@@ -146,8 +151,10 @@ def nlp_concat_heads_decode(
     on_subcoregrids = len(ranges) > 1 or (ranges[0].start.x, ranges[0].start.y) != (0, 0)
     require(
         not on_subcoregrids or sub_core_grids is not None,
-        f"nlp_concat_heads_decode: an input sharded over {len(ranges)} core ranges is on sub-core grids and "
-        "needs sub_core_grids (the real 0.81.1 fails with 'bad optional access')",
+        lambda: (
+            f"nlp_concat_heads_decode: an input sharded over {len(ranges)} core ranges is on sub-core grids and "
+            "needs sub_core_grids (the real 0.81.1 fails with 'bad optional access')"
+        ),
     )
     # the output always has a full tile row of users: [1, 1, max(B, 32), num_heads * D]
     rows = max(batch, 32)
@@ -181,7 +188,7 @@ def nlp_create_qkv_heads(input, input_kv=None, *, num_heads, num_kv_heads=None, 
     shape = list(x.shape)
     require(
         len(shape) == 4 and shape[1] == 1,
-        f"nlp_create_qkv_heads: input must be [B, 1, S, W], got {shape}",
+        lambda: f"nlp_create_qkv_heads: input must be [B, 1, S, W], got {shape}",
     )
     kv = num_kv_heads if num_kv_heads is not None else num_heads
     b, s = shape[0], shape[2]
@@ -235,7 +242,7 @@ def rotary_embedding_llama(input_tensor, cos_cache, sin_cache, trans_mat, *, is_
             f"rotary_embedding_llama: {name} must be BFLOAT16, got {t.dtype.name}",
         )
     shape = list(x.shape)
-    require(len(shape) == 4, f"rotary_embedding_llama: input must be 4D, got {shape}")
+    require(len(shape) == 4, lambda: f"rotary_embedding_llama: input must be 4D, got {shape}")
     d = shape[-1]
     kernel = compute_kernel_config or WormholeComputeKernelConfig(math_fidelity=MathFidelity.HiFi4)
     with rules():
@@ -248,7 +255,8 @@ def rotary_embedding_llama(input_tensor, cos_cache, sin_cache, trans_mat, *, is_
     if is_decode_mode:
         batch = shape[1]
         require(
-            shape[0] == 1, f"rotary_embedding_llama decode: input must be [1, B, H, D], got {shape}"
+            shape[0] == 1,
+            lambda: f"rotary_embedding_llama decode: input must be [1, B, H, D], got {shape}",
         )
         require(
             x.memory_config().memory_layout == TensorMemoryLayout.HEIGHT_SHARDED,
@@ -260,7 +268,9 @@ def rotary_embedding_llama(input_tensor, cos_cache, sin_cache, trans_mat, *, is_
         )
         require(
             list(cos.shape[:2]) == [1, batch] and cos.shape[-1] == d,
-            f"rotary_embedding_llama decode: cos must be [1, {batch}, 1, {d}], got {list(cos.shape)}",
+            lambda: (
+                f"rotary_embedding_llama decode: cos must be [1, {batch}, 1, {d}], got {list(cos.shape)}"
+            ),
         )
         require(batch <= x.device().compute_with_storage_grid_size().x * x.device().compute_with_storage_grid_size().y,
                 "rotary_embedding_llama decode: batch exceeds the number of cores")  # fmt: skip
@@ -268,7 +278,9 @@ def rotary_embedding_llama(input_tensor, cos_cache, sin_cache, trans_mat, *, is_
         require(not x.is_sharded(), "rotary_embedding_llama prefill: input must be interleaved")
         require(
             cos.shape[-2] == shape[2] and cos.shape[-1] == d,
-            f"rotary_embedding_llama prefill: cos must be [1, 1, {shape[2]}, {d}], got {list(cos.shape)}",
+            lambda: (
+                f"rotary_embedding_llama prefill: cos must be [1, 1, {shape[2]}, {d}], got {list(cos.shape)}"
+            ),
         )
     trans = trans_mat.values().to(torch.float32).reshape(-1, 32, 32)[0]
     v = x.values().to(torch.float32)
@@ -299,7 +311,7 @@ def paged_update_cache(cache_tensor, input_tensor, *, update_idxs=(), update_idx
     check_tile(cache, "cache")
     require(
         x.dtype in (DataType.BFLOAT16, DataType.FLOAT32),
-        f"paged_update_cache: input must be BFLOAT16 or FLOAT32, got {x.dtype.name}",
+        lambda: f"paged_update_cache: input must be BFLOAT16 or FLOAT32, got {x.dtype.name}",
     )
     require(
         x.memory_config().memory_layout == TensorMemoryLayout.HEIGHT_SHARDED,
@@ -308,13 +320,15 @@ def paged_update_cache(cache_tensor, input_tensor, *, update_idxs=(), update_idx
     shape = list(x.shape)
     require(
         len(shape) == 4 and shape[0] == 1,
-        f"paged_update_cache: input must be [1, B, H, D], got {shape}",
+        lambda: f"paged_update_cache: input must be [1, B, H, D], got {shape}",
     )
     batch, heads, d = shape[1], shape[2], shape[3]
     c_shape = list(cache.shape)
     require(
         c_shape[1] == heads and c_shape[3] == d,
-        f"paged_update_cache: input heads/head_dim {heads}/{d} do not match cache {c_shape}",
+        lambda: (
+            f"paged_update_cache: input heads/head_dim {heads}/{d} do not match cache {c_shape}"
+        ),
     )
     pos = positions(update_idxs, update_idxs_tensor, batch, "update_idxs_tensor")
     users = [u for u, q in enumerate(pos) if q >= 0]  # position -1 skips a user
@@ -354,16 +368,18 @@ def paged_fill_cache(cache_tensor, input_tensor, page_table, *, batch_idx_tensor
         on_device(t, name)
     require(
         x.dtype == cache.dtype,
-        f"paged_fill_cache: input dtype {x.dtype.name} must match the cache dtype {cache.dtype.name}",
+        lambda: (
+            f"paged_fill_cache: input dtype {x.dtype.name} must match the cache dtype {cache.dtype.name}"
+        ),
     )
     shape, c_shape = list(x.shape), list(cache.shape)
     require(
         len(shape) == 4 and shape[0] == 1,
-        f"paged_fill_cache: input must be [1, H, S, D], got {shape}",
+        lambda: f"paged_fill_cache: input must be [1, H, S, D], got {shape}",
     )
     require(
         shape[1] == c_shape[1] and shape[3] == c_shape[3],
-        f"paged_fill_cache: input {shape} does not match cache {c_shape}",
+        lambda: f"paged_fill_cache: input {shape} does not match cache {c_shape}",
     )
     if batch_idx_tensor is not None:
         batch_idx = int(batch_idx_tensor.values().reshape(-1)[0])
@@ -371,7 +387,7 @@ def paged_fill_cache(cache_tensor, input_tensor, page_table, *, batch_idx_tensor
     table = page_table.values().to(torch.int64)
     require(
         math.ceil(s / bs) <= table.shape[1],
-        f"paged_fill_cache: {s} tokens need more than {table.shape[1]} blocks",
+        lambda: f"paged_fill_cache: {s} tokens need more than {table.shape[1]} blocks",
     )
     v = x.values()[0]
     for i in range(math.ceil(s / bs)):
@@ -388,19 +404,24 @@ def fill_cache(cache_tensor, input_tensor, batch_idx, *, update_idx=0):
     on_device(x, "input")
     require(
         x.dtype == cache.dtype,
-        f"fill_cache: input dtype {x.dtype.name} must match the cache dtype {cache.dtype.name}",
+        lambda: (
+            f"fill_cache: input dtype {x.dtype.name} must match the cache dtype {cache.dtype.name}"
+        ),
     )
     shape, c_shape = list(x.shape), list(cache.shape)
     require(
         shape[0] == 1 and shape[1] == c_shape[1] and shape[3] == c_shape[3],
-        f"fill_cache: input {shape} does not match cache {c_shape}",
+        lambda: f"fill_cache: input {shape} does not match cache {c_shape}",
     )
     require(
-        0 <= batch_idx < c_shape[0], f"fill_cache: batch_idx {batch_idx} outside {c_shape[0]} users"
+        0 <= batch_idx < c_shape[0],
+        lambda: f"fill_cache: batch_idx {batch_idx} outside {c_shape[0]} users",
     )
     require(
         update_idx + shape[2] <= c_shape[2],
-        f"fill_cache: {shape[2]} tokens at {update_idx} overflow the cache length {c_shape[2]}",
+        lambda: (
+            f"fill_cache: {shape[2]} tokens at {update_idx} overflow the cache length {c_shape[2]}"
+        ),
     )
     cache._data[batch_idx, :, update_idx : update_idx + shape[2], : shape[3]] = x.values()[0].to(
         cache._data.dtype
@@ -415,11 +436,11 @@ def update_cache(cache, input, update_idx, *, batch_offset=0, compute_kernel_con
     shape, c_shape = list(input.shape), list(cache.shape)
     require(
         shape[0] == 1 and shape[1] == c_shape[1] and shape[3] == c_shape[3],
-        f"update_cache: input {shape} does not match cache {c_shape}",
+        lambda: f"update_cache: input {shape} does not match cache {c_shape}",
     )
     require(
         0 <= update_idx < c_shape[2],
-        f"update_cache: update_idx {update_idx} outside the cache length {c_shape[2]}",
+        lambda: f"update_cache: update_idx {update_idx} outside the cache length {c_shape[2]}",
     )
     rows = input.values()[0]
     for b in range(c_shape[0]):

@@ -159,7 +159,7 @@ def _validate_program_config(
     """Check `pc` against the operand shapes (shared rules); return the output memory config with
     its shard spec filled in as the op would."""
     kind = _KINDS.get(type(pc))
-    require(kind is not None, f"Unsupported program config {type(pc).__name__}")
+    require(kind is not None, lambda: f"Unsupported program config {type(pc).__name__}")
     device = a.device()
     pa, pb = a.padded_shape, b.padded_shape
     batch = math.prod(pa[:-2]) if len(pa) > 2 else 1
@@ -216,7 +216,8 @@ def _validate_program_config(
             TensorMemoryLayout.WIDTH_SHARDED if pc.mcast_in0 else TensorMemoryLayout.HEIGHT_SHARDED
         )
         require(
-            out_mc.memory_layout == layout, f"1D matmul: a sharded output must be {layout.name}"
+            out_mc.memory_layout == layout,
+            lambda: f"1D matmul: a sharded output must be {layout.name}",
         )
         if pc.mcast_in0:
             shard, used = [mt * 32, pc.per_core_N * 32], ceil_div(nt, pc.per_core_N)
@@ -269,12 +270,14 @@ def _matmul(a: Tensor, b: Tensor, bias, transpose_a, transpose_b, memory_config,
         vb = vb.transpose(-1, -2)
     require(
         va.shape[-1] == vb.shape[-2],
-        f"The width of the first tensor ({va.shape[-1]}) must be equal to the height of the second tensor ({vb.shape[-2]})",
+        lambda: (
+            f"The width of the first tensor ({va.shape[-1]}) must be equal to the height of the second tensor ({vb.shape[-2]})"
+        ),
     )
     a_batch, b_batch = list(va.shape[:-2]), list(vb.shape[:-2])
     require(
         math.prod(b_batch) == 1 or b_batch == a_batch[len(a_batch) - len(b_batch) :],
-        f"bmm: batch dims of input B {b_batch} must be 1 or match input A {a_batch}",
+        lambda: f"bmm: batch dims of input B {b_batch} must be 1 or match input A {a_batch}",
     )
     kernel = compute_kernel_config or _DEFAULT_MATMUL_KERNEL
     out_mc = memory_config if memory_config is not None else DRAM_MEMORY_CONFIG
@@ -309,7 +312,9 @@ def _matmul(a: Tensor, b: Tensor, bias, transpose_a, transpose_b, memory_config,
             math.prod(bp[:-2]) == 1
             and bp[-2] == 32
             and bp[-1] == b.padded_shape[-1 if not transpose_b else -2],
-            f"bias must be one tile row of width {vb.shape[-1]}, got padded shape {list(bp)}",
+            lambda: (
+                f"bias must be one tile row of width {vb.shape[-1]}, got padded shape {list(bp)}"
+            ),
         )
         acc = acc + bias.values().to(torch.float32).reshape(-1)[: vb.shape[-1]]
         if not kernel.fp32_dest_acc_en:

@@ -19,18 +19,18 @@ def embedding(input_tensor, weight, *, padding_idx=None, layout=None, embeddings
     on_device(weight, "weight")
     require(
         input_tensor.dtype in (DataType.UINT32, DataType.BFLOAT16),
-        f"embedding: input must be UINT32 or BFLOAT16, got {input_tensor.dtype.name}",
+        lambda: f"embedding: input must be UINT32 or BFLOAT16, got {input_tensor.dtype.name}",
     )
     table = weight.values()
     table = table.reshape(-1, table.shape[-1])
     ids = input_tensor.values().to(torch.int64)
     require(
         ids.numel() == 0 or (0 <= int(ids.min()) and int(ids.max()) < table.shape[0]),
-        f"embedding: index out of range [0, {table.shape[0]})",
+        lambda: f"embedding: index out of range [0, {table.shape[0]})",
     )
     require(
         ids.dim() <= 2 or all(d == 1 for d in ids.shape[:-2]),
-        f"embedding: input must be [B, S], got {list(ids.shape)}",
+        lambda: f"embedding: input must be [B, S], got {list(ids.shape)}",
     )
     ids = ids.reshape(-1, ids.shape[-1]) if ids.dim() >= 2 else ids.reshape(1, -1)
     out = table[ids]
@@ -61,7 +61,7 @@ def topk(input_tensor, k=32, dim=-1, largest=True, sorted=True, *, memory_config
     require(input_tensor.dtype == DataType.BFLOAT16, "topk: input must be BFLOAT16")
     require(dim in (-1, len(input_tensor.shape) - 1), "topk: only the last dim is supported")
     width = input_tensor.shape[-1]
-    require(1 <= k <= width, f"topk: k ({k}) must be in [1, {width}]")
+    require(1 <= k <= width, lambda: f"topk: k ({k}) must be in [1, {width}]")
     values, indices = torch.topk(
         input_tensor.values().to(torch.float32), k, dim=-1, largest=largest, sorted=True
     )

@@ -40,12 +40,14 @@ def _vector(t: Tensor | None, width: int, name: str) -> torch.Tensor | None:
     if t.layout == Layout.ROW_MAJOR:
         require(
             values.shape[-1] == 32,
-            f"{name}: a ROW_MAJOR {name} must be [..., W/32, 32] sticks, got {list(t.shape)}",
+            lambda: (
+                f"{name}: a ROW_MAJOR {name} must be [..., W/32, 32] sticks, got {list(t.shape)}"
+            ),
         )
     flat = values.reshape(-1)
     require(
         flat.numel() == width,
-        f"{name}: {flat.numel()} values do not match the normalised width {width}",
+        lambda: f"{name}: {flat.numel()} values do not match the normalised width {width}",
     )
     return flat
 
@@ -55,7 +57,7 @@ def _validate_sharded(pc: LayerNormShardedMultiCoreProgramConfig, x: Tensor, out
     require(x.is_sharded(), "LayerNormShardedMultiCoreProgramConfig needs a sharded input")
     require(
         mc.memory_layout in (TensorMemoryLayout.WIDTH_SHARDED, TensorMemoryLayout.BLOCK_SHARDED),
-        f"sharded norm input must be WIDTH or BLOCK sharded, got {mc.memory_layout.name}",
+        lambda: f"sharded norm input must be WIDTH or BLOCK sharded, got {mc.memory_layout.name}",
     )
     full, g = x.device().compute_with_storage_grid_size(), pc.compute_with_storage_grid_size
     box = mc.shard_spec.grid.bounding_box()
@@ -99,11 +101,11 @@ def _norm(
     else:
         require(
             program_config is None or isinstance(program_config, LayerNormDefaultProgramConfig),
-            f"unsupported norm program config {type(program_config).__name__}",
+            lambda: f"unsupported norm program config {type(program_config).__name__}",
         )
         require(
             not x.is_sharded(),
-            f"{kind}: a sharded input needs LayerNormShardedMultiCoreProgramConfig",
+            lambda: f"{kind}: a sharded input needs LayerNormShardedMultiCoreProgramConfig",
         )
         if (
             kind == "rms_norm"

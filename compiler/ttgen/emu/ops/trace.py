@@ -22,7 +22,7 @@ def _check_cq(device, cq_id) -> int:
     cq = 0 if cq_id is None else cq_id
     require(
         0 <= cq < device.num_command_queues,
-        f"command queue {cq} does not exist (device has {device.num_command_queues})",
+        lambda: f"command queue {cq} does not exist (device has {device.num_command_queues})",
     )
     return cq
 
@@ -45,7 +45,7 @@ def end_trace_capture(mesh_device, trace_id, *, cq_id=None) -> None:
     require(mesh_device.capturing is not None, "end_trace_capture without begin_trace_capture")
     require(
         trace_id == mesh_device._next_trace_id - 1,
-        f"trace {trace_id} is not the one being captured",
+        lambda: f"trace {trace_id} is not the one being captured",
     )
     mesh_device.traces[trace_id] = mesh_device.capturing
     mesh_device.capturing = None
@@ -55,7 +55,7 @@ def execute_trace(mesh_device, trace_id, *, cq_id=None, blocking=True) -> None:
     _check_cq(mesh_device, cq_id)
     require(
         trace_id in mesh_device.traces,
-        f"trace {trace_id} does not exist (released or never captured)",
+        lambda: f"trace {trace_id} does not exist (released or never captured)",
     )
     require(mesh_device.capturing is None, "cannot execute a trace while capturing another")
     mesh_device.replaying = True
@@ -67,7 +67,7 @@ def execute_trace(mesh_device, trace_id, *, cq_id=None, blocking=True) -> None:
 
 
 def release_trace(mesh_device, trace_id) -> None:
-    require(trace_id in mesh_device.traces, f"trace {trace_id} does not exist")
+    require(trace_id in mesh_device.traces, lambda: f"trace {trace_id} does not exist")
     del mesh_device.traces[trace_id]
 
 

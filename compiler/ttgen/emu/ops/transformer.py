@@ -45,12 +45,12 @@ def _validate_chunks(pc: SDPAProgramConfig | None, seq_len: int | None, device) 
         )
 
 
-def _attend(q, k, v, mask, scale, kernel, bits=(23, 23, 23)):
+def _attend(q, k, v, mask, scale, kernel, bits=(23, 23, 23), *, empty_rows=True):
     """q [B, Hq, Sq, D], k/v [B, Hkv, Sk, D], mask [.., Sq, Sk] bool (True = attend); `bits`: the
     mantissa bits of Q's, K's and V's dtypes."""
     b, hq, sq, d = q.shape
     hkv = k.shape[1]
-    require(hq % hkv == 0, f"SDPA: {hq} query heads are not a multiple of {hkv} KV heads")
+    require(hq % hkv == 0, lambda: f"SDPA: {hq} query heads are not a multiple of {hkv} KV heads")
     rep = hq // hkv
     # GQA: the `rep` query heads sharing a KV head are stacked along the query rows
     qg = q.reshape(b, hkv, rep * sq, d)
@@ -60,7 +60,9 @@ def _attend(q, k, v, mask, scale, kernel, bits=(23, 23, 23)):
     scores = fidelity_matmul(qg, k.transpose(-1, -2), kernel.math_fidelity, True,
                              act_bits=q_bits, weight_bits=k_bits) * scale  # fmt: skip
     scores = torch.where(mask, scores, float("-inf"))
-    probs = torch.softmax(scores, dim=-1).nan_to_num(0.0)  # a row with no key: zeros, not NaN
+    probs = torch.softmax(scores, dim=-1)
+    if empty_rows:  # a row with no key to attend to gives zeros, not NaN
+        probs = probs.nan_to_num(0.0)
     probs = probs.to(torch.bfloat16).to(torch.float32)  # P is packed to bf16 before P·V
     out = fidelity_matmul(probs, v, kernel.math_fidelity, True, act_bits=7, weight_bits=v_bits)
     return out.reshape(b, hq, sq, d)
@@ -88,7 +90,7 @@ def scaled_dot_product_attention(input_tensor_q, input_tensor_k, input_tensor_v,
     )
     require(
         qs[0] == ks[0] and qs[3] == ks[3] and list(v.shape) == ks,
-        f"SDPA: Q {qs}, K {ks}, V {list(v.shape)} do not agree",
+        lambda: f"SDPA: Q {qs}, K {ks}, V {list(v.shape)} do not agree",
     )
     require(attn_mask is None or not is_causal, "SDPA: give either is_causal or attn_mask")
     require(attn_mask is not None or is_causal, "SDPA: non-causal attention needs attn_mask")
@@ -120,14 +122,14 @@ def _decode(q, keys, values, positions, scale, sliding_window_size, memory_confi
             cache_len: int, kv_bits: tuple[int, int] = (23, 23)):  # fmt: skip
     """`keys`/`values` [B, Hkv, S, D] hold (at least) the live prefix of a cache of `cache_len`."""
     qs = list(q.shape)
-    require(len(qs) == 4 and qs[0] == 1, f"SDPA decode: Q must be [1, B, H, D], got {qs}")
+    require(len(qs) == 4 and qs[0] == 1, lambda: f"SDPA decode: Q must be [1, B, H, D], got {qs}")
     batch, heads, d = qs[1], qs[2], qs[3]
     if program_config is None or not program_config.k_chunk_size:
         with rules():
             auto_decode_k_chunk(cache_len)
     require(
         keys.shape[0] >= batch and keys.shape[-1] == d,
-        f"SDPA decode: K {list(keys.shape)} does not fit Q {qs}",
+        lambda: f"SDPA decode: K {list(keys.shape)} does not fit Q {qs}",
     )
     _validate_chunks(program_config, None, q.device())
     kernel = kernel or _DEFAULT_SDPA_KERNEL
@@ -147,6 +149,7 @@ def _decode(q, keys, values, positions, scale, sliding_window_size, memory_confi
         attended = _attend(
             qv, keys[:batch, :, :live], values[:batch, :, :live], mask, scale or d**-0.5, kernel,
             (q.dtype.mantissa_bits, *kv_bits),
+            empty_rows=False,  # every active user sees key 0..pos; idle users are zeroed below
         )[:, :, 0]  # fmt: skip
         if min(positions[:batch]) >= 0:
             out = attended
@@ -188,7 +191,9 @@ def paged_scaled_dot_product_attention_decode(input_tensor_q, input_tensor_k, in
     batch = q.shape[1]
     pos = positions((), cur_pos_tensor, batch, "cur_pos_tensor")
     table = page_table_tensor.values().to(torch.int64)
-    require(table.shape[0] >= batch, f"page table has {table.shape[0]} rows for {batch} users")
+    require(
+        table.shape[0] >= batch, lambda: f"page table has {table.shape[0]} rows for {batch} users"
+    )
     kc, vc = k.padded_values(), v.padded_values()
     nblocks, hkv, bs, d = kc.shape
     require(
