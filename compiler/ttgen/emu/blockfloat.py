@@ -84,7 +84,7 @@ def _quantize_rows(x: torch.Tensor, bits: int) -> torch.Tensor:
     largest magnitude. When every group has E >= 24 this runs in float32: 2^(150 - E) cannot
     overflow, and a denormal lane scales below 1 and truncates to 0 as the packer flushes it.
     Otherwise (tiny groups, inf/nan) it runs in float64 with denormals flushed explicitly."""
-    g = _groups(x.to(torch.float32).contiguous())
+    g = _groups(x if x.dtype == torch.float32 and x.is_contiguous() else x.float().contiguous())
     shared = g.abs().amax(dim=-1, keepdim=True).view(torch.int32) >> 23
     lo, hi = torch.aminmax(shared)
     shift = 25 - bits
@@ -100,8 +100,8 @@ def _quantize_rows(x: torch.Tensor, bits: int) -> torch.Tensor:
         normal = ((g.view(torch.int32) >> 23) & 0xFF) != 0
         shifted = (g.masked_fill(~normal, 0.0).to(torch.float64) * up).trunc_()
     mag = shifted.mul_(2.0**-shift).round_().clamp_(-top, top)
-    out = mag.mul_(down).add_(0.0).to(torch.float32)  # + 0.0: a zero magnitude has no sign
-    return out.reshape(x.shape)
+    out = mag.mul_(down).add_(0.0)  # + 0.0: a zero magnitude has no sign
+    return (out if out.dtype == torch.float32 else out.float()).reshape(x.shape)
 
 
 _CHUNK = 1 << 18

@@ -234,7 +234,8 @@ class Tensor:
             return
         self._release()
         self._deallocated = True
-        self.__dict__.pop("_srca_fields", None)
+        self.__dict__.pop("_srca_fields", None)  # op-side caches of this storage
+        self.__dict__.pop("_rotary_trans", None)
         if not self._traced:
             self._data = None
 

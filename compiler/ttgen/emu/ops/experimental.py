@@ -225,6 +225,19 @@ def nlp_concat_heads(input_tensor, *, memory_config=None):
                        memory_config=memory_config or x.memory_config(), source=x.dtype)  # fmt: skip
 
 
+def _trans_matrix(trans_mat: Tensor) -> tuple[torch.Tensor, bool]:
+    """The first 32x32 tile of `trans_mat` and whether it is a signed permutation (one +-1 per
+    column), kept on the tensor while its storage is unchanged."""
+    cached = getattr(trans_mat, "_rotary_trans", None)
+    if cached is not None and cached[0] is trans_mat._data:
+        return cached[1], cached[2]
+    trans = trans_mat.values().to(torch.float32).reshape(-1, 32, 32)[0]
+    nonzero = trans != 0
+    permutes = bool((trans[nonzero].abs() == 1).all() and (nonzero.sum(0) <= 1).all())
+    trans_mat._rotary_trans = (trans_mat._data, trans, permutes)
+    return trans, permutes
+
+
 def _rotate_pairs(x: torch.Tensor, trans: torch.Tensor) -> torch.Tensor:
     """x @ T applied per 32-column block of the head dim."""
     return (x.reshape(-1, 32) @ trans).reshape(x.shape)
@@ -282,10 +295,13 @@ def rotary_embedding_llama(input_tensor, cos_cache, sin_cache, trans_mat, *, is_
                 f"rotary_embedding_llama prefill: cos must be [1, 1, {shape[2]}, {d}], got {list(cos.shape)}"
             ),
         )
-    trans = trans_mat.values().to(torch.float32).reshape(-1, 32, 32)[0]
-    v = x.values().to(torch.float32)
+    trans, permutes = _trans_matrix(trans_mat)
+    v = x.values()
     bf = lambda t: t.to(torch.bfloat16).to(torch.float32)  # noqa: E731 - dest-format rounding
-    out = bf(v * cos) + bf(bf(_rotate_pairs(v, trans)) * sin)
+    rotated = _rotate_pairs(v, trans)
+    if not permutes:  # a signed permutation only moves bf16 values: nothing to round
+        rotated = bf(rotated)
+    out = bf(v * cos) + bf(rotated * sin)
     return make_tensor(
         out,
         x.dtype,

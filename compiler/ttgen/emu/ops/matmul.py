@@ -56,7 +56,7 @@ def _truncate(x: torch.Tensor, mantissa_bits: int, have: int = 23) -> torch.Tens
     """Keep the top `mantissa_bits` explicit mantissa bits of each fp32 value (bit-masking). Values
     known to carry at most `have` bits (their dtype's) pass through untouched when they already fit."""
     if have <= mantissa_bits:
-        return x.to(torch.float32)
+        return x
     mask = ~((1 << (23 - mantissa_bits)) - 1)
     return (x.to(torch.float32).contiguous().view(torch.int32) & mask).view(torch.float32)
 
