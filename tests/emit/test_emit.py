@@ -222,6 +222,13 @@ def test_committed_smollm2_equals_a_fresh_emission(tmp_path):
         ("static", "kv_cache: {kind: paged, block_size: 32}", "kv_cache: {kind: static}"),
         ("qwen2", "family: llama", "family: qwen2"),  # q/k/v bias
         ("mistral", "family: llama", "family: mistral"),  # sliding window
+        # prefill matmuls in row chunks of 64 (the long-prefill reshape, at a size the emulator runs
+        # in seconds)
+        (
+            "rows",
+            "{prefill: 2d, decode: dram_sharded}",
+            "{prefill: {kind: 2d, rows: 64}, decode: dram_sharded}",
+        ),
     ],
     ids=lambda v: v[0],
 )
@@ -240,6 +247,9 @@ def test_variants_emit_and_pass_their_parity_tests(variant, tmp_path, monkeypatc
     spec.write_text(spec.read_text().replace(old, new))
     monkeypatch.chdir(tmp_path)
     assert main(["emit", "specs/llama.yaml", "--seq-len", "64", "--out", f"gen/{name}"]) == 0
+    if name == "rows":  # the chunked path is in the code the tests run
+        assert "PREFILL_ROWS = {" in (tmp_path / "gen" / name / "mlp.py").read_text()
+        assert "QKV_PREFILL_ROWS = {" in (tmp_path / "gen" / name / "attention.py").read_text()
     proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--ttnn=emu", f"gen/{name}"],
                           capture_output=True, text=True, cwd=tmp_path)  # fmt: skip
     assert proc.returncode == 0, proc.stdout[-3000:]

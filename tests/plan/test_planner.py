@@ -80,6 +80,40 @@ def test_kv_cache_that_does_not_fit(analysis_8b):
     make_plan(analysis_8b, max_seq_len=8192, max_batch=4)  # fewer users fit
 
 
+def test_long_prefill_runs_in_row_chunks(analysis_8b):
+    """8B at 8192 tokens: a full-length 2D matmul's circular buffers overflow L1, so the MLP runs in
+    chunks of 1024 rows (one size for ff1/ff3/ff2, which share the reshaped input) and QKV/WO in
+    chunks of 2048 beyond 2048 tokens, as tt-transformers reshapes; each chunked config covers one
+    chunk without fusing the batch, and every op fits L1."""
+    plan = make_plan(analysis_8b, max_seq_len=8192, max_batch=1)
+    mlp, attn = plan.module("mlp"), plan.module("attention")
+
+    def chunks(module, name):
+        return {op.seq_len: op.m_chunk for op in module.ops_for("prefill") if op.name == name}
+
+    assert chunks(mlp, "ff1") == chunks(mlp, "ff3") == chunks(mlp, "ff2")
+    assert chunks(mlp, "ff1") == {128: None, 256: None, 512: None, 1024: None, 2048: 1024,
+                                  4096: 1024, 8192: 1024}  # fmt: skip
+    assert chunks(attn, "qkv") == chunks(attn, "wo")
+    assert {s: r for s, r in chunks(attn, "qkv").items() if r} == {4096: 2048, 8192: 2048}
+    for op in mlp.ops_for("prefill") + attn.ops_for("prefill"):
+        if op.m_chunk:
+            fields = dict(op.program.fields)
+            assert not fields["fuse_batch"] and fields["per_core_M"] * 8 >= op.m_chunk // 32
+
+
+def test_row_chunk_cap_from_the_spec(tiny_analysis):
+    capped = _with_op_program(tiny_analysis, "tt.mlp", "ff2", "prefill", "2d", rows=64)
+    mlp = make_plan(capped).module("mlp")
+    for op in mlp.ops_for("prefill"):  # ff1/ff3 follow ff2's cap: one reshape feeds all three
+        if op.name in ("ff1", "ff3", "ff2"):
+            assert op.m_chunk == 64
+    for rows, message in [(48, "is not a multiple of 32"), (96, "does not divide seq_len 128")]:
+        bad = _with_op_program(tiny_analysis, "tt.attention", "wo", "prefill", "2d", rows=rows)
+        with pytest.raises(PlanError, match=f"prefill op wo: rows {rows} {message}"):
+            make_plan(bad)
+
+
 def _with_op_program(analysis, rule_name, op_name, mode, kind, **fields):
     spec = analysis.spec
     rules = []

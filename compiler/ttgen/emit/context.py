@@ -27,13 +27,25 @@ def _op(module: ModulePlan, mode: str, name: str) -> OpPlan:
 
 
 def _prefill(module: ModulePlan, name: str) -> list[OpPlan]:
-    ops = [op for op in module.ops_for("prefill") if op.name == name]
-    for op in ops:
-        if op.m_chunk:
-            raise EmitError(
-                f"{module.rule} op {name} at seq_len {op.seq_len}: row-chunked prefill matmuls are not emitted yet"
-            )
-    return ops
+    return [op for op in module.ops_for("prefill") if op.name == name]
+
+
+def _prefill_rows(module: ModulePlan, *names: str) -> list[tuple[int, int]]:
+    """(seq_len, rows per chunk) for the sequence lengths at which `names` (matmuls fed by one
+    reshaped input) run in row chunks; one chunk size per sequence length."""
+    chunks: dict[int, set[int]] = {}
+    for name in names:
+        for op in _prefill(module, name):
+            chunks.setdefault(op.seq_len, set()).add(op.m_chunk or op.seq_len)
+    out = []
+    for seq, rows in sorted(chunks.items()):
+        if len(rows) > 1:
+            raise EmitError(f"{module.rule}: {'/'.join(names)} at seq_len {seq} are planned with "
+                            f"different row chunks {sorted(rows)}; they share one reshaped input")  # fmt: skip
+        (r,) = rows
+        if r < seq:
+            out.append((seq, r))
+    return out
 
 
 def _same(a: str, b: str, what: str) -> str:
@@ -178,6 +190,8 @@ def build_context(plan: EmitPlan, *, hf_config: dict, config_class: str) -> dict
             "wo_prefill_programs": [
                 (op.seq_len, prog_expr(op.program)) for op in _prefill(attn, "wo")
             ],
+            "qkv_prefill_rows": _prefill_rows(attn, "qkv"),
+            "wo_prefill_rows": _prefill_rows(attn, "wo"),
         },
         "mlp": {
             "ff1_compute": _same(
@@ -202,6 +216,7 @@ def build_context(plan: EmitPlan, *, hf_config: dict, config_class: str) -> dict
             "ff2_prefill_programs": [
                 (op.seq_len, prog_expr(op.program)) for op in _prefill(mlp, "ff2")
             ],
+            "prefill_rows": _prefill_rows(mlp, "ff1", "ff3", "ff2"),
         },
         "lm": {
             "compute": lm_ops[0].compute.name,

@@ -194,20 +194,30 @@ class Lowering:
                        flops=2 * self.users * k * n)  # fmt: skip
 
     def prefill_matmul(self, name, spec_op, x: TensorPlan, w: WeightPlan, n: int, seq: int, out_dtype=None,
-                       activation=None, bias: WeightPlan | None = None) -> OpPlan:  # fmt: skip
+                       activation=None, bias: WeightPlan | None = None, rows: int | None = None) -> OpPlan:  # fmt: skip
         """A 2D-multicast prefill matmul; the largest in0_block_w (and, if needed, the largest row
-        chunk) whose circular buffers fit in L1 next to nothing else."""
+        chunk) whose circular buffers fit in L1 next to nothing else. A row chunk below `seq` runs the
+        input as [1, seq / chunk, chunk, K] (tt-transformers' long-prefill reshape): the program
+        config covers one chunk and does not fuse the batch. `rows` caps the chunk (a module whose
+        matmuls share one reshaped input)."""
         kind, fields = self._choice(spec_op, "prefill", "2d")
         if kind != "2d":
             raise PlanError(
                 f"prefill op {name}: program '{kind}' is not supported for prefill matmuls (use 2d)"
             )
+        cap = fields.pop("rows", None)  # the spec's row-chunk cap (tt-transformers' prefill cutoff)
+        if cap is not None:
+            if cap % TILE:
+                raise PlanError(f"prefill op {name}: rows {cap} is not a multiple of {TILE}")
+            if cap < seq and seq % cap:
+                raise PlanError(f"prefill op {name}: rows {cap} does not divide seq_len {seq}")
+            rows = min(rows or seq, cap)
         compute = self.compute(spec_op.fidelity_key("prefill") if spec_op else None)
         k = x.shape[-1]
         grid = (min(self.grid[0], self.prefill_grid[0]), min(self.grid[1], self.prefill_grid[1]))
         budget = self.device.l1_bank_size
         out_dtype = out_dtype or self.act
-        m_chunk, best = seq, None
+        m_chunk, best = rows or seq, None
         while best is None:
             for kb in sorted((d for d in range(1, 9) if (k // TILE) % d == 0), reverse=True):
                 pc = matmul_2d(
@@ -523,11 +533,23 @@ class Lowering:
         prefill = []
         for s in self.prefill_seq_lens:
             xs = self.t((1, 1, s, f.dim))
-            p1 = self.prefill_matmul("ff1", self._spec_op(rule, "ff1"), xs, w1, f.hidden_dim, s)
-            p3 = self.prefill_matmul("ff3", self._spec_op(rule, "ff3"), xs, w3, f.hidden_dim, s)
-            g = self.t(p1.output.shape, "bfloat8_b")
-            prefill += [p1, p3, self.op("gate_mul", "ttnn.mul", (p1.output, p3.output), g, seq_len=s),
-                        self.prefill_matmul("ff2", self._spec_op(rule, "ff2"), g, w2, f.dim, s)]  # fmt: skip
+            g = self.t((1, 1, s, f.hidden_dim), "bfloat8_b")
+
+            def matmuls(rows, s=s, xs=xs, g=g):
+                return (self.prefill_matmul("ff1", self._spec_op(rule, "ff1"), xs, w1, f.hidden_dim, s, rows=rows),
+                        self.prefill_matmul("ff3", self._spec_op(rule, "ff3"), xs, w3, f.hidden_dim, s, rows=rows),
+                        self.prefill_matmul("ff2", self._spec_op(rule, "ff2"), g, w2, f.dim, s, rows=rows))  # fmt: skip
+
+            p1, p3, p2 = matmuls(None)
+            rows = min(op.m_chunk or s for op in (p1, p3, p2))
+            if rows < s:  # one reshape of the MLP's input serves all three: one chunk size
+                p1, p3, p2 = matmuls(rows)
+            prefill += [
+                p1,
+                p3,
+                self.op("gate_mul", "ttnn.mul", (p1.output, p3.output), g, seq_len=s),
+                p2,
+            ]
         return [w1, w3, w2], {"decode": decode, "prefill": prefill}
 
     def _lower_decoder(self, rule, matches):

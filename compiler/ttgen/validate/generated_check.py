@@ -52,15 +52,26 @@ RUNS = (
         spec_edit=("kv_cache: {kind: paged, block_size: 32}", "kv_cache: {kind: static}"),
     ),  # fmt: skip
     Run(
+        "tiny, prefill in 64-row chunks",
+        "tiny",
+        ("n150",),
+        spec_edit=(
+            "{prefill: 2d, decode: dram_sharded}",
+            "{prefill: {kind: 2d, rows: 64}, decode: dram_sharded}",
+        ),
+        prefill=(128,),
+    ),  # fmt: skip
+    Run(
         "smollm2-135m (bf16, 4 users)", "smollm2-135m", ("n150", "p150"), precision="bf16", batch=4
     ),
     # the emulator computes 8B-wide prefill on the CPU: it checks 128 tokens; the real package
-    # validates 1024 too
+    # validates 1024 and 2048 (the MLP in 1024-row chunks) too
     Run(
         "llama-3.1-8b, first 2 of 32 layers",
         "llama-3.1-8b",
         ("n150", "p150"),
         num_layers=2,
+        prefill=(128, 1024, 2048),
         emu_prefill=(128,),
     ),  # fmt: skip
 )
