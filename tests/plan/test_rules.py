@@ -17,6 +17,7 @@ from ttgen.devices.rules import (
     check_sharded_norm,
     dest_tiles,
     interleaved_rms_norm_cb_bytes,
+    sharded_rms_norm_cb_bytes,
 )
 
 GRID = (8, 8)
@@ -194,3 +195,23 @@ def test_interleaved_rms_norm_cbs_match_the_real_measurements():
     for (width, fp32), real in measured.items():
         got = interleaved_rms_norm_cb_bytes(width_tiles=width // 32, fp32_dest_acc_en=fp32)
         assert got == real, (width, fp32)
+
+
+def test_sharded_rms_norm_cbs_match_the_real_measurements():
+    """NO_DISPATCH circular-buffer bytes per core (peak total minus the output shard) that the real
+    ttnn 0.81.1 allocated for a sharded rms_norm of one tile row with a bf16 ROW_MAJOR weight on a
+    mock N150, 2026-11-28."""
+    measured = {  # (width, cores, fp32_dest_acc_en) -> bytes
+        (256, 8, True): 67584, (256, 8, False): 36864, (512, 8, True): 77824, (512, 8, False): 43008,
+        (1024, 16, True): 81920, (1024, 16, False): 45056, (2048, 16, True): 102400,
+        (2048, 16, False): 57344, (2048, 32, True): 90112, (2048, 32, False): 49152,
+        (3072, 24, True): 106496, (3072, 24, False): 59392, (4096, 32, True): 110592,
+        (4096, 32, False): 61440, (4096, 16, True): 143360, (4096, 16, False): 81920,
+        (8192, 32, True): 151552, (8192, 32, False): 86016, (1536, 8, True): 118784,
+        (1536, 8, False): 67584,
+    }  # fmt: skip
+    for (width, cores, fp32), real in measured.items():
+        got = sharded_rms_norm_cb_bytes(
+            block_w=width // 32 // cores, num_cores=cores, fp32_dest_acc_en=fp32
+        )
+        assert got == real, (width, cores, fp32)

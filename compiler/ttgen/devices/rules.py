@@ -277,6 +277,19 @@ def interleaved_rms_norm_cb_bytes(*, width_tiles: int, fp32_dest_acc_en: bool) -
     return (per_tile * wt + fixed) * 2048
 
 
+def sharded_rms_norm_cb_bytes(*, block_w: int, num_cores: int, fp32_dest_acc_en: bool) -> int:
+    """Circular-buffer bytes per core of ttnn.rms_norm with LayerNormShardedMultiCoreProgramConfig on
+    a width-sharded bf16 input of one tile row (block_h 1, a decode residual) with a bf16 ROW_MAJOR
+    weight (ttnn 0.81.1): a fixed set, a few block_w-tile buffers, and the cross-core reduction's
+    partials, which grow with the number of cores. The sharded input and output live in their own
+    buffers. An empirical model fitted to the real package's NO_DISPATCH measurements (the ttnn
+    lane), exact on all twenty probes (widths 256..8192 over 8..32 cores, block_w 1..8, fp32 and
+    bf16 accumulation); not derived from the kernel source."""
+    if fp32_dest_acc_en:
+        return (26 + 5 * block_w) * 2048 + num_cores * 512
+    return (14 + 3 * block_w) * 2048 + num_cores * 256
+
+
 def check_static_cbs(total: int, *, l1_bank_size: int, worker_l1_size: int, cores: str) -> None:
     """Circular buffers start at the base of a core's allocatable L1 (worker_l1_size -
     l1_bank_size bytes are reserved below it) and must end within the core's L1."""

@@ -10,7 +10,11 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 from ttgen.devices import DeviceProfile
-from ttgen.devices.rules import dram_sharded_cb_bytes, interleaved_rms_norm_cb_bytes
+from ttgen.devices.rules import (
+    dram_sharded_cb_bytes,
+    interleaved_rms_norm_cb_bytes,
+    sharded_rms_norm_cb_bytes,
+)
 from ttgen.plan.facts import PlanError
 from ttgen.plan.formulas import (
     cb_matmul,
@@ -373,7 +377,9 @@ class Lowering:
         x = self.t((1, 1, self.batch, f.dim), memory=mem)
         wt = self.t(w.shape, w.dtype, DRAM, "ROW_MAJOR")
         decode = [self.op("norm", "ttnn.rms_norm", (x, wt), x, program=pc, compute=compute, weight="norm",
-                          cb=2 * block_w * TILE_BYTES["bfloat16"] + 4 * TILE_BYTES["float32"])]  # fmt: skip
+                          cb=sharded_rms_norm_cb_bytes(
+                              block_w=block_w, num_cores=cores,
+                              fp32_dest_acc_en=bool(compute and compute.fp32_dest_acc_en)))]  # fmt: skip
         prefill = []
         for s in self.prefill_seq_lens:
             xs = self.t((1, 1, s, f.dim))

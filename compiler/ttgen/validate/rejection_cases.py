@@ -319,6 +319,10 @@ def _cases() -> list[Case]:
         lambda t, th, d: _rms_sharded(t, th, d, block_w=1), valid=True)  # fmt: skip
     add("sharded rms_norm: block_w 2 != shard width (1 tile)", "norm",
         lambda t, th, d: _rms_sharded(t, th, d, block_w=2))  # fmt: skip
+    add("sharded rms_norm: block_w 8 (32 cores) fits L1 circular buffers", "norm",
+        lambda t, th, d: _rms_sharded(t, th, d, block_w=8, width=8192), valid=True)  # fmt: skip
+    add("sharded rms_norm: block_w 222 (32 cores) overflows L1 circular buffers", "norm",
+        lambda t, th, d: _rms_sharded(t, th, d, block_w=222, width=222 * 1024))  # fmt: skip
     add("sharded rms_norm program config on an interleaved input", "norm",
         lambda t, th, d: _rms_sharded(t, th, d, block_w=1, interleaved=True))  # fmt: skip
     add("add: shapes not broadcastable (64 vs 96 columns)", "eltwise",

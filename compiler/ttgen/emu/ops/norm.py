@@ -9,7 +9,12 @@ import math
 
 import torch
 
-from ttgen.devices.rules import check_sharded_norm, check_static_cbs, interleaved_rms_norm_cb_bytes
+from ttgen.devices.rules import (
+    check_sharded_norm,
+    check_static_cbs,
+    interleaved_rms_norm_cb_bytes,
+    sharded_rms_norm_cb_bytes,
+)
 from ttgen.emu.errors import require, rules
 from ttgen.emu.ops._op import check_tile, device_op, make_tensor, on_device
 from ttgen.emu.tensor import Tensor
@@ -72,6 +77,20 @@ def _validate_sharded(pc: LayerNormShardedMultiCoreProgramConfig, x: Tensor, out
         require(out_mc == mc, "an inplace sharded norm needs the output memory config of its input")
 
 
+def _check_sharded_rms_norm_cbs(pc, x: Tensor, kernel) -> None:
+    """The circular buffers of a sharded rms_norm of one tile row with a weight (measured model of
+    the real program; see devices/rules.py) must fit next to the reserved L1."""
+    device = x.device()
+    profile, spec = device.profile, x.memory_config().shard_spec
+    total = sharded_rms_norm_cb_bytes(
+        block_w=pc.block_w, num_cores=spec.num_cores(), fp32_dest_acc_en=kernel.fp32_dest_acc_en
+    )
+    box = spec.grid.bounding_box()
+    with rules():
+        check_static_cbs(total, l1_bank_size=profile.l1_bank_size, worker_l1_size=profile.worker_l1_size,
+                         cores=f"[{box.start.x}-{box.start.y} - {box.end.x}-{box.end.y}]")  # fmt: skip
+
+
 def _check_interleaved_rms_norm_cbs(x: Tensor, kernel) -> None:
     """The multi-core interleaved rms_norm holds whole rows in circular buffers: a wide row
     overflows L1 (measured model of the real program; see devices/rules.py)."""
@@ -98,6 +117,15 @@ def _norm(
         pass  # a replayed trace reruns calls whose configs were validated at capture
     elif isinstance(program_config, LayerNormShardedMultiCoreProgramConfig):
         _validate_sharded(program_config, x, out_mc)
+        if (
+            kind == "rms_norm"
+            and weight is not None
+            and weight.layout == Layout.ROW_MAJOR
+            and x.dtype == DataType.BFLOAT16
+            and program_config.block_h == 1
+            and residual is None
+        ):
+            _check_sharded_rms_norm_cbs(program_config, x, kernel)
     else:
         require(
             program_config is None or isinstance(program_config, LayerNormDefaultProgramConfig),
