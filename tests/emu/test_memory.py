@@ -183,3 +183,33 @@ def test_matmul_output_is_allocated_before_computing(device):
         RuntimeError, match="Out of Memory: Not enough space to allocate 17179869184 B DRAM"
     ):
         ttnn.matmul(a, b)
+
+
+def test_l1_buffers_come_from_the_top_and_circular_buffers_must_stay_below(device):
+    """L1 buffers are placed from the top of L1, a program's circular buffers from its base; an
+    interleaved 4096-wide rms_norm (880,640 B of them) fits below 400 KB of live L1 buffers but
+    clashes with 600 KB, with the real 0.81.1's numbers (ttnn lane, mock N150, 2026-11-28)."""
+
+    def held(kb):
+        tiles = kb * 1024 // 2048 * 64
+        return _put(torch.zeros(1, 1, 32, tiles * 32), device, ttnn.L1_MEMORY_CONFIG)
+
+    x = _put(torch.randn(1, 1, 128, 4096), device, ttnn.DRAM_MEMORY_CONFIG)
+    w = _put(
+        torch.ones(1, 1, 128, 32), device, ttnn.DRAM_MEMORY_CONFIG, layout=ttnn.ROW_MAJOR_LAYOUT
+    )
+    ck = ttnn.WormholeComputeKernelConfig(
+        math_fidelity=ttnn.MathFidelity.HiFi2, fp32_dest_acc_en=False
+    )
+    first = held(200)
+    assert device.l1_buffers_low() == device.bank_size(ttnn.BufferType.L1) - 200 * 1024
+    ttnn.deallocate(first)
+    with_400 = held(400)
+    ttnn.rms_norm(x, epsilon=1e-5, weight=w, compute_kernel_config=ck)
+    ttnn.deallocate(with_400)
+    with_600 = held(600)
+    with pytest.raises(
+        RuntimeError, match="clash with L1 buffers .* allocated at 884736 .* ends at 986464"
+    ):
+        ttnn.rms_norm(x, epsilon=1e-5, weight=w, compute_kernel_config=ck)
+    ttnn.deallocate(with_600)

@@ -290,15 +290,26 @@ def sharded_rms_norm_cb_bytes(*, block_w: int, num_cores: int, fp32_dest_acc_en:
     return (14 + 3 * block_w) * 2048 + num_cores * 256
 
 
-def check_static_cbs(total: int, *, l1_bank_size: int, worker_l1_size: int, cores: str) -> None:
+def check_static_cbs(total: int, *, l1_bank_size: int, worker_l1_size: int, cores: str,
+                     l1_buffers_low: int | None = None) -> None:  # fmt: skip
     """Circular buffers start at the base of a core's allocatable L1 (worker_l1_size -
-    l1_bank_size bytes are reserved below it) and must end within the core's L1."""
-    end = worker_l1_size - l1_bank_size + total
+    l1_bank_size bytes are reserved below it) and must end within the core's L1, and below the
+    lowest live L1 buffer (`l1_buffers_low`, an offset above that base: L1 buffers are allocated
+    from the top)."""
+    base = worker_l1_size - l1_bank_size
+    end = base + total
     _require(
         end <= worker_l1_size,
         f"Statically allocated dataflow buffers on core range {cores} grow to {end} B which is "
         f"beyond max L1 size of {worker_l1_size} B",
     )
+    if l1_buffers_low is not None:
+        _require(
+            total <= l1_buffers_low,
+            f"Statically allocated dataflow buffers clash with L1 buffers on core range {cores}. "
+            f"L1 buffer allocated at {base + l1_buffers_low} and static dataflow buffer region "
+            f"ends at {end}",
+        )
 
 
 def check_sdpa_chunks(q_chunk_size: int, k_chunk_size: int, seq_len: int | None, *, grid: tuple[int, int],

@@ -61,22 +61,35 @@ class MeshShape:
 
 @dataclass
 class _AddressSpace:
-    """One buffer type's lock-step address space: first-fit over [0, bank_size)."""
+    """One buffer type's lock-step address space: first-fit over [0, bank_size), from the bottom, or
+    from the top (L1, as tt-metal allocates it: circular buffers grow up from the bottom and must
+    not reach the lowest L1 buffer)."""
 
     kind: str
     num_banks: int
     bank_size: int
     alignment: int
+    top_down: bool = False
     blocks: dict[int, int] = field(default_factory=dict)  # start → size
 
     def allocate(self, per_bank: int, total: int) -> int:
         size = -(-per_bank // self.alignment) * self.alignment
-        cursor = 0
-        for start in sorted(self.blocks):
-            if start - cursor >= size:
-                break
-            cursor = start + self.blocks[start]
-        if cursor + size > self.bank_size:
+        if self.top_down:
+            top = self.bank_size
+            for start in sorted(self.blocks, reverse=True):
+                if top - (start + self.blocks[start]) >= size:
+                    break
+                top = start
+            cursor = top - size
+            fits = cursor >= 0
+        else:
+            cursor = 0
+            for start in sorted(self.blocks):
+                if start - cursor >= size:
+                    break
+                cursor = start + self.blocks[start]
+            fits = cursor + size <= self.bank_size
+        if not fits:
             raise fatal(
                 f"Out of Memory: Not enough space to allocate {total} B {self.kind} buffer across "
                 f"{self.num_banks} banks, where each bank needs to store {size} B, but bank size is "
@@ -91,6 +104,11 @@ class _AddressSpace:
     @property
     def used(self) -> int:
         return sum(self.blocks.values())
+
+    @property
+    def lowest(self) -> int:
+        """The lowest allocated offset (bank_size when nothing is allocated)."""
+        return min(self.blocks, default=self.bank_size)
 
 
 class MeshDevice:
@@ -112,7 +130,7 @@ class MeshDevice:
             l1_bank = min(l1_bank, worker_l1_size)
         self._spaces = {
             BufferType.DRAM: _AddressSpace("DRAM", profile.dram_banks, profile.dram_bank_size, profile.dram_alignment),
-            BufferType.L1: _AddressSpace("L1", profile.num_compute_cores, l1_bank, profile.l1_alignment),
+            BufferType.L1: _AddressSpace("L1", profile.num_compute_cores, l1_bank, profile.l1_alignment, top_down=True),
         }  # fmt: skip
         self._open = True
         # Trace state: the op list being captured, captured traces, and whether one is replaying.
@@ -165,6 +183,11 @@ class MeshDevice:
     def free(self, buffer_type: BufferType, address: int) -> None:
         if self._open:
             self._space(buffer_type).free(address)
+
+    def l1_buffers_low(self) -> int:
+        """Offset of the lowest live L1 buffer above the allocatable base: static circular buffers,
+        which grow up from that base, must end below it."""
+        return self._space(BufferType.L1).lowest
 
     def bytes_allocated_per_bank(self, buffer_type: BufferType) -> int:
         return self._space(buffer_type).used

@@ -159,6 +159,23 @@ def _rms_wide(ttnn, torch, d, width):
     return ttnn.rms_norm(x, epsilon=1e-5, weight=w, compute_kernel_config=ck)
 
 
+def _rms_next_to_l1(ttnn, torch, d, held_kb):
+    """An interleaved 4096-wide rms_norm (880,640 B of circular buffers) while an L1 buffer of
+    `held_kb` KB per bank is live: L1 buffers sit at the top of L1, the circular buffers grow from
+    the bottom and must not reach them."""
+    tiles = held_kb * 1024 // 2048 * 64  # over the 64 banks of an N150
+    held = ttnn.from_torch(torch.zeros(1, 1, 32, tiles * 32), dtype=ttnn.bfloat16, layout=ttnn.TILE_LAYOUT,
+                           device=d, memory_config=ttnn.L1_MEMORY_CONFIG)  # fmt: skip
+    x = _dev(ttnn, torch, d, (1, 1, 128, 4096))
+    w = ttnn.from_torch(torch.ones(1, 1, 128, 32), dtype=ttnn.bfloat16, layout=ttnn.ROW_MAJOR_LAYOUT,
+                        device=d, memory_config=ttnn.DRAM_MEMORY_CONFIG)  # fmt: skip
+    ck = ttnn.WormholeComputeKernelConfig(math_fidelity=ttnn.MathFidelity.HiFi2, math_approx_mode=False,
+                                          fp32_dest_acc_en=False, packer_l1_acc=False)  # fmt: skip
+    out = ttnn.rms_norm(x, epsilon=1e-5, weight=w, compute_kernel_config=ck)
+    ttnn.deallocate(held)
+    return out
+
+
 def _rms_sharded(ttnn, torch, d, *, block_w, width=1024, cores=32, interleaved=False):
     crs = ttnn.num_cores_to_corerangeset(cores, ttnn.CoreCoord(8, 4), True)
     mc = ttnn.create_sharded_memory_config(
@@ -315,6 +332,10 @@ def _cases() -> list[Case]:
         lambda t, th, d: _rms_wide(t, th, d, 4096), valid=True)  # fmt: skip
     add("rms_norm interleaved: an 8192-wide row overflows L1 circular buffers", "norm",
         lambda t, th, d: _rms_wide(t, th, d, 8192))  # fmt: skip
+    add("rms_norm interleaved 4096 wide next to 400 KB of L1 buffers: fits below them", "norm",
+        lambda t, th, d: _rms_next_to_l1(t, th, d, 400), valid=True)  # fmt: skip
+    add("rms_norm interleaved 4096 wide next to 600 KB of L1 buffers: circular buffers clash", "norm",
+        lambda t, th, d: _rms_next_to_l1(t, th, d, 600))  # fmt: skip
     add("sharded rms_norm: valid block_w 1", "norm",
         lambda t, th, d: _rms_sharded(t, th, d, block_w=1), valid=True)  # fmt: skip
     add("sharded rms_norm: block_w 2 != shard width (1 tile)", "norm",

@@ -242,7 +242,8 @@ def _check_dram_sharded_cbs(pc, a: Tensor, b: Tensor, kernel, out_dtype) -> None
     )  # fmt: skip
     with rules():
         check_static_cbs(total, l1_bank_size=profile.l1_bank_size, worker_l1_size=profile.worker_l1_size,
-                         cores=f"[0-0 - {grid.x - 1}-{grid.y - 1}]")  # fmt: skip
+                         cores=f"[0-0 - {grid.x - 1}-{grid.y - 1}]",
+                         l1_buffers_low=a.device().l1_buffers_low())  # fmt: skip
 
 
 def _weight_fields(b: Tensor, vb: torch.Tensor, transposed: bool):
@@ -292,12 +293,13 @@ def _matmul(a: Tensor, b: Tensor, bias, transpose_a, transpose_b, memory_config,
             "matmul: a sharded output memory config without a shard spec needs a program config"
         )
     out_dtype = dtype or a.dtype
+    # the output exists before the program's circular buffers are placed (they must not reach it)
+    out = reserve_output([*va.shape[:-1], vb.shape[-1]], out_dtype, a.layout, a.device(), out_mc)
     if (
         isinstance(program_config, MatmulMultiCoreReuseMultiCastDRAMShardedProgramConfig)
         and not replaying
     ):
         _check_dram_sharded_cbs(program_config, a, b, kernel, out_dtype)
-    out = reserve_output([*va.shape[:-1], vb.shape[-1]], out_dtype, a.layout, a.device(), out_mc)
     if math.prod(b_batch) == 1:
         vb = vb.reshape(vb.shape[-2], vb.shape[-1])
     acc = fidelity_matmul(

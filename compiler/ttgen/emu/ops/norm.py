@@ -16,7 +16,7 @@ from ttgen.devices.rules import (
     sharded_rms_norm_cb_bytes,
 )
 from ttgen.emu.errors import require, rules
-from ttgen.emu.ops._op import check_tile, device_op, make_tensor, on_device
+from ttgen.emu.ops._op import check_tile, device_op, make_tensor, on_device, reserve_output
 from ttgen.emu.tensor import Tensor
 from ttgen.emu.types import (
     DataType,
@@ -88,7 +88,8 @@ def _check_sharded_rms_norm_cbs(pc, x: Tensor, kernel) -> None:
     box = spec.grid.bounding_box()
     with rules():
         check_static_cbs(total, l1_bank_size=profile.l1_bank_size, worker_l1_size=profile.worker_l1_size,
-                         cores=f"[{box.start.x}-{box.start.y} - {box.end.x}-{box.end.y}]")  # fmt: skip
+                         cores=f"[{box.start.x}-{box.start.y} - {box.end.x}-{box.end.y}]",
+                         l1_buffers_low=device.l1_buffers_low())  # fmt: skip
 
 
 def _check_interleaved_rms_norm_cbs(x: Tensor, kernel) -> None:
@@ -103,7 +104,8 @@ def _check_interleaved_rms_norm_cbs(x: Tensor, kernel) -> None:
     box = num_cores_to_corerangeset(cores, grid, row_wise=True).bounding_box()
     with rules():
         check_static_cbs(total, l1_bank_size=profile.l1_bank_size, worker_l1_size=profile.worker_l1_size,
-                         cores=f"[{box.start.x}-{box.start.y} - {box.end.x}-{box.end.y}]")  # fmt: skip
+                         cores=f"[{box.start.x}-{box.start.y} - {box.end.x}-{box.end.y}]",
+                         l1_buffers_low=device.l1_buffers_low())  # fmt: skip
 
 
 def _norm(
@@ -113,20 +115,11 @@ def _norm(
     check_tile(x, f"{kind} input")
     kernel = compute_kernel_config or _DEFAULT_NORM_KERNEL
     out_mc = memory_config if memory_config is not None else x.memory_config()
-    if x.device().replaying:
-        pass  # a replayed trace reruns calls whose configs were validated at capture
-    elif isinstance(program_config, LayerNormShardedMultiCoreProgramConfig):
+    validate = not x.device().replaying  # a replayed trace reruns calls validated at capture
+    sharded = isinstance(program_config, LayerNormShardedMultiCoreProgramConfig)
+    if validate and sharded:
         _validate_sharded(program_config, x, out_mc)
-        if (
-            kind == "rms_norm"
-            and weight is not None
-            and weight.layout == Layout.ROW_MAJOR
-            and x.dtype == DataType.BFLOAT16
-            and program_config.block_h == 1
-            and residual is None
-        ):
-            _check_sharded_rms_norm_cbs(program_config, x, kernel)
-    else:
+    elif validate:
         require(
             program_config is None or isinstance(program_config, LayerNormDefaultProgramConfig),
             lambda: f"unsupported norm program config {type(program_config).__name__}",
@@ -135,13 +128,14 @@ def _norm(
             not x.is_sharded(),
             lambda: f"{kind}: a sharded input needs LayerNormShardedMultiCoreProgramConfig",
         )
-        if (
-            kind == "rms_norm"
-            and weight is not None
-            and x.dtype == DataType.BFLOAT16
-            and residual is None
-        ):
+    # the output exists before the program's circular buffers are placed (they must not reach it)
+    out = reserve_output(x.shape, x.dtype, x.layout, x.device(), out_mc)
+    modelled = kind == "rms_norm" and weight is not None and x.dtype == DataType.BFLOAT16
+    if validate and modelled and residual is None:
+        if not sharded:
             _check_interleaved_rms_norm_cbs(x, kernel)
+        elif weight.layout == Layout.ROW_MAJOR and program_config.block_h == 1:
+            _check_sharded_rms_norm_cbs(program_config, x, kernel)
     v = x.values().to(torch.float32)
     if residual is not None:
         on_device(residual, "residual_input_tensor")
@@ -160,7 +154,7 @@ def _norm(
         normed = normed * w
     if b is not None:
         normed = normed + b
-    return make_tensor(normed, x.dtype, x.layout, device=x.device(), memory_config=out_mc)
+    return make_tensor(normed, x.dtype, x.layout, out=out)
 
 
 @device_op
