@@ -120,7 +120,7 @@ def to_torch(tensor: Tensor, dtype=None, *, torch_rank=None, mesh_composer=None,
         while values.dim() > torch_rank:
             require(
                 values.shape[0] == 1,
-                f"to_torch: cannot squeeze dim {values.shape[0]} to reach rank {torch_rank}",
+                f"to_torch: cannot squeeze a dim of size {values.shape[0]} to rank {torch_rank}",
             )
             values = values.squeeze(0)
     if dtype is not None:
