@@ -526,7 +526,7 @@ class Lowering:
         ff2_in = self.t(
             ff1.output.shape,
             "bfloat8_b",
-            width_sharded(TILE * ceil_div(b, TILE), f.hidden_dim, c2, self.act_grid),
+            width_sharded(b, f.hidden_dim, c2, self.act_grid),
         )
         ff2 = self.decode_matmul("ff2", self._spec_op(rule, "ff2"), ff2_in, w2, f.dim)
         decode = [

@@ -7,11 +7,14 @@ import math
 
 import torch
 
-from ttgen.emu.errors import fatal, require
+from ttgen.devices.rules import check_static_cbs
+from ttgen.emu.errors import fatal, require, rules
 from ttgen.emu.tensor import Tensor, padded_shape_of, quantize_to, tile_pad
-from ttgen.emu.types import DataType, Layout, MemoryConfig
+from ttgen.emu.types import CoreRange, DataType, Layout, MemoryConfig
 
-__all__ = ["device_op", "make_tensor", "on_device", "output_memory_config", "tensors_in"]
+__all__ = [
+    "check_program_cbs", "device_op", "make_tensor", "on_device", "output_memory_config", "tensors_in",
+]  # fmt: skip
 
 
 def tensors_in(value) -> list[Tensor]:
@@ -131,6 +134,15 @@ def positions(values, tensor: Tensor | None, batch: int, what: str) -> list[int]
         pos = [int(p) for p in values]
     require(len(pos) >= batch, lambda: f"{what}: {len(pos)} positions for {batch} users")
     return pos[:batch]
+
+
+def check_program_cbs(device, total: int, cores: CoreRange) -> None:
+    """A program's static circular buffers (`total` bytes per core on `cores`) must end within L1
+    and below the lowest live L1 buffer, as when the device places them."""
+    profile, a, b = device.profile, cores.start, cores.end
+    with rules():
+        check_static_cbs(total, l1_bank_size=profile.l1_bank_size, worker_l1_size=profile.worker_l1_size,
+                         cores=f"[{a.x}-{a.y} - {b.x}-{b.y}]", l1_buffers_low=device.l1_buffers_low())  # fmt: skip
 
 
 def check_tile(tensor: Tensor, what: str) -> None:

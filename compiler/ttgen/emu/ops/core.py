@@ -403,7 +403,7 @@ def concat(
                 for i, (a, b) in enumerate(zip(t.shape, first.shape, strict=True))
                 if i != dim
             ),
-            (f"concat: shapes {list(first.shape)} and {list(t.shape)} differ outside dim {dim}"),
+            f"concat: shapes {list(first.shape)} and {list(t.shape)} differ outside dim {dim}",
         )
     require(groups == 1, "concat: groups > 1 is not emulated")
     out = torch.cat([t.values() for t in tensors], dim)

@@ -16,14 +16,16 @@ import math
 
 import torch
 
-from ttgen.devices.rules import (
-    MatmulShapes,
-    check_matmul_program_config,
-    check_static_cbs,
-    dram_sharded_cb_bytes,
-)
+from ttgen.devices.rules import MatmulShapes, check_matmul_program_config, dram_sharded_cb_bytes
 from ttgen.emu.errors import fatal, require, rules
-from ttgen.emu.ops._op import check_tile, device_op, make_tensor, on_device, reserve_output
+from ttgen.emu.ops._op import (
+    check_program_cbs,
+    check_tile,
+    device_op,
+    make_tensor,
+    on_device,
+    reserve_output,
+)
 from ttgen.emu.ops.eltwise import _unary
 from ttgen.emu.tensor import Tensor
 from ttgen.emu.types import (
@@ -231,8 +233,8 @@ def _validate_program_config(
 
 def _check_dram_sharded_cbs(pc, a: Tensor, b: Tensor, kernel, out_dtype) -> None:
     """The circular buffers the DRAM-sharded program allocates on each reader core must fit."""
-    profile = a.device().profile
-    grid = a.device().compute_with_storage_grid_size()
+    device = a.device()
+    profile, grid = device.profile, device.compute_with_storage_grid_size()
     total = dram_sharded_cb_bytes(
         kt=a.padded_shape[-1] // 32, nt=b.padded_shape[-1] // 32, in0_block_w=pc.in0_block_w,
         per_core_m=pc.per_core_M, dram_banks=profile.dram_banks, in0_tile=a.dtype.tile_bytes,
@@ -240,10 +242,7 @@ def _check_dram_sharded_cbs(pc, a: Tensor, b: Tensor, kernel, out_dtype) -> None
         fp32_dest_acc_en=kernel.fp32_dest_acc_en, packer_l1_acc=kernel.packer_l1_acc,
         out_is_bf16=out_dtype == DataType.BFLOAT16,
     )  # fmt: skip
-    with rules():
-        check_static_cbs(total, l1_bank_size=profile.l1_bank_size, worker_l1_size=profile.worker_l1_size,
-                         cores=f"[0-0 - {grid.x - 1}-{grid.y - 1}]",
-                         l1_buffers_low=a.device().l1_buffers_low())  # fmt: skip
+    check_program_cbs(device, total, CoreRange(CoreCoord(0, 0), CoreCoord(grid.x - 1, grid.y - 1)))
 
 
 def _weight_fields(b: Tensor, vb: torch.Tensor, transposed: bool):

@@ -11,12 +11,18 @@ import torch
 
 from ttgen.devices.rules import (
     check_sharded_norm,
-    check_static_cbs,
     interleaved_rms_norm_cb_bytes,
     sharded_rms_norm_cb_bytes,
 )
 from ttgen.emu.errors import require, rules
-from ttgen.emu.ops._op import check_tile, device_op, make_tensor, on_device, reserve_output
+from ttgen.emu.ops._op import (
+    check_program_cbs,
+    check_tile,
+    device_op,
+    make_tensor,
+    on_device,
+    reserve_output,
+)
 from ttgen.emu.tensor import Tensor
 from ttgen.emu.types import (
     DataType,
@@ -80,32 +86,25 @@ def _validate_sharded(pc: LayerNormShardedMultiCoreProgramConfig, x: Tensor, out
 def _check_sharded_rms_norm_cbs(pc, x: Tensor, kernel) -> None:
     """The circular buffers of a sharded rms_norm of one tile row with a weight (measured model of
     the real program; see devices/rules.py) must fit next to the reserved L1."""
-    device = x.device()
-    profile, spec = device.profile, x.memory_config().shard_spec
+    spec = x.memory_config().shard_spec
     total = sharded_rms_norm_cb_bytes(
         block_w=pc.block_w, num_cores=spec.num_cores(), fp32_dest_acc_en=kernel.fp32_dest_acc_en
     )
-    box = spec.grid.bounding_box()
-    with rules():
-        check_static_cbs(total, l1_bank_size=profile.l1_bank_size, worker_l1_size=profile.worker_l1_size,
-                         cores=f"[{box.start.x}-{box.start.y} - {box.end.x}-{box.end.y}]",
-                         l1_buffers_low=device.l1_buffers_low())  # fmt: skip
+    check_program_cbs(x.device(), total, spec.grid.bounding_box())
 
 
 def _check_interleaved_rms_norm_cbs(x: Tensor, kernel) -> None:
     """The multi-core interleaved rms_norm holds whole rows in circular buffers: a wide row
     overflows L1 (measured model of the real program; see devices/rules.py)."""
     device = x.device()
-    profile, grid = device.profile, device.compute_with_storage_grid_size()
+    grid = device.compute_with_storage_grid_size()
     total = interleaved_rms_norm_cb_bytes(
         width_tiles=x.padded_shape[-1] // 32, fp32_dest_acc_en=kernel.fp32_dest_acc_en
     )
     cores = min(math.prod(x.padded_shape[:-1]) // 32, grid.x * grid.y)
-    box = num_cores_to_corerangeset(cores, grid, row_wise=True).bounding_box()
-    with rules():
-        check_static_cbs(total, l1_bank_size=profile.l1_bank_size, worker_l1_size=profile.worker_l1_size,
-                         cores=f"[{box.start.x}-{box.start.y} - {box.end.x}-{box.end.y}]",
-                         l1_buffers_low=device.l1_buffers_low())  # fmt: skip
+    check_program_cbs(
+        device, total, num_cores_to_corerangeset(cores, grid, row_wise=True).bounding_box()
+    )
 
 
 def _norm(
