@@ -173,6 +173,23 @@ def test_paged_update_cache_static_and_skip(device):
     assert got[0, :, 4].abs().sum() == 0 and got[0, :, 6].abs().sum() == 0
 
 
+def test_update_cache_writes_each_users_row_at_the_index(device):
+    """update_cache(cache [B, H, S, D], input [1, H, rows, D], idx): user b's row (at batch_offset + b)
+    of every head lands at cache[b, :, idx], repacked to the cache dtype; nothing else changes."""
+    cache = _dev(torch.zeros(B, HKV, 64, D), device, ttnn.bfloat8_b)
+    new = torch.randn(1, HKV, 32, D)
+    ttnn.update_cache(cache, _dev(new, device), 7, batch_offset=2)
+    got = ttnn.to_torch(cache)
+    rows = new[0, :, 2 : 2 + B].transpose(0, 1)  # [B, H, D]
+    ref = ttnn.to_torch(
+        ttnn.from_torch(rows.to(torch.bfloat16), dtype=ttnn.bfloat8_b, layout=ttnn.TILE_LAYOUT)
+    )
+    assert torch.equal(got[:, :, 7], ref)
+    assert got[:, :, :7].abs().sum() == 0 and got[:, :, 8:].abs().sum() == 0
+    with pytest.raises(RuntimeError, match="holds no row"):
+        ttnn.update_cache(cache, _dev(new, device), 7, batch_offset=30)
+
+
 def test_paged_update_cache_with_page_table(device):
     blocks, bs = 16, 32
     cache = _dev(torch.zeros(blocks, HKV, bs, D), device)

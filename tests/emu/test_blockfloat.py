@@ -120,8 +120,19 @@ def test_quantize_is_bit_identical_to_pack_then_unpack(bits):
     x[11, :16], x[12, :16], x[13, :16] = 1e-40, 0.0, -0.0
     x[14, :16] = 2.0**-130 * torch.arange(16)  # shared exponent 0 (denormals only)
     x[15, :16] = 2.0**-110 * torch.arange(1, 17)  # shared exponent below 23
-    # the whole tensor (tiny groups: the float64 path) and its normal-range rows (float32 path)
-    for data in (x, x[torch.arange(20, 96)] * 2.0**-60 + torch.randn(76, 256, generator=g)):
+    # the whole tensor (tiny groups: the float64 path), its normal-range rows, and the float32
+    # path's extremes: shared exponents 254 (values near 2^127) and 24 (near 2^-103)
+    extremes = torch.randn(32, 256, generator=g).clamp(-1.9, 1.9)
+    extremes[:, ::16] = 1.5  # every group's largest magnitude in [1, 2)
+    extremes[:16] *= 2.0**127
+    extremes[16:] *= 2.0**-103
+    shared = extremes.reshape(32, 16, 16).abs().amax(-1).view(torch.int32) >> 23
+    assert int(shared.max()) == 254 and int(shared.min()) == 24
+    for data in (
+        x,
+        x[torch.arange(20, 96)] * 2.0**-60 + torch.randn(76, 256, generator=g),
+        extremes,
+    ):
         want = unpack(*pack(data, bits), bits).reshape(data.shape)
         assert torch.equal(quantize(data, bits).view(torch.int32), want.view(torch.int32))
 

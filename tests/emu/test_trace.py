@@ -108,3 +108,109 @@ def test_two_command_queues_and_events():
     with pytest.raises(RuntimeError, match="command queue 1 does not exist"):
         ttnn.record_event(single, 1)
     ttnn.close_device(single)
+
+
+def test_replayed_kernels_read_their_inputs_at_replay(device):
+    """A captured attention + MLP decode step, made of ops that replay as kernels (embedding,
+    rms_norm, linear with either dest format and a bias, head split/concat, rotary, paged cache
+    update, paged SDPA decode, fused-activation multiply, add, the static-cache update), replayed on
+    refreshed tokens, positions and rotary tables equals the same step run eagerly on those inputs
+    from the same cache contents: a kernel reads values when it runs, never ones seen at capture."""
+    from tests.emu.test_attention_ops import _dev, _rope_tables, _trans_mat
+
+    b, hq, hkv, d, vocab, blocks, bs = 32, 2, 1, 64, 64, 128, 32
+    width, qkv_w = hq * d, (hq + 2 * hkv) * d
+    g = torch.Generator().manual_seed(0)
+    w = lambda *shape: torch.randn(*shape, generator=g) * 0.2  # noqa: E731
+    table = _dev(w(vocab, width), device, layout=ttnn.ROW_MAJOR_LAYOUT)
+    gamma = _dev(1 + w(1, 1, 1, width), device)
+    wqkv, bqkv = _dev(w(width, qkv_w), device, ttnn.bfloat8_b), _dev(w(1, qkv_w), device)
+    wo, w1 = _dev(w(width, width), device, ttnn.bfloat8_b), _dev(w(width, 2 * width), device)
+    page_table = ttnn.from_torch(
+        torch.randperm(blocks, generator=g).reshape(b, blocks // b).to(torch.int32),
+        device=device, memory_config=ttnn.DRAM_MEMORY_CONFIG,
+    )  # fmt: skip
+    fp32_acc = ttnn.WormholeComputeKernelConfig(
+        math_fidelity=ttnn.MathFidelity.HiFi2, fp32_dest_acc_en=True
+    )
+    bf16_acc = ttnn.WormholeComputeKernelConfig(
+        math_fidelity=ttnn.MathFidelity.HiFi2, fp32_dest_acc_en=False
+    )
+    rot_mc = ttnn.create_sharded_memory_config((32, d), ttnn.num_cores_to_corerangeset(b, ttnn.CoreCoord(8, 8), True),
+                                               ttnn.ShardStrategy.HEIGHT, use_height_and_width_as_shard_shape=True)  # fmt: skip
+    trans = _dev(_trans_mat().repeat(b, 1)[None, None], device, mc=ttnn.create_sharded_memory_config(
+        (32, 32), ttnn.num_cores_to_corerangeset(b, ttnn.CoreCoord(8, 8), True), ttnn.ShardStrategy.HEIGHT,
+        use_height_and_width_as_shard_shape=True))  # fmt: skip
+
+    def host_inputs(step):
+        pos = torch.tensor([3, 40, -1, 70]).repeat(b // 4) + step  # every fourth user idle
+        cos, sin, _ = _rope_tables(pos.clamp(min=0), d)
+        return {
+            "tokens": ttnn.from_torch(
+                torch.randint(0, vocab, (1, b), generator=g), dtype=ttnn.uint32
+            ),
+            "pos": ttnn.from_torch(pos.to(torch.int32), dtype=ttnn.int32),
+            "cos": ttnn.from_torch(
+                cos[None, :, None], dtype=ttnn.bfloat16, layout=ttnn.TILE_LAYOUT
+            ),
+            "sin": ttnn.from_torch(
+                sin[None, :, None], dtype=ttnn.bfloat16, layout=ttnn.TILE_LAYOUT
+            ),
+        }
+
+    def to_dev(t, name):
+        return ttnn.to_device(
+            t, device, rot_mc if name in ("cos", "sin") else ttnn.DRAM_MEMORY_CONFIG
+        )
+
+    def step(x, kc, vc, static):
+        emb = ttnn.embedding(x["tokens"], table, layout=ttnn.TILE_LAYOUT)  # [1, B, W]
+        h = ttnn.rms_norm(ttnn.reshape(emb, [1, 1, b, width]), epsilon=1e-5, weight=gamma)
+        qkv = ttnn.linear(
+            h, wqkv, bias=bqkv, compute_kernel_config=fp32_acc, memory_config=ttnn.L1_MEMORY_CONFIG
+        )
+        q, k, v = ttnn.experimental.nlp_create_qkv_heads_decode(
+            qkv, num_heads=hq, num_kv_heads=hkv, memory_config=ttnn.L1_HEIGHT_SHARDED_MEMORY_CONFIG
+        )
+        q, k = (ttnn.experimental.rotary_embedding_llama(t, x["cos"], x["sin"], trans, is_decode_mode=True)
+                for t in (q, k))  # fmt: skip
+        for cache, new in ((kc, k), (vc, v)):
+            ttnn.experimental.paged_update_cache(
+                cache, new, update_idxs_tensor=x["pos"], page_table=page_table
+            )
+        ttnn.update_cache(static, static_rows(v), 5)
+        attn = ttnn.transformer.paged_scaled_dot_product_attention_decode(
+            q, kc, vc, page_table, cur_pos_tensor=x["pos"], scale=d**-0.5
+        )
+        heads = ttnn.experimental.nlp_concat_heads_decode(
+            ttnn.to_memory_config(attn, rot_mc), num_heads=hq
+        )
+        o = ttnn.add(ttnn.linear(heads, wo, compute_kernel_config=bf16_acc), h)
+        gate_up = ttnn.linear(o, w1, compute_kernel_config=bf16_acc)
+        return ttnn.multiply(gate_up, gate_up, input_tensor_a_activations=[ttnn.UnaryOpType.SILU],
+                             dtype=ttnn.bfloat8_b)  # fmt: skip
+
+    def static_rows(v):  # [1, B, Hkv, D] → [1, Hkv, B, D] rows for update_cache
+        return ttnn.permute(ttnn.to_memory_config(v, ttnn.DRAM_MEMORY_CONFIG), [0, 2, 1, 3])
+
+    def caches():
+        return (_dev(w(blocks, hkv, bs, d), device, ttnn.bfloat8_b), _dev(w(blocks, hkv, bs, d), device, ttnn.bfloat8_b),
+                _dev(w(b, hkv, 32, d), device))  # fmt: skip
+
+    first = host_inputs(0)
+    persistent = {name: to_dev(t, name) for name, t in first.items()}
+    traced_caches = caches()
+    tid = ttnn.begin_trace_capture(device)
+    out = step(persistent, *traced_caches)
+    ttnn.end_trace_capture(device, tid)
+    for s in range(1, 4):
+        fresh = host_inputs(s)
+        before = [ttnn.clone(c) for c in traced_caches]  # the cache contents the replay starts from
+        for name, t in fresh.items():
+            ttnn.copy_host_to_device_tensor(t, persistent[name])
+        ttnn.execute_trace(device, tid)
+        eager = step({name: to_dev(t, name) for name, t in fresh.items()}, *before)
+        assert torch.equal(ttnn.to_torch(out), ttnn.to_torch(eager))
+        for replayed, direct in zip(traced_caches, before, strict=True):
+            assert torch.equal(ttnn.to_torch(replayed), ttnn.to_torch(direct))
+    ttnn.release_trace(device, tid)

@@ -81,17 +81,20 @@ def _quantize_rows(x: torch.Tensor, bits: int) -> torch.Tensor:
     trunc(x * 2^(150 - E)); rounding it to Bits-1 bits is round-half-even of that over 2^(25 - Bits);
     the result is scaled back by 2^(E - 150 + (25 - Bits)) = 2^(E - 127 - (Bits - 2)). The powers of
     two are built from exponent bits (no exp2/ldexp rounding). E is the exponent of the group's
-    largest magnitude. When every group has E >= 24 this runs in float32: 2^(150 - E) cannot
-    overflow, and a denormal lane scales below 1 and truncates to 0 as the packer flushes it.
-    Otherwise (tiny groups, inf/nan) it runs in float64 with denormals flushed explicitly."""
+    largest magnitude (found on the magnitude bits: an integer max is the cheaper reduction). When
+    every group has E >= 24 this runs in float32: 2^(150 - E) cannot overflow, and a denormal lane
+    scales below 1 and truncates to 0 as the packer flushes it. Otherwise (tiny groups, inf/nan) it
+    runs in float64 with denormals flushed explicitly."""
     g = _groups(x if x.dtype == torch.float32 and x.is_contiguous() else x.float().contiguous())
-    shared = g.abs().amax(dim=-1, keepdim=True).view(torch.int32) >> 23
+    top_bits = (g.view(torch.int32) & 0x7FFFFFFF).amax(dim=-1, keepdim=True)  # |max| as bits
+    shared = top_bits >> 23
     lo, hi = torch.aminmax(shared)
     shift = 25 - bits
     top = float((1 << (bits - 1)) - 1)
     if int(lo) >= 24 and int(hi) < 255:
-        up = ((127 + 150 - shared) << 23).view(torch.float32)  # 2^(150 - E)
-        down = ((127 + shift - 150 + shared) << 23).view(torch.float32)  # 2^(E - 150 + shift)
+        base = (top_bits & 0x7F800000).view(torch.float32).mul_(2.0**-23)  # 2^(E - 150), normal
+        up = torch.reciprocal(base)  # 2^(150 - E), exact
+        down = base.mul_(2.0**shift)  # 2^(E - 150 + shift)
         shifted = (g * up).to(torch.int32).to(torch.float32)  # |value| < 2^24: exact, truncated
     else:
         shared = shared.to(torch.int64)
@@ -100,8 +103,9 @@ def _quantize_rows(x: torch.Tensor, bits: int) -> torch.Tensor:
         normal = ((g.view(torch.int32) >> 23) & 0xFF) != 0
         shifted = (g.masked_fill(~normal, 0.0).to(torch.float64) * up).trunc_()
     mag = shifted.mul_(2.0**-shift).round_().clamp_(-top, top)
-    out = mag.mul_(down).add_(0.0)  # + 0.0: a zero magnitude has no sign
+    out = torch.addcmul(_ZERO[mag.dtype], mag, down)  # 0 + m * 2^k: a zero magnitude has no sign
     return (out if out.dtype == torch.float32 else out.float()).reshape(x.shape)
 
 
+_ZERO = {dtype: torch.zeros((), dtype=dtype) for dtype in (torch.float32, torch.float64)}
 _CHUNK = 1 << 18

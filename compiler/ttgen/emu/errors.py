@@ -14,7 +14,8 @@ def fatal(message: str) -> RuntimeError:
     """A RuntimeError worded like tt-metal's TT_FATAL, naming the emulated op that rejected the call."""
     frame = inspect.currentframe()
     caller = frame.f_back.f_back if frame and frame.f_back else None
-    where = caller.f_code.co_name if caller else "ttnn"
+    # an op's kernel (a closure inside the op) is named after the op
+    where = caller.f_code.co_qualname.split(".")[0] if caller else "ttnn"
     return RuntimeError(f"TT_FATAL @ ttgen.emu.{where}: {message}")
 
 

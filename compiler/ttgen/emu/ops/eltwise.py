@@ -7,7 +7,7 @@ from __future__ import annotations
 import torch
 
 from ttgen.emu.errors import fatal, require
-from ttgen.emu.ops._op import device_op, make_tensor, on_device
+from ttgen.emu.ops._op import device_op, launch, make_tensor, on_device, reserve_output
 from ttgen.emu.tensor import Tensor
 from ttgen.emu.types import DataType, UnaryOpType, UnaryWithParam
 
@@ -37,34 +37,38 @@ def _dest_round(values: torch.Tensor, fp32: bool) -> torch.Tensor:
 def _binary(name, fn, a, b, dtype, memory_config, activations, a_acts, b_acts):
     on_device(a, "input_tensor_a")
     fp32 = a.dtype == DataType.FLOAT32
-    va = a.values().to(torch.float32)
+    shape = tuple(a.shape)
     if isinstance(b, Tensor):
         on_device(b, "input_tensor_b")
         fp32 = fp32 or b.dtype == DataType.FLOAT32
-        vb = b.values().to(torch.float32)
         require(a.layout == b.layout, lambda: f"{name}: both inputs must have the same layout")
         try:
-            if va.shape != vb.shape:
-                torch.broadcast_shapes(va.shape, vb.shape)
+            shape = tuple(torch.broadcast_shapes(shape, tuple(b.shape)))
         except RuntimeError:
             raise fatal(
                 f"{name}: shapes {list(a.shape)} and {list(b.shape)} cannot be broadcast"
             ) from None
-    else:
-        vb = torch.tensor(float(b))
-    for act in a_acts or ():
-        va = _dest_round(_unary(act, va), fp32)
-    for act in b_acts or ():
-        vb = _dest_round(_unary(act, vb), fp32)
-    out = fn(va, vb)
-    for act in activations or ():
-        out = _unary(act, out)
     mc = memory_config if memory_config is not None else a.memory_config()
-    if tuple(out.shape) != tuple(a.shape) and mc.is_sharded() and memory_config is None:
+    if shape != tuple(a.shape) and mc.is_sharded() and memory_config is None:
         raise fatal(
-            f"{name}: broadcast output shape {list(out.shape)} differs from the sharded input a"
+            f"{name}: broadcast output shape {list(shape)} differs from the sharded input a"
         )
-    return make_tensor(out, dtype or a.dtype, a.layout, device=a.device(), memory_config=mc)
+    out = reserve_output(shape, dtype or a.dtype, a.layout, a.device(), mc)
+
+    def run() -> None:
+        va = a.values().to(torch.float32)
+        vb = b.values().to(torch.float32) if isinstance(b, Tensor) else torch.tensor(float(b))
+        for act in a_acts or ():
+            va = _dest_round(_unary(act, va), fp32)
+        for act in b_acts or ():
+            vb = _dest_round(_unary(act, vb), fp32)
+        result = fn(va, vb)
+        for act in activations or ():
+            result = _unary(act, result)
+        make_tensor(result, dtype or a.dtype, a.layout, out=out)
+
+    launch(run)
+    return out
 
 
 @device_op

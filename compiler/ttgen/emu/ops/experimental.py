@@ -8,7 +8,16 @@ import torch
 
 from ttgen.devices.rules import check_decode_heads, check_rotary
 from ttgen.emu.errors import require, rules
-from ttgen.emu.ops._op import check_tile, device_op, make_tensor, on_device, positions
+from ttgen.emu.ops._op import (
+    check_tile,
+    device_op,
+    int64_tensor,
+    launch,
+    make_tensor,
+    on_device,
+    positions,
+    reserve_output,
+)
 from ttgen.emu.tensor import Tensor, quantize_to
 from ttgen.emu.types import (
     L1_HEIGHT_SHARDED_MEMORY_CONFIG,
@@ -104,17 +113,26 @@ def nlp_create_qkv_heads_decode(input_tensor, *, num_heads, num_kv_heads=None, o
             f"nlp_create_qkv_heads_decode: num_q_heads={num_heads} must be greater than or equal to num_kv_heads={kv}"
         ),
     )
-    v = x.values()[0, 0]
-    q = v[:, : num_heads * d].reshape(1, batch, num_heads, d)
-    k = v[:, num_heads * d : (num_heads + kv) * d].reshape(1, batch, kv, d)
-    vv = v[:, (num_heads + kv) * d :].reshape(1, batch, kv, d)
     # every output's shard holds the query heads padded to a tile (the real op pads K and V by the
     # query head count too)
     mc = _height_sharded(x.device(), batch, [32 * ceil_div(num_heads, 32), d], memory_config)
-    return tuple(
-        make_tensor(t, x.dtype, Layout.TILE, device=x.device(), memory_config=mc, source=x.dtype)
-        for t in (q, k, vv)
+    outs = tuple(
+        reserve_output([1, batch, n, d], x.dtype, Layout.TILE, x.device(), mc)
+        for n in (num_heads, kv, kv)
     )
+
+    def run() -> None:
+        v = x.values()[0, 0]
+        heads = (
+            v[:, : num_heads * d].reshape(1, batch, num_heads, d),
+            v[:, num_heads * d : (num_heads + kv) * d].reshape(1, batch, kv, d),
+            v[:, (num_heads + kv) * d :].reshape(1, batch, kv, d),
+        )
+        for t, out in zip(heads, outs, strict=True):
+            make_tensor(t, x.dtype, Layout.TILE, out=out, source=x.dtype)
+
+    launch(run)
+    return outs
 
 
 @device_op
@@ -158,8 +176,6 @@ def nlp_concat_heads_decode(
     )
     # the output always has a full tile row of users: [1, 1, max(B, 32), num_heads * D]
     rows = max(batch, 32)
-    out = torch.zeros(1, 1, rows, num_heads * d)
-    out[0, 0, :batch] = x.values()[0, :, :num_heads, :].reshape(batch, num_heads * d).float()
     mc = memory_config
     if mc is None or mc.shard_spec is None:
         grid = num_cores_to_corerangeset(
@@ -170,9 +186,17 @@ def nlp_concat_heads_decode(
             BufferType.L1,
             ShardSpec(grid, [32, d], ShardOrientation.ROW_MAJOR),
         )
-    return make_tensor(
-        out, x.dtype, Layout.TILE, device=x.device(), memory_config=mc, source=x.dtype
-    )
+    out = reserve_output([1, 1, rows, num_heads * d], x.dtype, Layout.TILE, x.device(), mc)
+
+    def run() -> None:
+        heads = x.values()[0, :, :num_heads, :].reshape(batch, num_heads * d)
+        if batch < rows:
+            heads = torch.nn.functional.pad(heads, (0, 0, 0, rows - batch))
+        make_tensor(heads.reshape(1, 1, rows, num_heads * d), x.dtype, Layout.TILE, out=out,
+                    source=x.dtype)  # fmt: skip
+
+    launch(run)
+    return out
 
 
 @device_op
@@ -264,7 +288,7 @@ def rotary_embedding_llama(input_tensor, cos_cache, sin_cache, trans_mat, *, is_
         list(trans_mat.shape)[-2:] == [32, 32] or trans_mat.shape[-1] == 32,
         "rotary_embedding_llama: trans_mat must be 32x32 tiles",
     )
-    cos, sin = cos_cache.values(), sin_cache.values()
+    cos_shape = list(cos_cache.shape)
     if is_decode_mode:
         batch = shape[1]
         require(
@@ -280,9 +304,9 @@ def rotary_embedding_llama(input_tensor, cos_cache, sin_cache, trans_mat, *, is_
             "rotary_embedding_llama decode: cos/sin must be sharded",
         )
         require(
-            list(cos.shape[:2]) == [1, batch] and cos.shape[-1] == d,
+            cos_shape[:2] == [1, batch] and cos_shape[-1] == d,
             lambda: (
-                f"rotary_embedding_llama decode: cos must be [1, {batch}, 1, {d}], got {list(cos.shape)}"
+                f"rotary_embedding_llama decode: cos must be [1, {batch}, 1, {d}], got {cos_shape}"
             ),
         )
         require(batch <= x.device().compute_with_storage_grid_size().x * x.device().compute_with_storage_grid_size().y,
@@ -290,31 +314,32 @@ def rotary_embedding_llama(input_tensor, cos_cache, sin_cache, trans_mat, *, is_
     else:
         require(not x.is_sharded(), "rotary_embedding_llama prefill: input must be interleaved")
         require(
-            cos.shape[-2] == shape[2] and cos.shape[-1] == d,
+            cos_shape[-2] == shape[2] and cos_shape[-1] == d,
             lambda: (
-                f"rotary_embedding_llama prefill: cos must be [1, 1, {shape[2]}, {d}], got {list(cos.shape)}"
+                f"rotary_embedding_llama prefill: cos must be [1, 1, {shape[2]}, {d}], got {cos_shape}"
             ),
         )
-    trans, permutes = _trans_matrix(trans_mat)
-    v = x.values()
-    bf = lambda t: t.to(torch.bfloat16).to(torch.float32)  # noqa: E731 - dest-format rounding
-    rotated = _rotate_pairs(v, trans)
-    if not permutes:  # a signed permutation only moves bf16 values: nothing to round
-        rotated = bf(rotated)
-    out = bf(v * cos) + bf(rotated * sin)
-    return make_tensor(
-        out,
-        x.dtype,
-        Layout.TILE,
-        device=x.device(),
-        memory_config=memory_config or x.memory_config(),
+    out = reserve_output(
+        shape, x.dtype, Layout.TILE, x.device(), memory_config or x.memory_config()
     )
 
+    def run() -> None:
+        trans, permutes = _trans_matrix(trans_mat)
+        v = x.values()
+        rotated = _rotate_pairs(v, trans)
+        if not permutes:  # a signed permutation only moves bf16 values: nothing to round
+            rotated = rotated.to(torch.bfloat16).to(torch.float32)
+        # both products are rounded to the dest format (bf16); a bf16 + bf16 torch add is computed
+        # in fp32 and rounded once to bf16, as the output is
+        summed = (v * cos_cache.values()).to(torch.bfloat16) + (rotated * sin_cache.values()).to(
+            torch.bfloat16
+        )
+        make_tensor(
+            summed.to(torch.float32), x.dtype, Layout.TILE, out=out, source=DataType.BFLOAT16
+        )
 
-def _write_rows(cache: Tensor, index, rows: torch.Tensor) -> None:
-    """Write rows into the cache's storage, repacked to the cache dtype (a block-float row is its own
-    exponent group, so only the written rows change)."""
-    cache._data[index] = quantize_to(rows.to(torch.float32), cache.dtype)
+    launch(run)
+    return out
 
 
 @device_op
@@ -346,32 +371,50 @@ def paged_update_cache(cache_tensor, input_tensor, *, update_idxs=(), update_idx
             f"paged_update_cache: input heads/head_dim {heads}/{d} do not match cache {c_shape}"
         ),
     )
-    pos = positions(update_idxs, update_idxs_tensor, batch, "update_idxs_tensor")
-    users = [u for u, q in enumerate(pos) if q >= 0]  # position -1 skips a user
-    p = [pos[u] for u in users]
-    if page_table is None:
-        bad = [(u, pos[u]) for u in users if u + batch_offset >= c_shape[0] or pos[u] >= c_shape[2]]
-        require(not bad, lambda: f"paged_update_cache: position [{bad[0][1]}] of user [{bad[0][0]}] is outside the cache {c_shape}")  # fmt: skip
-        slots, rows_at = [u + batch_offset for u in users], p
-    else:
+    if page_table is not None:
         on_device(page_table, "page_table")
         require(
             page_table.dtype == DataType.INT32 and page_table.layout == Layout.ROW_MAJOR,
             "page_table must be INT32 ROW_MAJOR",
         )
-        bs, table = c_shape[2], page_table.values()
-        bad = [(u, pos[u]) for u in users if pos[u] // bs >= table.shape[1]]
-        require(not bad, lambda: f"paged_update_cache: position [{bad[0][1]}] of user [{bad[0][0]}] is beyond its page table")  # fmt: skip
-        slots = table[users, [q // bs for q in p]].tolist() if users else []
-        bad = [slot for slot in slots if not 0 <= slot < c_shape[0]]
-        require(not bad, lambda: f"paged_update_cache: page table entry [{bad[0]}] outside {c_shape[0]} blocks")  # fmt: skip
-        rows_at = [q % bs for q in p]
-    if users:
-        # each written row is its own block-float exponent group: repack just those rows
-        rows = x.values()[0]
-        _write_rows(
-            cache, (slots, slice(None), rows_at), rows[users] if len(users) < batch else rows
-        )
+    rows_per_slot = cache.padded_shape[
+        2
+    ]  # a cache row is (slot, head, row): [..., H, S, D] storage
+
+    def run() -> None:
+        pos = positions(update_idxs, update_idxs_tensor, batch, "update_idxs_tensor")
+        users = [u for u, q in enumerate(pos) if q >= 0]  # position -1 skips a user
+        if not users:
+            return
+        p = pos if len(users) == batch else [pos[u] for u in users]
+        if page_table is None:
+            bad = [
+                (u, q)
+                for u, q in zip(users, p, strict=True)
+                if u + batch_offset >= c_shape[0] or q >= c_shape[2]
+            ]
+            require(not bad, lambda: f"paged_update_cache: position [{bad[0][1]}] of user [{bad[0][0]}] is outside the cache {c_shape}")  # fmt: skip
+            slots, rows_at = [u + batch_offset for u in users], p
+        else:
+            bs, table = c_shape[2], page_table.values().tolist()
+            bad = [(u, q) for u, q in zip(users, p, strict=True) if q // bs >= len(table[u])]
+            require(not bad, lambda: f"paged_update_cache: position [{bad[0][1]}] of user [{bad[0][0]}] is beyond its page table")  # fmt: skip
+            slots = [table[u][q // bs] for u, q in zip(users, p, strict=True)]
+            bad = [slot for slot in slots if not 0 <= slot < c_shape[0]]
+            require(not bad, lambda: f"paged_update_cache: page table entry [{bad[0]}] outside {c_shape[0]} blocks")  # fmt: skip
+            rows_at = [q % bs for q in p]
+        # the written rows of the [slots * H * rows, D] storage; each is its own block-float
+        # exponent group, so only they are repacked
+        index = int64_tensor([(slot * heads + h) * rows_per_slot + r
+                              for slot, r in zip(slots, rows_at, strict=True) for h in range(heads)])  # fmt: skip
+        rows = x.padded_values()[0, :, :heads]  # [B, H, D] with D tile-padded, as the cache's
+        if len(users) < batch:
+            rows = rows[users]
+        width = rows.shape[-1]
+        rows = quantize_to(rows.to(torch.float32).reshape(-1, width), cache.dtype)
+        cache._data.view(-1, width).index_copy_(0, index, rows)
+
+    launch(run)
     return cache  # the real op returns the updated cache tensor itself
 
 
@@ -458,8 +501,15 @@ def update_cache(cache, input, update_idx, *, batch_offset=0, compute_kernel_con
         0 <= update_idx < c_shape[2],
         lambda: f"update_cache: update_idx {update_idx} outside the cache length {c_shape[2]}",
     )
-    rows = input.values()[0]
-    for b in range(c_shape[0]):
-        require(batch_offset + b < shape[2], f"update_cache: input holds no row for user {b}")
-        _write_rows(cache, (b, slice(None), update_idx), rows[:, batch_offset + b])
+    users = c_shape[0]
+    require(
+        batch_offset + users <= shape[2],
+        lambda: f"update_cache: input holds no row for user {shape[2] - batch_offset}",
+    )
+    # input [1, H, users, D]: user b's row of every head goes to the cache at [b, :, update_idx]
+    rows = input.padded_values()[0, :, batch_offset : batch_offset + users].transpose(0, 1)
+    width = rows.shape[-1]
+    cache._data[:, :, update_idx] = quantize_to(
+        rows.to(torch.float32).reshape(-1, width), cache.dtype
+    ).reshape(users, c_shape[1], width)
     return cache  # the real op returns the updated cache tensor itself

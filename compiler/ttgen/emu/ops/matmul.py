@@ -22,6 +22,7 @@ from ttgen.emu.ops._op import (
     check_program_cbs,
     check_tile,
     device_op,
+    launch,
     make_tensor,
     on_device,
     reserve_output,
@@ -103,6 +104,10 @@ def fidelity_matmul(
         return out
     return _bf16_dest_accumulate(terms, act.shape[-1])
 
+
+# a matmul with at least this much arithmetic runs on torch's intra-op threads (smaller ones are
+# faster single-threaded on the emulating CPU; see ops._op.launch)
+_PARALLEL_MIN_FLOPS = 128e6
 
 _PARTIALS_BUDGET = 1 << 24  # float32 elements of K-tile partial products computed at once
 
@@ -263,48 +268,40 @@ def _matmul(a: Tensor, b: Tensor, bias, transpose_a, transpose_b, memory_config,
     on_device(b, "input_tensor_b")
     check_tile(a, "input_tensor_a")
     check_tile(b, "input_tensor_b")
-    va, vb = a.values().to(torch.float32), b.values().to(torch.float32)
+    sa, sb = list(a.shape), list(b.shape)
     if transpose_a:
-        va = va.transpose(-1, -2)
+        sa[-2:] = sa[-1], sa[-2]
     if transpose_b:
-        vb = vb.transpose(-1, -2)
+        sb[-2:] = sb[-1], sb[-2]
     require(
-        va.shape[-1] == vb.shape[-2],
+        sa[-1] == sb[-2],
         lambda: (
-            f"The width of the first tensor ({va.shape[-1]}) must be equal to the height of the second tensor ({vb.shape[-2]})"
+            f"The width of the first tensor ({sa[-1]}) must be equal to the height of the second tensor ({sb[-2]})"
         ),
     )
-    a_batch, b_batch = list(va.shape[:-2]), list(vb.shape[:-2])
+    a_batch, b_batch = sa[:-2], sb[:-2]
     require(
         math.prod(b_batch) == 1 or b_batch == a_batch[len(a_batch) - len(b_batch) :],
         lambda: f"bmm: batch dims of input B {b_batch} must be 1 or match input A {a_batch}",
     )
     kernel = compute_kernel_config or _DEFAULT_MATMUL_KERNEL
+    require(
+        kernel.math_fidelity != MathFidelity.Invalid,
+        "math_fidelity is Invalid: set it in the compute kernel config",
+    )
     out_mc = memory_config if memory_config is not None else DRAM_MEMORY_CONFIG
-    # a replayed trace reruns, on the same tensors, calls that were validated at capture: the
-    # values are recomputed, the checks and the output's shard spec are not
-    replaying = a.device().replaying
     if program_config is not None:
-        if not replaying:
-            out_mc = _validate_program_config(program_config, a, b, kernel, out_mc)
+        out_mc = _validate_program_config(program_config, a, b, kernel, out_mc)
     elif out_mc.is_sharded() and out_mc.shard_spec is None:
         raise fatal(
             "matmul: a sharded output memory config without a shard spec needs a program config"
         )
     out_dtype = dtype or a.dtype
     # the output exists before the program's circular buffers are placed (they must not reach it)
-    out = reserve_output([*va.shape[:-1], vb.shape[-1]], out_dtype, a.layout, a.device(), out_mc)
-    if (
-        isinstance(program_config, MatmulMultiCoreReuseMultiCastDRAMShardedProgramConfig)
-        and not replaying
-    ):
+    out = reserve_output([*sa[:-1], sb[-1]], out_dtype, a.layout, a.device(), out_mc)
+    if isinstance(program_config, MatmulMultiCoreReuseMultiCastDRAMShardedProgramConfig):
         _check_dram_sharded_cbs(program_config, a, b, kernel, out_dtype)
-    if math.prod(b_batch) == 1:
-        vb = vb.reshape(vb.shape[-2], vb.shape[-1])
-    acc = fidelity_matmul(
-        va, vb, kernel.math_fidelity, kernel.fp32_dest_acc_en, _weight_fields(b, vb, transpose_b),
-        act_bits=a.dtype.mantissa_bits,
-    )  # fmt: skip
+    n = sb[-1]
     if bias is not None:
         on_device(bias, "bias")
         check_tile(bias, "bias")
@@ -313,21 +310,40 @@ def _matmul(a: Tensor, b: Tensor, bias, transpose_a, transpose_b, memory_config,
             math.prod(bp[:-2]) == 1
             and bp[-2] == 32
             and bp[-1] == b.padded_shape[-1 if not transpose_b else -2],
-            lambda: (
-                f"bias must be one tile row of width {vb.shape[-1]}, got padded shape {list(bp)}"
-            ),
+            lambda: f"bias must be one tile row of width {n}, got padded shape {list(bp)}",
         )
-        acc = acc + bias.values().to(torch.float32).reshape(-1)[: vb.shape[-1]]
-        if not kernel.fp32_dest_acc_en:
-            acc = acc.to(torch.bfloat16).to(torch.float32)
     fused = getattr(program_config, "fused_activation", None)
     require(
         fused is None or activation is None,
         "matmul: give either activation or program_config.fused_activation",
     )
-    if fused is not None or activation is not None:
-        acc = _unary(fused if fused is not None else activation, acc)
-    return make_tensor(acc, out_dtype, a.layout, out=out)
+    unary = fused if fused is not None else activation
+    fidelity, fp32_acc = kernel.math_fidelity, kernel.fp32_dest_acc_en
+    shared_b = math.prod(b_batch) == 1
+
+    def run() -> None:
+        va, vb = a.values().to(torch.float32), b.values().to(torch.float32)
+        if transpose_a:
+            va = va.transpose(-1, -2)
+        if transpose_b:
+            vb = vb.transpose(-1, -2)
+        if shared_b:
+            vb = vb.reshape(vb.shape[-2], vb.shape[-1])
+        acc = fidelity_matmul(va, vb, fidelity, fp32_acc, _weight_fields(b, vb, transpose_b),
+                              act_bits=a.dtype.mantissa_bits)  # fmt: skip
+        if bias is not None:
+            acc = acc + bias.values().to(torch.float32).reshape(-1)[:n]
+            if not fp32_acc:
+                acc = acc.to(torch.bfloat16).to(torch.float32)
+        if unary is not None:
+            acc = _unary(unary, acc)
+        # a bf16 dest already holds bf16 values: a bf16 output stores them as they are
+        exact = DataType.BFLOAT16 if not fp32_acc and bias is None and unary is None else None
+        make_tensor(acc, out_dtype, a.layout, out=out, source=exact)
+
+    batch = math.prod(sa[:-2]) if len(sa) > 2 else 1
+    launch(run, parallel=2 * batch * sa[-2] * sa[-1] * sb[-1] >= _PARALLEL_MIN_FLOPS)
+    return out
 
 
 @device_op

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import math
+
 import torch
 
 from ttgen.emu.errors import require
-from ttgen.emu.ops._op import device_op, make_tensor, on_device
+from ttgen.emu.ops._op import device_op, launch, make_tensor, on_device, reserve_output
 from ttgen.emu.tensor import Tensor
 from ttgen.emu.types import DRAM_MEMORY_CONFIG, DataType, Layout
 
@@ -21,21 +23,27 @@ def embedding(input_tensor, weight, *, padding_idx=None, layout=None, embeddings
         input_tensor.dtype in (DataType.UINT32, DataType.BFLOAT16),
         lambda: f"embedding: input must be UINT32 or BFLOAT16, got {input_tensor.dtype.name}",
     )
-    table = weight.values()
-    table = table.reshape(-1, table.shape[-1])
-    ids = input_tensor.values().to(torch.int64)
+    ids_shape = list(input_tensor.shape)
     require(
-        ids.numel() == 0 or (0 <= int(ids.min()) and int(ids.max()) < table.shape[0]),
-        lambda: f"embedding: index out of range [0, {table.shape[0]})",
+        len(ids_shape) <= 2 or all(d == 1 for d in ids_shape[:-2]),
+        lambda: f"embedding: input must be [B, S], got {ids_shape}",
     )
-    require(
-        ids.dim() <= 2 or all(d == 1 for d in ids.shape[:-2]),
-        lambda: f"embedding: input must be [B, S], got {list(ids.shape)}",
-    )
-    ids = ids.reshape(-1, ids.shape[-1]) if ids.dim() >= 2 else ids.reshape(1, -1)
-    out = table[ids]
-    return make_tensor(out, dtype or weight.dtype, layout or Layout.ROW_MAJOR, device=weight.device(),
-                       memory_config=memory_config or DRAM_MEMORY_CONFIG, source=weight.dtype)  # fmt: skip
+    rows, width = math.prod(weight.shape[:-1]), weight.shape[-1]
+    batch, seq = (math.prod(ids_shape[:-1]), ids_shape[-1]) if ids_shape else (1, 1)
+    out = reserve_output([batch, seq, width], dtype or weight.dtype, layout or Layout.ROW_MAJOR,
+                         weight.device(), memory_config or DRAM_MEMORY_CONFIG)  # fmt: skip
+
+    def run() -> None:
+        table = weight.values().reshape(rows, width)
+        ids = input_tensor.values().to(torch.int64).reshape(batch, seq)
+        require(
+            ids.numel() == 0 or (0 <= int(ids.min()) and int(ids.max()) < rows),
+            lambda: f"embedding: index out of range [0, {rows})",
+        )
+        make_tensor(table[ids], out.dtype, out.layout, out=out, source=weight.dtype)
+
+    launch(run)
+    return out
 
 
 @device_op

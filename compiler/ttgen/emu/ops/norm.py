@@ -19,6 +19,7 @@ from ttgen.emu.ops._op import (
     check_program_cbs,
     check_tile,
     device_op,
+    launch,
     make_tensor,
     on_device,
     reserve_output,
@@ -114,11 +115,10 @@ def _norm(
     check_tile(x, f"{kind} input")
     kernel = compute_kernel_config or _DEFAULT_NORM_KERNEL
     out_mc = memory_config if memory_config is not None else x.memory_config()
-    validate = not x.device().replaying  # a replayed trace reruns calls validated at capture
     sharded = isinstance(program_config, LayerNormShardedMultiCoreProgramConfig)
-    if validate and sharded:
+    if sharded:
         _validate_sharded(program_config, x, out_mc)
-    elif validate:
+    else:
         require(
             program_config is None or isinstance(program_config, LayerNormDefaultProgramConfig),
             lambda: f"unsupported norm program config {type(program_config).__name__}",
@@ -130,30 +130,39 @@ def _norm(
     # the output exists before the program's circular buffers are placed (they must not reach it)
     out = reserve_output(x.shape, x.dtype, x.layout, x.device(), out_mc)
     modelled = kind == "rms_norm" and weight is not None and x.dtype == DataType.BFLOAT16
-    if validate and modelled and residual is None:
+    if modelled and residual is None:
         if not sharded:
             _check_interleaved_rms_norm_cbs(x, kernel)
         elif weight.layout == Layout.ROW_MAJOR and program_config.block_h == 1:
             _check_sharded_rms_norm_cbs(program_config, x, kernel)
-    v = x.values().to(torch.float32)
     if residual is not None:
         on_device(residual, "residual_input_tensor")
-        v = v + residual.values().to(torch.float32)
-    width = v.shape[-1]
-    if kind == "rms_norm":
-        normed = v * torch.rsqrt(v.pow(2).mean(-1, keepdim=True) + epsilon)
-    else:
-        normed = (v - v.mean(-1, keepdim=True)) * torch.rsqrt(
-            v.var(-1, unbiased=False, keepdim=True) + epsilon
-        )
-    if not kernel.fp32_dest_acc_en:
-        normed = normed.to(torch.bfloat16).to(torch.float32)
-    w, b = _vector(weight, width, "weight"), _vector(bias, width, "bias")
-    if w is not None:
-        normed = normed * w
-    if b is not None:
-        normed = normed + b
-    return make_tensor(normed, x.dtype, x.layout, out=out)
+    width = x.shape[-1]
+    for t, name in ((weight, "weight"), (bias, "bias")):
+        if t is not None:
+            _vector(t, width, name)
+    fp32_dest = kernel.fp32_dest_acc_en
+
+    def run() -> None:
+        v = x.values().to(torch.float32)
+        if residual is not None:
+            v = v + residual.values().to(torch.float32)
+        if kind == "rms_norm":
+            normed = v * torch.rsqrt(v.pow(2).mean(-1, keepdim=True) + epsilon)
+        else:
+            normed = (v - v.mean(-1, keepdim=True)) * torch.rsqrt(
+                v.var(-1, unbiased=False, keepdim=True) + epsilon
+            )
+        if not fp32_dest:
+            normed = normed.to(torch.bfloat16).to(torch.float32)
+        if weight is not None:
+            normed = normed * _vector(weight, width, "weight")
+        if bias is not None:
+            normed = normed + _vector(bias, width, "bias")
+        make_tensor(normed, x.dtype, x.layout, out=out)
+
+    launch(run)
+    return out
 
 
 @device_op

@@ -1,7 +1,7 @@
 """Metal trace capture/replay, command queues and events, functionally.
 
-Capture records each device op with its arguments and outputs; replay re-runs them in order from
-the current contents of their inputs (persistent inputs refreshed with
+Capture records each device op's kernel (or, for an op without one, the call with its arguments
+and outputs); replay re-runs them in order from the current contents of their inputs (persistent inputs refreshed with
 `copy_host_to_device_tensor`) and writes the results into the captured output tensors, without
 allocating. Host I/O during capture raises."""
 
@@ -10,7 +10,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ttgen.emu.errors import require
-from ttgen.emu.ops._op import replay
 
 __all__ = [
     "MeshEvent", "begin_trace_capture", "end_trace_capture", "event_synchronize", "execute_trace",
@@ -60,8 +59,8 @@ def execute_trace(mesh_device, trace_id, *, cq_id=None, blocking=True) -> None:
     require(mesh_device.capturing is None, "cannot execute a trace while capturing another")
     mesh_device.replaying = True
     try:
-        for fn, args, kwargs, out in mesh_device.traces[trace_id]:
-            replay(fn, args, kwargs, out)
+        for kernel in mesh_device.traces[trace_id]:
+            kernel()
     finally:
         mesh_device.replaying = False
 

@@ -9,7 +9,16 @@ import torch
 
 from ttgen.devices.rules import auto_decode_k_chunk, check_sdpa_chunks
 from ttgen.emu.errors import require, rules
-from ttgen.emu.ops._op import check_tile, device_op, make_tensor, on_device, positions
+from ttgen.emu.ops._op import (
+    check_tile,
+    device_op,
+    int64_tensor,
+    launch,
+    make_tensor,
+    on_device,
+    positions,
+    reserve_output,
+)
 from ttgen.emu.ops.matmul import fidelity_matmul
 from ttgen.emu.types import (
     DRAM_MEMORY_CONFIG,
@@ -118,9 +127,11 @@ def scaled_dot_product_attention(input_tensor_q, input_tensor_k, input_tensor_v,
                        device=q.device(), memory_config=memory_config or DRAM_MEMORY_CONFIG)  # fmt: skip
 
 
-def _decode(q, keys, values, positions, scale, sliding_window_size, memory_config, program_config, kernel,
-            cache_len: int, kv_bits: tuple[int, int] = (23, 23)):  # fmt: skip
-    """`keys`/`values` [B, Hkv, S, D] hold (at least) the live prefix of a cache of `cache_len`."""
+def _decode_plan(
+    q, kv_users: int, kv_head_dim: int, memory_config, program_config, kernel, cache_len: int
+):
+    """The static part of decode SDPA: shapes, chunk sizes, the output. Returns (batch, heads, d,
+    kernel, output)."""
     qs = list(q.shape)
     require(len(qs) == 4 and qs[0] == 1, lambda: f"SDPA decode: Q must be [1, B, H, D], got {qs}")
     batch, heads, d = qs[1], qs[2], qs[3]
@@ -128,19 +139,27 @@ def _decode(q, keys, values, positions, scale, sliding_window_size, memory_confi
         with rules():
             auto_decode_k_chunk(cache_len)
     require(
-        keys.shape[0] >= batch and keys.shape[-1] == d,
-        lambda: f"SDPA decode: K {list(keys.shape)} does not fit Q {qs}",
+        kv_users >= batch and kv_head_dim == d,
+        lambda: f"SDPA decode: K [{kv_users}, .., {kv_head_dim}] does not fit Q {qs}",
     )
     _validate_chunks(program_config, None, q.device())
-    kernel = kernel or _DEFAULT_SDPA_KERNEL
+    out = reserve_output([1, batch, heads, d], DataType.BFLOAT16, Layout.TILE, q.device(),
+                         memory_config or DRAM_MEMORY_CONFIG)  # fmt: skip
+    return batch, heads, d, kernel or _DEFAULT_SDPA_KERNEL, out
+
+
+def _decode(q, keys, values, positions, scale, sliding_window_size, kernel, kv_bits, out) -> None:
+    """`keys`/`values` [B, Hkv, S, D] hold (at least) the live prefix of each user's cache; the
+    attention of Q [1, B, H, D] at `positions` is written into `out`."""
+    batch, heads, d = out.shape[1], out.shape[2], out.shape[3]
     beyond = [b for b in range(batch) if positions[b] >= keys.shape[2]]
     require(not beyond, lambda: f"SDPA decode: position {positions[beyond[0]]} of user {beyond[0]} is outside the cache length {keys.shape[2]}")  # fmt: skip
     # Keys past the furthest position are masked for every user: attend over the live prefix only.
     live = max(positions[:batch]) + 1
     if live <= 0:  # no user attends
-        out = torch.zeros(batch, heads, d)
+        attended = torch.zeros(batch, heads, d)
     else:
-        pos = torch.tensor(positions[:batch]).reshape(batch, 1, 1, 1)
+        pos = int64_tensor(positions[:batch]).reshape(batch, 1, 1, 1)
         j = torch.arange(live).reshape(1, 1, 1, live)
         mask = j <= pos
         if sliding_window_size is not None:
@@ -151,12 +170,9 @@ def _decode(q, keys, values, positions, scale, sliding_window_size, memory_confi
             (q.dtype.mantissa_bits, *kv_bits),
             empty_rows=False,  # every active user sees key 0..pos; idle users are zeroed below
         )[:, :, 0]  # fmt: skip
-        if min(positions[:batch]) >= 0:
-            out = attended
-        else:  # skipped users (-1) produce zeros
-            out = torch.where(pos.reshape(batch, 1, 1) >= 0, attended, 0.0)
-    return make_tensor(out.unsqueeze(0), DataType.BFLOAT16, Layout.TILE, device=q.device(),
-                       memory_config=memory_config or DRAM_MEMORY_CONFIG)  # fmt: skip
+        if min(positions[:batch]) < 0:  # skipped users (-1) produce zeros
+            attended = torch.where(pos.reshape(batch, 1, 1) >= 0, attended, 0.0)
+    make_tensor(attended.unsqueeze(0), DataType.BFLOAT16, Layout.TILE, out=out)
 
 
 @device_op
@@ -170,10 +186,17 @@ def scaled_dot_product_attention_decode(input_tensor_q, input_tensor_k, input_te
         is_causal and attn_mask is None,
         "SDPA decode: only causal decode with positions is emulated",
     )
-    pos = positions(cur_pos, cur_pos_tensor, q.shape[1], "cur_pos_tensor")
-    return _decode(q, k.values().float(), v.values().float(), pos, scale, sliding_window_size, memory_config,
-                   program_config, compute_kernel_config, cache_len=k.shape[-2],
-                   kv_bits=(k.dtype.mantissa_bits, v.dtype.mantissa_bits))  # fmt: skip
+    batch, _, _, kernel, out = _decode_plan(q, k.shape[0], k.shape[-1], memory_config, program_config,
+                                            compute_kernel_config, cache_len=k.shape[-2])  # fmt: skip
+    kv_bits = (k.dtype.mantissa_bits, v.dtype.mantissa_bits)
+
+    def run() -> None:
+        pos = positions(cur_pos, cur_pos_tensor, batch, "cur_pos_tensor")
+        _decode(q, k.values().float(), v.values().float(), pos, scale, sliding_window_size, kernel,
+                kv_bits, out)  # fmt: skip
+
+    launch(run)
+    return out
 
 
 @device_op
@@ -188,27 +211,26 @@ def paged_scaled_dot_product_attention_decode(input_tensor_q, input_tensor_k, in
     on_device(page_table_tensor, "page_table_tensor")
     require(page_table_tensor.dtype == DataType.INT32, "page_table_tensor must be INT32")
     require(cur_pos_tensor is not None, "paged SDPA decode needs cur_pos_tensor")
-    batch = q.shape[1]
-    pos = positions((), cur_pos_tensor, batch, "cur_pos_tensor")
-    table = page_table_tensor.values().to(torch.int64)
-    require(
-        table.shape[0] >= batch, lambda: f"page table has {table.shape[0]} rows for {batch} users"
-    )
-    kc, vc = k.padded_values(), v.padded_values()
-    nblocks, hkv, bs, d = kc.shape
-    require(
-        int(table.max()) < nblocks and int(table.min()) >= 0,
-        "page table entries must index cache blocks",
-    )
+    table_rows, table_cols = page_table_tensor.shape[0], page_table_tensor.shape[-1]
+    nblocks, hkv, bs, d = k.padded_shape
+    batch, _, _, kernel, out = _decode_plan(q, table_rows, k.shape[-1], memory_config, program_config,
+                                            compute_kernel_config, cache_len=table_cols * bs)  # fmt: skip
+    kv_bits = (k.dtype.mantissa_bits, v.dtype.mantissa_bits)
 
-    blocks = min(table.shape[1], -(-(max(pos[:batch]) + 1) // bs)) if max(pos[:batch]) >= 0 else 1
+    def run() -> None:
+        pos = positions((), cur_pos_tensor, batch, "cur_pos_tensor")
+        table = page_table_tensor.values().to(torch.int64)
+        lo, hi = (int(bound) for bound in torch.aminmax(table))
+        require(hi < nblocks and lo >= 0, "page table entries must index cache blocks")
+        furthest = max(pos)
+        blocks = min(table_cols, -(-(furthest + 1) // bs)) if furthest >= 0 else 1
+        index = table[:batch, :blocks].reshape(-1)
 
-    index = table[:batch, :blocks].reshape(-1)
+        def gather(cache):  # [num_blocks, H, bs, D] → [B, H, blocks * bs, D], the live blocks only
+            g = cache.padded_values().index_select(0, index).reshape(batch, blocks, hkv, bs, d)
+            return g.permute(0, 2, 1, 3, 4).reshape(batch, hkv, blocks * bs, d)
 
-    def gather(cache):  # [num_blocks, H, bs, D] → [B, H, blocks * bs, D], the live blocks only
-        g = cache.index_select(0, index).reshape(batch, blocks, hkv, bs, d)
-        return g.permute(0, 2, 1, 3, 4).reshape(batch, hkv, blocks * bs, d)
+        _decode(q, gather(k), gather(v), pos, scale, sliding_window_size, kernel, kv_bits, out)
 
-    return _decode(q, gather(kc), gather(vc), pos, scale, sliding_window_size, memory_config, program_config,
-                   compute_kernel_config, cache_len=table.shape[1] * bs,
-                   kv_bits=(k.dtype.mantissa_bits, v.dtype.mantissa_bits))  # fmt: skip
+    launch(run)
+    return out
