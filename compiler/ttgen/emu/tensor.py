@@ -115,6 +115,7 @@ class Tensor:
         self._dtype = dtype
         self._layout = layout
         self._logical = Shape(logical_shape)
+        self._padded = Shape(padded_shape_of(tuple(self._logical), layout))
         self._device = device
         self._memory_config = memory_config if device is not None else None
         self._address: int | None = None
@@ -133,7 +134,7 @@ class Tensor:
 
     @property
     def padded_shape(self) -> Shape:
-        return Shape(padded_shape_of(tuple(self._logical), self._layout))
+        return self._padded
 
     @property
     def dtype(self) -> DataType:
@@ -176,8 +177,8 @@ class Tensor:
         """The logical values (padding removed), for the emulator's own use."""
         self.check_alive()
         data = self._data
-        logical = tuple(self._logical)
-        if tuple(data.shape) == logical:  # no padding to remove
+        logical = self._logical
+        if logical == data.shape:  # no padding to remove
             return data
         if self._layout == Layout.TILE:
             if len(logical) < 2:

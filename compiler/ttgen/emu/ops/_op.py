@@ -14,7 +14,7 @@ from ttgen.emu.tensor import Tensor, padded_shape_of, quantize_to, tile_pad
 from ttgen.emu.types import CoreRange, DataType, Layout, MemoryConfig
 
 __all__ = [
-    "check_program_cbs", "device_op", "int64_tensor", "launch", "make_tensor", "on_device", "output_memory_config", "tensors_in",
+    "check_program_cbs", "device_op", "int64_tensor", "launch", "run_kernels", "make_tensor", "on_device", "output_memory_config", "tensors_in",
 ]  # fmt: skip
 
 
@@ -55,8 +55,8 @@ def device_op(fn):
         if device is not None and device.capturing is not None and not device.replaying:
             for t in inputs + tensors_in(out):
                 t._traced = True
-            if kernel is None:
-                kernel = functools.partial(replay, fn, args, kwargs, out)
+            if kernel is None:  # replayed as the whole call, on torch's threads
+                kernel = (functools.partial(replay, fn, args, kwargs, out), True)
             device.capturing.append(kernel)
         return out
 
@@ -74,23 +74,29 @@ def launch(kernel, *, parallel: bool = False) -> None:
     Kernels run on one intra-op thread unless `parallel` (an op with enough arithmetic to gain from
     torch's thread pool, e.g. a big matmul): at decode sizes waking the pool costs more than it
     brings (measured: a tiny-preset decode step 5.7 ms single-threaded vs 6.8 ms on two threads)."""
-    if not parallel:
-        kernel = functools.partial(_single_threaded, kernel)
-    kernel()
+    if parallel:
+        kernel()
+    else:
+        run_kernels([(kernel, False)])
     if _kernel_slots:
-        _kernel_slots[-1] = kernel
+        _kernel_slots[-1] = (kernel, parallel)
 
 
-def _single_threaded(kernel) -> None:
+def run_kernels(kernels) -> None:
+    """Run (kernel, parallel) pairs in order: parallel ones on torch's intra-op threads, the others
+    on one (switching only where consecutive kernels differ; the caller's setting is restored)."""
     threads = torch.get_num_threads()
-    if threads == 1:
-        kernel()
-        return
-    torch.set_num_threads(1)
+    current = threads
     try:
-        kernel()
+        for kernel, parallel in kernels:
+            want = threads if parallel else 1
+            if want != current:
+                torch.set_num_threads(want)
+                current = want
+            kernel()
     finally:
-        torch.set_num_threads(threads)
+        if current != threads:
+            torch.set_num_threads(threads)
 
 
 def replay(fn, args, kwargs, recorded) -> None:
@@ -138,11 +144,13 @@ def make_tensor(values: torch.Tensor, dtype: DataType, layout: Layout, *, device
             layout == Layout.TILE,
             lambda: f"Tile layout is required for tensor of type {dtype.name}",
         )
-    if layout == Layout.TILE:
+    if layout != Layout.TILE:
+        data = values
+    elif len(logical) >= 2 and logical[-1] % 32 == 0 and logical[-2] % 32 == 0:
+        data = values if values.is_floating_point() else values.to(torch.int64)  # tile-aligned
+    else:
         data = tile_pad(values if values.is_floating_point() else values.to(torch.int64), pad_value)
         data = data.reshape(padded_shape_of(logical, layout))
-    else:
-        data = values
     if source != dtype or dtype.is_block_float or col_tilize or pad_value != 0.0:
         data = quantize_to(data, dtype, col_tilize=col_tilize)
     if out is not None:

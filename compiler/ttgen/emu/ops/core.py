@@ -11,7 +11,14 @@ from pathlib import Path
 import torch
 
 from ttgen.emu.errors import fatal, require
-from ttgen.emu.ops._op import check_tile, device_op, make_tensor, on_device
+from ttgen.emu.ops._op import (
+    check_tile,
+    device_op,
+    launch,
+    make_tensor,
+    on_device,
+    reserve_output,
+)
 from ttgen.emu.tensor import Tensor, padded_shape_of
 from ttgen.emu.types import (
     DRAM_MEMORY_CONFIG,
@@ -67,8 +74,28 @@ def _moved(tensor: Tensor, memory_config: MemoryConfig | None, dtype=None) -> Te
     movement ops do; a dtype change goes through the values."""
     if dtype not in (None, tensor.dtype):
         return _rebuild(tensor, tensor.values(), dtype=dtype, memory_config=memory_config)
-    return Tensor(tensor.padded_values().clone(), tensor.dtype, tensor.layout, tensor.shape,
-                  device=tensor.device(), memory_config=memory_config or tensor.memory_config())  # fmt: skip
+    out = reserve_output(tensor.shape, tensor.dtype, tensor.layout, tensor.device(),
+                         memory_config or tensor.memory_config())  # fmt: skip
+
+    def run() -> None:
+        out._data = tensor.padded_values().clone()
+
+    launch(run)
+    return out
+
+
+def _rearranged(tensor: Tensor, shape, rearrange, memory_config=None) -> Tensor:
+    """A device op's output of logical `shape` holding `rearrange(tensor's values)`: its values moved,
+    stored as they are (block floats are repacked: moved elements change exponent groups)."""
+    out = reserve_output(shape, tensor.dtype, tensor.layout, tensor.device(),
+                         memory_config if memory_config is not None else tensor.memory_config())  # fmt: skip
+
+    def run() -> None:
+        make_tensor(rearrange(tensor.values()), tensor.dtype, tensor.layout, out=out,
+                    source=tensor.dtype)  # fmt: skip
+
+    launch(run)
+    return out
 
 
 # --------------------------------------------------------------------------- host <-> device
@@ -270,7 +297,7 @@ def typecast(
 
 @device_op
 def _reshape_device(input_tensor, shape, memory_config):
-    return _rebuild(input_tensor, input_tensor.values().reshape(shape), memory_config=memory_config)
+    return _rearranged(input_tensor, shape, lambda v: v.reshape(shape), memory_config)
 
 
 def reshape(input_tensor: Tensor, shape, *args, memory_config=None, pad_value=None,
@@ -318,19 +345,22 @@ def permute(input_tensor: Tensor, dims, *args, memory_config=None, pad_value=0.0
     )
     if dims == sorted(dims) and memory_config in (None, input_tensor.memory_config()):
         return input_tensor  # the identity permutation returns its input, as the real op does
-    return _rebuild(
-        input_tensor, input_tensor.values().permute(dims).contiguous(), memory_config=memory_config
-    )
+    shape = [input_tensor.shape[d] for d in dims]
+    return _rearranged(input_tensor, shape, lambda v: v.permute(dims).contiguous(), memory_config)
 
 
 @device_op
 def transpose(
     input_tensor: Tensor, dim1: int, dim2: int, *args, memory_config=None, pad_value=0.0
 ) -> Tensor:
-    return _rebuild(
-        input_tensor,
-        input_tensor.values().transpose(dim1, dim2).contiguous(),
-        memory_config=memory_config,
+    shape = list(input_tensor.shape)
+    require(
+        -len(shape) <= dim1 < len(shape) and -len(shape) <= dim2 < len(shape),
+        lambda: f"transpose: dims ({dim1}, {dim2}) out of range for rank {len(shape)}",
+    )
+    shape[dim1], shape[dim2] = shape[dim2], shape[dim1]
+    return _rearranged(
+        input_tensor, shape, lambda v: v.transpose(dim1, dim2).contiguous(), memory_config
     )
 
 

@@ -124,8 +124,8 @@ def _bf16_dest_accumulate(terms, k: int) -> torch.Tensor:
             x = torch.nn.functional.pad(x, (0, pad))
             w = torch.nn.functional.pad(w, (0, 0, 0, pad))
         if w.dim() == 2:  # one weight for every row: a plain [Kt, rows, 32] @ [Kt, 32, N] bmm
-            xs = x.reshape(-1, kt, 32).transpose(0, 1).unsqueeze(1)  # [Kt, 1, rows, 32]
-            ws = w.reshape(kt, 32, w.shape[-1]).unsqueeze(1)  # [Kt, 1, 32, N]
+            xs = x.reshape(-1, kt, 32).transpose(0, 1)  # [Kt, rows, 32]
+            ws = w.reshape(kt, 32, w.shape[-1])  # [Kt, 32, N]
         else:
             xs = x.reshape(*x.shape[:-1], kt, 32).movedim(-2, 0)  # [Kt, ..., M, 32]
             ws = w.reshape(*w.shape[:-2], kt, 32, w.shape[-1]).movedim(-3, 0)  # [Kt, ..., 32, N]
@@ -136,14 +136,15 @@ def _bf16_dest_accumulate(terms, k: int) -> torch.Tensor:
     step = max(1, _PARTIALS_BUDGET // max(1, out_elems))
     total = None
     for start in range(0, kt, step):
-        parts = tiled[0][0][start : start + step] @ tiled[0][1][start : start + step]
+        end = min(kt, start + step)
+        parts = torch.matmul(tiled[0][0][start:end], tiled[0][1][start:end])
         for xs, ws in tiled[1:]:
-            parts += xs[start : start + step] @ ws[start : start + step]
-        for part in parts:
+            parts += torch.matmul(xs[start:end], ws[start:end])
+        for i in range(end - start):
             if total is None:
-                total = part.to(torch.bfloat16)
+                total = parts[i].to(torch.bfloat16)
             else:  # bf16 + fp32 is computed in fp32 and rounded once into the bf16 output
-                torch.add(total, part, out=total)
+                torch.add(total, parts[i], out=total)
     out_shape = (*terms[0][0].shape[:-1], terms[0][1].shape[-1])
     return total.to(torch.float32).reshape(out_shape)
 

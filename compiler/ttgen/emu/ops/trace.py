@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ttgen.emu.errors import require
+from ttgen.emu.ops._op import run_kernels
 
 __all__ = [
     "MeshEvent", "begin_trace_capture", "end_trace_capture", "event_synchronize", "execute_trace",
@@ -59,8 +60,7 @@ def execute_trace(mesh_device, trace_id, *, cq_id=None, blocking=True) -> None:
     require(mesh_device.capturing is None, "cannot execute a trace while capturing another")
     mesh_device.replaying = True
     try:
-        for kernel in mesh_device.traces[trace_id]:
-            kernel()
+        run_kernels(mesh_device.traces[trace_id])
     finally:
         mesh_device.replaying = False
 
