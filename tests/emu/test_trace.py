@@ -214,3 +214,22 @@ def test_replayed_kernels_read_their_inputs_at_replay(device):
         for replayed, direct in zip(traced_caches, before, strict=True):
             assert torch.equal(ttnn.to_torch(replayed), ttnn.to_torch(direct))
     ttnn.release_trace(device, tid)
+
+
+def test_outputs_are_ordinary_torch_tensors_after_replay(device):
+    """Device work runs in torch's inference mode; what reaches the user must not be an inference
+    tensor (those refuse in-place updates and autograd outside inference mode)."""
+    x = torch.randn(1, 1, 32, 64)
+    x_dev = ttnn.to_device(_host(x), device, ttnn.DRAM_MEMORY_CONFIG)
+    tid = ttnn.begin_trace_capture(device)
+    out = ttnn.silu(x_dev)
+    ttnn.end_trace_capture(device, tid)
+    ttnn.execute_trace(device, tid)
+    for tensor in (out, ttnn.silu(x_dev), ttnn.from_device(out)):
+        values = ttnn.to_torch(tensor)
+        assert not values.is_inference()
+        values.add_(1.0)  # in place, outside inference mode
+        (values * torch.ones_like(values, requires_grad=True)).sum().backward()
+    ttnn.copy_host_to_device_tensor(_host(x + 1), x_dev)  # still writable from the host
+    ttnn.execute_trace(device, tid)
+    assert torch.equal(ttnn.to_torch(out), ttnn.to_torch(ttnn.silu(x_dev)))
