@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import torch
 
+from ttgen.emu.scalars import scalar
+
 __all__ = ["MANTISSA_BITS", "pack", "quantize", "unpack"]
 
 MANTISSA_BITS = {"bfloat8_b": 8, "bfloat4_b": 4}
@@ -33,7 +35,7 @@ def pack(x: torch.Tensor, bits: int) -> tuple[torch.Tensor, torch.Tensor, torch.
 
     Shapes: exponents `[..., W/16]`, sign and magnitude `[..., W/16, 16]`.
     """
-    u = _groups(x.to(torch.float32).contiguous()).view(torch.int32)
+    u = _groups(x.float().contiguous()).view(torch.int32)
     e = (u >> 23) & 0xFF
     shared = e.amax(dim=-1)
     sign = (u >> 31) & 1
@@ -51,7 +53,7 @@ def pack(x: torch.Tensor, bits: int) -> tuple[torch.Tensor, torch.Tensor, torch.
 
 def unpack(shared: torch.Tensor, sign: torch.Tensor, mag: torch.Tensor, bits: int) -> torch.Tensor:
     # m * 2^k is exact in float32 (m < 2^7, k >= -133 > -149, the smallest fp32 denormal).
-    signed = (mag * (1 - 2 * sign)).to(torch.float32)
+    signed = (mag * (1 - 2 * sign)).float()
     out = torch.ldexp(signed, (shared - (127 + bits - 2)).unsqueeze(-1))
     return out.reshape(*out.shape[:-2], out.shape[-2] * 16)
 
@@ -86,26 +88,29 @@ def _quantize_rows(x: torch.Tensor, bits: int) -> torch.Tensor:
     scales below 1 and truncates to 0 as the packer flushes it. Otherwise (tiny groups, inf/nan) it
     runs in float64 with denormals flushed explicitly."""
     g = _groups(x if x.dtype == torch.float32 and x.is_contiguous() else x.float().contiguous())
-    top_bits = (g.view(torch.int32) & 0x7FFFFFFF).amax(dim=-1, keepdim=True)  # |max| as bits
-    shared = top_bits >> 23
-    lo, hi = torch.aminmax(shared)
+    top_bits = (g.view(torch.int32) & _ABS_BITS).amax(dim=-1, keepdim=True)  # |max| as bits
+    lo, hi = torch.aminmax(top_bits)  # E = top_bits >> 23; the bounds are compared unshifted
     shift = 25 - bits
     top = float((1 << (bits - 1)) - 1)
-    if int(lo) >= 24 and int(hi) < 255:
-        base = (top_bits & 0x7F800000).view(torch.float32).mul_(2.0**-23)  # 2^(E - 150), normal
+    if int(lo) >= 24 << 23 and int(hi) < 255 << 23:
+        base = (
+            (top_bits & _EXP_BITS).view(torch.float32).mul_(scalar(2.0**-23))
+        )  # 2^(E - 150), normal
         up = torch.reciprocal(base)  # 2^(150 - E), exact
-        down = base.mul_(2.0**shift)  # 2^(E - 150 + shift)
-        shifted = (g * up).to(torch.int32).to(torch.float32)  # |value| < 2^24: exact, truncated
+        down = base.mul_(scalar(2.0**shift))  # 2^(E - 150 + shift)
+        shifted = torch.mul(g, up).trunc_()  # |value| < 2^24: exact, truncated (a -0 ends as +0)
     else:
-        shared = shared.to(torch.int64)
+        shared = (top_bits >> 23).to(torch.int64)
         up = ((1023 + 150 - shared) << 52).view(torch.float64)
         down = ((1023 + shift - 150 + shared) << 52).view(torch.float64)
         normal = ((g.view(torch.int32) >> 23) & 0xFF) != 0
         shifted = (g.masked_fill(~normal, 0.0).to(torch.float64) * up).trunc_()
-    mag = shifted.mul_(2.0**-shift).round_().clamp_(-top, top)
+    mag = shifted.mul_(scalar(2.0**-shift, shifted.dtype)).round_().clamp_(-top, top)
     out = torch.addcmul(_ZERO[mag.dtype], mag, down)  # 0 + m * 2^k: a zero magnitude has no sign
     return (out if out.dtype == torch.float32 else out.float()).reshape(x.shape)
 
 
+_ABS_BITS = scalar(0x7FFFFFFF, torch.int32)
+_EXP_BITS = scalar(0x7F800000, torch.int32)
 _ZERO = {dtype: torch.zeros((), dtype=dtype) for dtype in (torch.float32, torch.float64)}
 _CHUNK = 1 << 18

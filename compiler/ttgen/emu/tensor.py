@@ -70,12 +70,12 @@ def quantize_to(values: torch.Tensor, dtype: DataType, *, col_tilize: bool = Fal
     """Values as `dtype` stores them (float32 or int64 torch). Block floats need a last dim that is a
     multiple of 16 (they are TILE-only, so callers pass tile-padded data)."""
     if dtype == DataType.FLOAT32:
-        return values.to(torch.float32)
+        return values.float()
     if dtype == DataType.BFLOAT16:
-        return values.to(torch.bfloat16).to(torch.float32)
+        return values.bfloat16().float()
     if dtype.is_block_float:
         return blockfloat.quantize(
-            values.to(torch.float32),
+            values.float(),
             blockfloat.MANTISSA_BITS[dtype.name.lower()],
             col_tilize=col_tilize,
         )

@@ -134,7 +134,7 @@ def from_torch(tensor, dtype=None, *, spec=None, tile=None, pad_value=None, layo
         memory_config = memory_config or DRAM_MEMORY_CONFIG
     values = tensor.detach()
     if values.is_floating_point():
-        values = values.to(torch.float32)
+        values = values.float()
     return make_tensor(values, dtype, layout, device=device, memory_config=memory_config,
                        pad_value=pad_value or 0.0, col_tilize=col_tilize)  # fmt: skip
 

@@ -31,7 +31,7 @@ def _unary(op, values: torch.Tensor) -> torch.Tensor:
 
 
 def _dest_round(values: torch.Tensor, fp32: bool) -> torch.Tensor:
-    return values if fp32 else values.to(torch.bfloat16).to(torch.float32)
+    return values if fp32 else values.bfloat16().float()
 
 
 def _binary(name, fn, a, b, dtype, memory_config, activations, a_acts, b_acts):
@@ -56,8 +56,8 @@ def _binary(name, fn, a, b, dtype, memory_config, activations, a_acts, b_acts):
     out = reserve_output(shape, dtype or a.dtype, a.layout, a.device(), mc)
 
     def run() -> None:
-        va = a.values().to(torch.float32)
-        vb = b.values().to(torch.float32) if isinstance(b, Tensor) else torch.tensor(float(b))
+        va = a.values().float()
+        vb = b.values().float() if isinstance(b, Tensor) else torch.tensor(float(b))
         for act in a_acts or ():
             va = _dest_round(_unary(act, va), fp32)
         for act in b_acts or ():
@@ -102,7 +102,7 @@ sub = subtract
 @device_op
 def silu(input_tensor, *, memory_config=None, output_tensor=None, sub_core_grids=None) -> Tensor:
     on_device(input_tensor)
-    out = torch.nn.functional.silu(input_tensor.values().to(torch.float32))
+    out = torch.nn.functional.silu(input_tensor.values().float())
     return make_tensor(out, input_tensor.dtype, input_tensor.layout, device=input_tensor.device(),
                        memory_config=memory_config or input_tensor.memory_config())  # fmt: skip
 
@@ -115,7 +115,7 @@ def gelu(input_tensor, *, variant=None, fast_and_approximate_mode=False, memory_
         variant is not None and getattr(variant, "name", "") != "Accurate"
     )
     out = torch.nn.functional.gelu(
-        input_tensor.values().to(torch.float32), approximate="tanh" if approximate else "none"
+        input_tensor.values().float(), approximate="tanh" if approximate else "none"
     )
     return make_tensor(out, input_tensor.dtype, input_tensor.layout, device=input_tensor.device(),
                        memory_config=memory_config or input_tensor.memory_config())  # fmt: skip

@@ -255,7 +255,7 @@ def _trans_matrix(trans_mat: Tensor) -> tuple[torch.Tensor, bool]:
     cached = getattr(trans_mat, "_rotary_trans", None)
     if cached is not None and cached[0] is trans_mat._data:
         return cached[1], cached[2]
-    trans = trans_mat.values().to(torch.float32).reshape(-1, 32, 32)[0]
+    trans = trans_mat.values().float().reshape(-1, 32, 32)[0]
     nonzero = trans != 0
     permutes = bool((trans[nonzero].abs() == 1).all() and (nonzero.sum(0) <= 1).all())
     trans_mat._rotary_trans = (trans_mat._data, trans, permutes)
@@ -328,15 +328,13 @@ def rotary_embedding_llama(input_tensor, cos_cache, sin_cache, trans_mat, *, is_
         v = x.values()
         rotated = _rotate_pairs(v, trans)
         if not permutes:  # a signed permutation only moves bf16 values: nothing to round
-            rotated = rotated.to(torch.bfloat16).to(torch.float32)
+            rotated = rotated.bfloat16().float()
         # both products are rounded to the dest format (bf16); a bf16 + bf16 torch add is computed
         # in fp32 and rounded once to bf16, as the output is
-        summed = (v * cos_cache.values()).to(torch.bfloat16) + (rotated * sin_cache.values()).to(
+        summed = (v * cos_cache.values()).bfloat16() + (rotated * sin_cache.values()).to(
             torch.bfloat16
         )
-        make_tensor(
-            summed.to(torch.float32), x.dtype, Layout.TILE, out=out, source=DataType.BFLOAT16
-        )
+        make_tensor(summed.float(), x.dtype, Layout.TILE, out=out, source=DataType.BFLOAT16)
 
     launch(run)
     return out
@@ -411,7 +409,7 @@ def paged_update_cache(cache_tensor, input_tensor, *, update_idxs=(), update_idx
         if len(users) < batch:
             rows = rows[users]
         width = rows.shape[-1]
-        rows = quantize_to(rows.to(torch.float32).reshape(-1, width), cache.dtype)
+        rows = quantize_to(rows.float().reshape(-1, width), cache.dtype)
         cache._data.view(-1, width).index_copy_(0, index, rows)
 
     launch(run)
@@ -510,6 +508,6 @@ def update_cache(cache, input, update_idx, *, batch_offset=0, compute_kernel_con
     rows = input.padded_values()[0, :, batch_offset : batch_offset + users].transpose(0, 1)
     width = rows.shape[-1]
     cache._data[:, :, update_idx] = quantize_to(
-        rows.to(torch.float32).reshape(-1, width), cache.dtype
+        rows.float().reshape(-1, width), cache.dtype
     ).reshape(users, c_shape[1], width)
     return cache  # the real op returns the updated cache tensor itself

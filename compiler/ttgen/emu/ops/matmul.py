@@ -28,6 +28,7 @@ from ttgen.emu.ops._op import (
     reserve_output,
 )
 from ttgen.emu.ops.eltwise import _unary
+from ttgen.emu.scalars import scalar
 from ttgen.emu.tensor import Tensor
 from ttgen.emu.types import (
     DRAM_MEMORY_CONFIG,
@@ -60,8 +61,8 @@ def _truncate(x: torch.Tensor, mantissa_bits: int, have: int = 23) -> torch.Tens
     known to carry at most `have` bits (their dtype's) pass through untouched when they already fit."""
     if have <= mantissa_bits:
         return x
-    mask = ~((1 << (23 - mantissa_bits)) - 1)
-    return (x.to(torch.float32).contiguous().view(torch.int32) & mask).view(torch.float32)
+    mask = scalar(~((1 << (23 - mantissa_bits)) - 1), torch.int32)
+    return (x.float().contiguous().view(torch.int32) & mask).view(torch.float32)
 
 
 def fidelity_matmul(
@@ -142,11 +143,11 @@ def _bf16_dest_accumulate(terms, k: int) -> torch.Tensor:
             parts += torch.matmul(xs[start:end], ws[start:end])
         for i in range(end - start):
             if total is None:
-                total = parts[i].to(torch.bfloat16)
+                total = parts[i].bfloat16()
             else:  # bf16 + fp32 is computed in fp32 and rounded once into the bf16 output
                 torch.add(total, parts[i], out=total)
     out_shape = (*terms[0][0].shape[:-1], terms[0][1].shape[-1])
-    return total.to(torch.float32).reshape(out_shape)
+    return total.float().reshape(out_shape)
 
 
 def _grid_set(cols: int, rows: int) -> CoreRangeSet:
@@ -323,7 +324,7 @@ def _matmul(a: Tensor, b: Tensor, bias, transpose_a, transpose_b, memory_config,
     shared_b = math.prod(b_batch) == 1
 
     def run() -> None:
-        va, vb = a.values().to(torch.float32), b.values().to(torch.float32)
+        va, vb = a.values().float(), b.values().float()
         if transpose_a:
             va = va.transpose(-1, -2)
         if transpose_b:
@@ -333,9 +334,9 @@ def _matmul(a: Tensor, b: Tensor, bias, transpose_a, transpose_b, memory_config,
         acc = fidelity_matmul(va, vb, fidelity, fp32_acc, _weight_fields(b, vb, transpose_b),
                               act_bits=a.dtype.mantissa_bits)  # fmt: skip
         if bias is not None:
-            acc = acc + bias.values().to(torch.float32).reshape(-1)[:n]
+            acc = acc + bias.values().float().reshape(-1)[:n]
             if not fp32_acc:
-                acc = acc.to(torch.bfloat16).to(torch.float32)
+                acc = acc.bfloat16().float()
         if unary is not None:
             acc = _unary(unary, acc)
         # a bf16 dest already holds bf16 values: a bf16 output stores them as they are

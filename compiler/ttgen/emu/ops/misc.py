@@ -51,7 +51,7 @@ def argmax(input_tensor, dim=None, keepdim=False, *, sub_core_grids=None, memory
            output_tensor=None, enable_secondary_dm=None) -> Tensor:  # fmt: skip
     on_device(input_tensor)
     require(input_tensor.layout == Layout.ROW_MAJOR, "argmax: only ROW_MAJOR input is supported")
-    v = input_tensor.values().to(torch.float32)
+    v = input_tensor.values().float()
     if dim is None:
         out = v.reshape(-1).argmax().reshape([1] * v.dim() if keepdim else [])
     else:
@@ -71,7 +71,7 @@ def topk(input_tensor, k=32, dim=-1, largest=True, sorted=True, *, memory_config
     width = input_tensor.shape[-1]
     require(1 <= k <= width, lambda: f"topk: k ({k}) must be in [1, {width}]")
     values, indices = torch.topk(
-        input_tensor.values().to(torch.float32), k, dim=-1, largest=largest, sorted=True
+        input_tensor.values().float(), k, dim=-1, largest=largest, sorted=True
     )
     mc = memory_config or input_tensor.memory_config()
     index_dtype = DataType.UINT16 if width < 2**16 else DataType.UINT32

@@ -24,6 +24,7 @@ from ttgen.emu.ops._op import (
     on_device,
     reserve_output,
 )
+from ttgen.emu.scalars import scalar
 from ttgen.emu.tensor import Tensor
 from ttgen.emu.types import (
     DataType,
@@ -48,7 +49,7 @@ def _vector(t: Tensor | None, width: int, name: str) -> torch.Tensor | None:
     if t is None:
         return None
     on_device(t, name)
-    values = t.values().to(torch.float32)
+    values = t.values().float()
     if t.layout == Layout.ROW_MAJOR:
         require(
             values.shape[-1] == 32,
@@ -142,19 +143,20 @@ def _norm(
         if t is not None:
             _vector(t, width, name)
     fp32_dest = kernel.fp32_dest_acc_en
+    eps = scalar(float(epsilon))
 
     def run() -> None:
-        v = x.values().to(torch.float32)
+        v = x.values().float()
         if residual is not None:
-            v = v + residual.values().to(torch.float32)
+            v = v + residual.values().float()
         if kind == "rms_norm":
-            normed = v * torch.rsqrt(v.pow(2).mean(-1, keepdim=True) + epsilon)
+            normed = v * torch.rsqrt((v * v).mean(-1, keepdim=True) + eps)
         else:
             normed = (v - v.mean(-1, keepdim=True)) * torch.rsqrt(
-                v.var(-1, unbiased=False, keepdim=True) + epsilon
+                v.var(-1, unbiased=False, keepdim=True) + eps
             )
         if not fp32_dest:
-            normed = normed.to(torch.bfloat16).to(torch.float32)
+            normed = normed.bfloat16().float()
         if weight is not None:
             normed = normed * _vector(weight, width, "weight")
         if bias is not None:
@@ -184,6 +186,6 @@ def softmax(
     input_tensor, dim=-1, *, memory_config=None, compute_kernel_config=None, numeric_stable=True
 ) -> Tensor:
     on_device(input_tensor)
-    out = torch.softmax(input_tensor.values().to(torch.float32), dim)
+    out = torch.softmax(input_tensor.values().float(), dim)
     return make_tensor(out, input_tensor.dtype, input_tensor.layout, device=input_tensor.device(),
                        memory_config=memory_config or input_tensor.memory_config())  # fmt: skip

@@ -20,6 +20,7 @@ from ttgen.emu.ops._op import (
     reserve_output,
 )
 from ttgen.emu.ops.matmul import fidelity_matmul
+from ttgen.emu.scalars import scalar
 from ttgen.emu.types import (
     DRAM_MEMORY_CONFIG,
     DataType,
@@ -67,12 +68,12 @@ def _attend(q, k, v, mask, scale, kernel, bits=(23, 23, 23), *, empty_rows=True)
         mask = mask.repeat(*([1] * (mask.dim() - 2)), rep, 1)
     q_bits, k_bits, v_bits = bits
     scores = fidelity_matmul(qg, k.transpose(-1, -2), kernel.math_fidelity, True,
-                             act_bits=q_bits, weight_bits=k_bits) * scale  # fmt: skip
-    scores = torch.where(mask, scores, float("-inf"))
+                             act_bits=q_bits, weight_bits=k_bits) * scalar(scale)  # fmt: skip
+    scores = torch.where(mask, scores, scalar(float("-inf")))
     probs = torch.softmax(scores, dim=-1)
     if empty_rows:  # a row with no key to attend to gives zeros, not NaN
         probs = probs.nan_to_num(0.0)
-    probs = probs.to(torch.bfloat16).to(torch.float32)  # P is packed to bf16 before P·V
+    probs = probs.bfloat16().float()  # P is packed to bf16 before P·V
     out = fidelity_matmul(probs, v, kernel.math_fidelity, True, act_bits=7, weight_bits=v_bits)
     return out.reshape(b, hq, sq, d)
 
@@ -106,7 +107,7 @@ def scaled_dot_product_attention(input_tensor_q, input_tensor_k, input_tensor_v,
     _validate_chunks(program_config, qs[2], q.device())
     sq, sk = qs[2], ks[2]
     if attn_mask is not None:
-        mask = attn_mask.values().to(torch.float32) == 0
+        mask = attn_mask.values().float() == 0
     else:
         i = torch.arange(sq).unsqueeze(1) + (sk - sq)
         j = torch.arange(sk).unsqueeze(0)
