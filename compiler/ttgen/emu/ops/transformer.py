@@ -56,20 +56,21 @@ def _validate_chunks(pc: SDPAProgramConfig | None, seq_len: int | None, device) 
 
 
 def _attend(q, k, v, mask, scale, kernel, bits=(23, 23, 23), *, empty_rows=True):
-    """q [B, Hq, Sq, D], k/v [B, Hkv, Sk, D], mask [.., Sq, Sk] bool (True = attend); `bits`: the
-    mantissa bits of Q's, K's and V's dtypes."""
+    """q [B, Hq, Sq, D], k/v [B, Hkv, Sk, D], mask [.., Sq, Sk] bool (True = attend; None: every
+    query attends to every key); `bits`: the mantissa bits of Q's, K's and V's dtypes."""
     b, hq, sq, d = q.shape
     hkv = k.shape[1]
     require(hq % hkv == 0, lambda: f"SDPA: {hq} query heads are not a multiple of {hkv} KV heads")
     rep = hq // hkv
     # GQA: the `rep` query heads sharing a KV head are stacked along the query rows
     qg = q.reshape(b, hkv, rep * sq, d)
-    if mask.dim() >= 2 and mask.shape[-2] == sq and sq > 1:
+    if mask is not None and mask.dim() >= 2 and mask.shape[-2] == sq and sq > 1:
         mask = mask.repeat(*([1] * (mask.dim() - 2)), rep, 1)
     q_bits, k_bits, v_bits = bits
     scores = fidelity_matmul(qg, k.transpose(-1, -2), kernel.math_fidelity, True,
                              act_bits=q_bits, weight_bits=k_bits) * scalar(scale)  # fmt: skip
-    scores = torch.where(mask, scores, scalar(float("-inf")))
+    if mask is not None:
+        scores = torch.where(mask, scores, scalar(float("-inf")))
     probs = torch.softmax(scores, dim=-1)
     if empty_rows:  # a row with no key to attend to gives zeros, not NaN
         probs = probs.nan_to_num(0.0)
@@ -161,17 +162,21 @@ def _decode(q, keys, values, positions, scale, sliding_window_size, kernel, kv_b
         attended = torch.zeros(batch, heads, d)
     else:
         pos = int64_tensor(positions[:batch]).reshape(batch, 1, 1, 1)
-        j = torch.arange(live).reshape(1, 1, 1, live)
-        mask = j <= pos
-        if sliding_window_size is not None:
-            mask &= j > pos - sliding_window_size
+        nearest = min(positions[:batch])
+        if sliding_window_size is None and nearest == live - 1:
+            mask = None  # every user is at the furthest position: all live keys are attended
+        else:
+            j = torch.arange(live).reshape(1, 1, 1, live)
+            mask = j <= pos
+            if sliding_window_size is not None:
+                mask &= j > pos - sliding_window_size
         qv = q.values().float()[0].unsqueeze(2)  # [B, H, 1, D]
         attended = _attend(
             qv, keys[:batch, :, :live], values[:batch, :, :live], mask, scale or d**-0.5, kernel,
             (q.dtype.mantissa_bits, *kv_bits),
             empty_rows=False,  # every active user sees key 0..pos; idle users are zeroed below
         )[:, :, 0]  # fmt: skip
-        if min(positions[:batch]) < 0:  # skipped users (-1) produce zeros
+        if nearest < 0:  # skipped users (-1) produce zeros
             attended = torch.where(pos.reshape(batch, 1, 1) >= 0, attended, 0.0)
     make_tensor(attended.unsqueeze(0), DataType.BFLOAT16, Layout.TILE, out=out)
 
