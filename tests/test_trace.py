@@ -6,6 +6,7 @@ import networkx as nx
 import pytest
 import torch
 
+from ttgen.errors import TtgenError
 from ttgen.ir import call_nodes, layer_nodes
 from ttgen.models import build_model, get_family
 from ttgen.models.registry import preset_config
@@ -119,3 +120,34 @@ def test_other_families_trace(family):
     if family == "qwen2":  # q/k/v bias is visible as a bias parameter
         assert any("q_proj.bias" in p for a in linears for p in a.get("params", {}).values())
     assert summarize(g).layer_ops == summarize(g).layer_ops and layer_nodes(g, 1)
+
+
+def test_worker_process_trace_equals_in_process_trace(tiny_trace, monkeypatch):
+    """The last mode is exported in a forked worker when that is possible: the result must be the
+    trace a single process makes."""
+    import ttgen.trace.trace as stage
+
+    if not stage._can_fork():
+        pytest.skip("no forked worker here (one CPU, no fork, or other threads running)")
+    monkeypatch.setenv("TTGEN_TRACE_JOBS", "1")
+    model, source = build_model(get_family("llama"), preset="tiny")
+    alone = trace_model(model, source, batch=2, seq_len=64)
+    assert alone.to_dict() == tiny_trace.to_dict()
+
+
+def test_worker_failure_is_reported(monkeypatch):
+    import ttgen.trace.trace as stage
+
+    if not stage._can_fork():
+        pytest.skip("no forked worker here (one CPU, no fork, or other threads running)")
+    real = stage._mode_graph
+
+    def failing(model, mode, **kwargs):
+        if mode == "decode":
+            raise RuntimeError("boom in decode")
+        return real(model, mode, **kwargs)
+
+    monkeypatch.setattr(stage, "_mode_graph", failing)  # the fork inherits the patch
+    model, source = build_model(get_family("llama"), preset="tiny")
+    with pytest.raises(TtgenError, match="decode export failed: RuntimeError: boom in decode"):
+        trace_model(model, source, batch=2, seq_len=64)

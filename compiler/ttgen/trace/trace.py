@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import functools
 import json
+import multiprocessing
 import os
+import sys
 import tempfile
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -66,9 +70,6 @@ def trace_model(
     import torch
     import transformers
 
-    from ttgen.trace.convert import graph_from_exported
-    from ttgen.trace.export import DECODE_WRAPPER_PREFIX, export_decode, export_prefill
-
     config = model.config
     if seq_len <= 0:
         raise TtgenError(f"--seq-len must be positive, got {seq_len}")
@@ -94,24 +95,107 @@ def trace_model(
             "transformers": transformers.__version__,
         },
     }
+    unknown = [mode for mode in modes if mode not in MODES]
+    if unknown:
+        raise TtgenError(f"unknown mode '{unknown[0]}' (known: {', '.join(MODES)})")
     trace = ModelTrace(meta=meta)
+
+    def graph(mode: str) -> nx.DiGraph:
+        return _mode_graph(model, mode, batch=batch, seq_len=seq_len, family=source.family)
+
+    described = {
+        "prefill": f"prefill (batch {batch}, {seq_len} tokens)",
+        "decode": f"decode (batch {batch}, static cache of {seq_len})",
+    }
+    if len(modes) > 1 and _can_fork():
+        # The exports are independent and each takes seconds (CPU-bound Python): the last mode is
+        # exported in a forked child while this process does the others.
+        *here, there = modes
+        step(f"exporting {described[there]} in a worker process")
+        worker = _Forked(functools.partial(graph, there))
+        try:
+            for mode in here:
+                step(f"exporting and converting {described[mode]}")
+                trace.graphs[mode] = graph(mode)
+            step(f"waiting for the {there} export")
+            trace.graphs[there] = worker.result(there)
+        finally:
+            worker.close()
+        trace.graphs = {mode: trace.graphs[mode] for mode in modes}
+        return trace
     for mode in modes:
-        with torch.no_grad():
-            if mode == "prefill":
-                step(f"exporting prefill (batch {batch}, {seq_len} tokens)")
-                ep = export_prefill(model, batch, seq_len)
-                prefix = None
-            elif mode == "decode":
-                step(f"exporting decode (batch {batch}, static cache of {seq_len})")
-                ep = export_decode(model, batch, seq_len)
-                prefix = DECODE_WRAPPER_PREFIX
-            else:
-                raise TtgenError(f"unknown mode '{mode}' (known: {', '.join(MODES)})")
-        step(f"converting {mode} graph")
-        trace.graphs[mode] = graph_from_exported(
-            ep, strip_prefix=prefix, mode=mode, model=source.family, batch=batch, seq_len=seq_len
-        )
+        step(f"exporting and converting {described[mode]}")
+        trace.graphs[mode] = graph(mode)
     return trace
+
+
+def _mode_graph(model, mode: str, *, batch: int, seq_len: int, family: str) -> nx.DiGraph:
+    import torch
+
+    from ttgen.trace.convert import graph_from_exported
+    from ttgen.trace.export import DECODE_WRAPPER_PREFIX, export_decode, export_prefill
+
+    with torch.no_grad():
+        if mode == "prefill":
+            ep, prefix = export_prefill(model, batch, seq_len), None
+        else:
+            ep, prefix = export_decode(model, batch, seq_len), DECODE_WRAPPER_PREFIX
+    return graph_from_exported(
+        ep, strip_prefix=prefix, mode=mode, model=family, batch=batch, seq_len=seq_len
+    )
+
+
+def _can_fork() -> bool:
+    """A forked worker only where it helps: the fork start method exists, more than one CPU is
+    ours, and TTGEN_TRACE_JOBS is not 1."""
+    if os.environ.get("TTGEN_TRACE_JOBS", "") == "1":
+        return False
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return "fork" in multiprocessing.get_all_start_methods() and (cpus or 1) > 1
+
+
+class _Forked:
+    """Run `fn` (returning a graph) in a forked child; the graph comes back as its dict form."""
+
+    def __init__(self, fn: Callable[[], nx.DiGraph]):
+        ctx = multiprocessing.get_context("fork")
+        self._recv, send = ctx.Pipe(duplex=False)
+
+        def run() -> None:
+            # Another thread of the parent (a progress spinner) may have held a stream's lock at
+            # the fork, and the child inherits it held: the child writes to fresh streams only.
+            sys.stdout = sys.stderr = open(os.devnull, "w")  # noqa: SIM115 - lives as the child
+            warnings.simplefilter("ignore")
+            try:
+                message = ("ok", graph_to_dict(fn()))
+            except TtgenError as exc:
+                message = ("error", str(exc))
+            except BaseException as exc:  # noqa: BLE001 - reported to the parent, which raises
+                message = ("error", f"{type(exc).__name__}: {exc}")
+            send.send(message)
+            send.close()
+
+        self._proc = ctx.Process(target=run, daemon=True)
+        self._proc.start()
+        send.close()
+
+    def result(self, mode: str) -> nx.DiGraph:
+        try:
+            status, payload = self._recv.recv()
+        except EOFError:
+            self._proc.join()
+            raise TtgenError(
+                f"the {mode} export worker ended without a result (exit code {self._proc.exitcode})"
+            ) from None
+        if status != "ok":
+            raise TtgenError(f"{mode} export failed: {payload}")
+        return graph_from_dict(payload)
+
+    def close(self) -> None:
+        self._recv.close()
+        if self._proc.is_alive():
+            self._proc.kill()
+        self._proc.join()
 
 
 def check_writable(path: Path) -> None:
