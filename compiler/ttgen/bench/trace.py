@@ -1,7 +1,9 @@
 """`ttgen trace` vs a bare torch.export of the same model, as separate processes, in one run.
 
 Both sides pay the same start-up (interpreter, torch and transformers imports, building the model on
-the meta device); the ratio is what ttgen adds: graph conversion, summary, JSON.
+the meta device); the ratio is what ttgen adds: graph conversion, summary, JSON. ttgen runs with TTGEN_TRACE_JOBS=1
+here, one export after the other like the bare side (by default it exports decode in a forked
+worker while it exports prefill).
 
     python -m ttgen.bench.trace [--preset llama-3.1-8b] [--repeat 2]
 """
@@ -9,6 +11,7 @@ the meta device); the ratio is what ttgen adds: graph conversion, summary, JSON.
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import subprocess
 import sys
@@ -33,7 +36,8 @@ with torch.no_grad():
 
 def _timed(cmd: list[str]) -> float:
     start = time.perf_counter()
-    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                   env={**os.environ, "TTGEN_TRACE_JOBS": "1"})  # fmt: skip
     return time.perf_counter() - start
 
 
