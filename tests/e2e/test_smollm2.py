@@ -61,9 +61,10 @@ def test_greedy_tokens_equal_hf_on_three_prompts(checkpoint, backend, tmp_path_f
 
     Near-ties exist: at new token 12 of the second prompt HF's own top-2 margin is 0.003 (HF run in
     bf16 gives an exact tie there), while the generated model's margin is +0.04 under teacher
-    forcing. Agreement at such a step rests on rounding, down to fp32 summation order, so a failure
-    prints HF's margins: a divergence at a near-tie asks for a look at what changed the numerics,
-    one at a clear margin is a bug."""
+    forcing. Agreement at such a step rests on rounding, down to fp32 summation order: the same
+    code gave 16/16 on the machine of earlier sessions and 12/16 on an AVX-512 one (BLAS picks other
+    kernels, so other fp32 summation orders, per CPU, for HF and the emulator alike). A divergence at a clear margin fails; one
+    only at near-ties is reported as an expected failure (xfail) with HF's margins, not as a pass."""
     from transformers import AutoTokenizer
 
     from ttgen.run import run
@@ -76,7 +77,7 @@ def test_greedy_tokens_equal_hf_on_three_prompts(checkpoint, backend, tmp_path_f
         weight_cache=tmp_path_factory.mktemp("w"),
     )
     tokenizer = AutoTokenizer.from_pretrained(checkpoint)
-    failures = []
+    failures, ties = [], []
     for prompt, ours, ref, text in zip(
         PROMPTS, result.tokens, result.hf_tokens, result.completions, strict=True
     ):
@@ -84,11 +85,15 @@ def test_greedy_tokens_equal_hf_on_three_prompts(checkpoint, backend, tmp_path_f
         print(f"{prompt!r}: {same}/16 new tokens equal HF greedy: {text!r}")
         if same < len(ref):
             margins = _hf_margins(checkpoint, torch.tensor(tokenizer(prompt).input_ids), ref)
-            kind = "a near-tie" if margins[same] < TIE else "a clear margin"
-            failures.append(f"{prompt!r} diverges at new token {same}, HF top-2 margin "
-                            f"{margins[same]:.4f} ({kind}): {text!r}")  # fmt: skip
-    assert not failures, "\n".join(failures)
+            tie = margins[same] < TIE
+            (ties if tie else failures).append(
+                f"{prompt!r} diverges at new token {same}, HF top-2 margin {margins[same]:.4f} "
+                f"({'a near-tie' if tie else 'a clear margin'}): {text!r}"
+            )
+    assert not failures, "\n".join(failures + ties)
     assert result.completions[0].startswith(" Paris")
+    if ties:
+        pytest.xfail("only at near-ties: " + "; ".join(ties))
 
 
 def test_batch_of_four_equals_each_alone(checkpoint, backend, tmp_path_factory):
