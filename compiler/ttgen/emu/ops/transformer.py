@@ -222,6 +222,9 @@ def paged_scaled_dot_product_attention_decode(input_tensor_q, input_tensor_k, in
     batch, _, _, kernel, out = _decode_plan(q, table_rows, k.shape[-1], memory_config, program_config,
                                             compute_kernel_config, cache_len=table_cols * bs)  # fmt: skip
     kv_bits = (k.dtype.mantissa_bits, v.dtype.mantissa_bits)
+    head_rows = (torch.arange(hkv) * bs).reshape(1, hkv, 1)  # a head's first row within a block
+    block_rows = scalar(hkv * bs, torch.int64)  # rows per cache block
+    rows_per_block = scalar(bs, torch.int64)
 
     def run() -> None:
         pos = positions((), cur_pos_tensor, batch, "cur_pos_tensor")
@@ -229,12 +232,17 @@ def paged_scaled_dot_product_attention_decode(input_tensor_q, input_tensor_k, in
         lo, hi = (int(bound) for bound in torch.aminmax(table))
         require(hi < nblocks and lo >= 0, "page table entries must index cache blocks")
         furthest = max(pos)
-        blocks = min(table_cols, -(-(furthest + 1) // bs)) if furthest >= 0 else 1
-        index = table[:batch, :blocks].reshape(-1)
+        # the keys up to the furthest position (at most the whole cache), in cache row order
+        live = min(furthest + 1, table_cols * bs) if furthest >= 0 else 1
+        t = torch.arange(live)
+        slots = table[:batch].index_select(1, torch.div(t, rows_per_block, rounding_mode="floor"))
+        rows = (slots * block_rows).unsqueeze(1) + head_rows + torch.remainder(t, rows_per_block)
+        index = rows.reshape(-1)  # [B, H, live] rows of the [blocks * H * bs, D] storage
 
-        def gather(cache):  # [num_blocks, H, bs, D] → [B, H, blocks * bs, D], the live blocks only
-            g = cache.padded_values().index_select(0, index).reshape(batch, blocks, hkv, bs, d)
-            return g.permute(0, 2, 1, 3, 4).reshape(batch, hkv, blocks * bs, d)
+        def gather(cache):  # [num_blocks, H, bs, D] → [B, H, live, D]
+            return (
+                cache.padded_values().view(-1, d).index_select(0, index).view(batch, hkv, live, d)
+            )
 
         _decode(q, gather(k), gather(v), pos, scale, sliding_window_size, kernel, kv_bits, out)
 
