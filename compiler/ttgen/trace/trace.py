@@ -176,7 +176,9 @@ class _Forked:
             send.close()
 
         self._proc = ctx.Process(target=run, daemon=True)
-        self._proc.start()
+        with warnings.catch_warnings():  # Python >= 3.12 warns when other threads exist; see run()
+            warnings.filterwarnings("ignore", message=".*fork", category=DeprecationWarning)
+            self._proc.start()
         send.close()
 
     def result(self, mode: str) -> nx.DiGraph:
