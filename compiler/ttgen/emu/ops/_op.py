@@ -14,7 +14,7 @@ from ttgen.emu.tensor import Tensor, padded_shape_of, quantize_to, tile_pad
 from ttgen.emu.types import CoreRange, DataType, Layout, MemoryConfig
 
 __all__ = [
-    "check_program_cbs", "device_op", "int64_tensor", "launch", "run_kernels", "make_tensor", "on_device", "output_memory_config", "tensors_in",
+    "check_program_cbs", "device_op", "int64_tensor", "launch", "make_tensor", "on_device", "output_memory_config", "run_kernels", "tensors_in",
 ]  # fmt: skip
 
 
