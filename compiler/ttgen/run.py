@@ -57,9 +57,7 @@ def hf_greedy(hf, prompt, n: int) -> list[int]:
         out = hf(input_ids=prompt[None], use_cache=True)
         tokens = [int(out.logits[0, -1].argmax())]
         for _ in range(n - 1):
-            out = hf(
-                input_ids=torch.tensor([[tokens[-1]]]), cache=out.past_key_values, use_cache=True
-            )
+            out = hf(input_ids=torch.tensor([[tokens[-1]]]), cache=out.cache, use_cache=True)
             tokens.append(int(out.logits[0, -1].argmax()))
     return tokens
 

@@ -65,11 +65,11 @@ def _decode_times(steps: int, rounds: int) -> tuple[float, float, float, int]:
         position += 1
 
     with torch.no_grad():
-        cache = hf(input_ids=prompts, use_cache=True).past_key_values
+        cache = hf(input_ids=prompts, use_cache=True).cache
 
         def hf_step() -> None:
             nonlocal cache
-            cache = hf(input_ids=tokens[:, None], cache=cache, use_cache=True).past_key_values
+            cache = hf(input_ids=tokens[:, None], cache=cache, use_cache=True).cache
 
         tt_step()  # compiles and captures the trace
         hf_step()

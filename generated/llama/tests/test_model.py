@@ -65,7 +65,7 @@ def test_kv_cache(reference_model, model, prompt):
     model.prefill_forward(prompt, 0)
     with torch.no_grad():
         out = reference_model(input_ids=prompt[None], use_cache=True)
-    hf_k, hf_v = out.past_key_values.layers[0].keys[0], out.past_key_values.layers[0].values[0]
+    hf_k, hf_v = out.cache.layers[0].keys[0], out.cache.layers[0].values[0]
     k_cache, v_cache = model.kv_caches()[0]
     for cache, expected, permuted in ((k_cache, hf_k, True), (v_cache, hf_v, False)):
         values = ttnn.to_torch(cache).float()
