@@ -93,9 +93,8 @@ def _quantize_rows(x: torch.Tensor, bits: int) -> torch.Tensor:
     shift = 25 - bits
     top = float((1 << (bits - 1)) - 1)
     if int(lo) >= 24 << 23 and int(hi) < 255 << 23:
-        base = (
-            (top_bits & _EXP_BITS).view(torch.float32).mul_(scalar(2.0**-23))
-        )  # 2^(E - 150), normal
+        # 2^(E - 150), a normal float: the exponent bits scaled down by 2^-23
+        base = (top_bits & _EXP_BITS).view(torch.float32).mul_(scalar(2.0**-23))
         up = torch.reciprocal(base)  # 2^(150 - E), exact
         down = base.mul_(scalar(2.0**shift))  # 2^(E - 150 + shift)
         shifted = torch.mul(g, up).trunc_()  # |value| < 2^24: exact, truncated (a -0 ends as +0)

@@ -331,9 +331,7 @@ def rotary_embedding_llama(input_tensor, cos_cache, sin_cache, trans_mat, *, is_
             rotated = rotated.bfloat16().float()
         # both products are rounded to the dest format (bf16); a bf16 + bf16 torch add is computed
         # in fp32 and rounded once to bf16, as the output is
-        summed = (v * cos_cache.values()).bfloat16() + (rotated * sin_cache.values()).to(
-            torch.bfloat16
-        )
+        summed = (v * cos_cache.values()).bfloat16() + (rotated * sin_cache.values()).bfloat16()
         make_tensor(summed.float(), x.dtype, Layout.TILE, out=out, source=DataType.BFLOAT16)
 
     launch(run)
@@ -375,9 +373,7 @@ def paged_update_cache(cache_tensor, input_tensor, *, update_idxs=(), update_idx
             page_table.dtype == DataType.INT32 and page_table.layout == Layout.ROW_MAJOR,
             "page_table must be INT32 ROW_MAJOR",
         )
-    rows_per_slot = cache.padded_shape[
-        2
-    ]  # a cache row is (slot, head, row): [..., H, S, D] storage
+    rows_per_slot = cache.padded_shape[2]  # a cache row is (slot, head, row): [.., H, S, D]
 
     def run() -> None:
         pos = positions(update_idxs, update_idxs_tensor, batch, "update_idxs_tensor")

@@ -132,8 +132,8 @@ def scaled_dot_product_attention(input_tensor_q, input_tensor_k, input_tensor_v,
 def _decode_plan(
     q, kv_users: int, kv_head_dim: int, memory_config, program_config, kernel, cache_len: int
 ):
-    """The static part of decode SDPA: shapes, chunk sizes, the output. Returns (batch, heads, d,
-    kernel, output)."""
+    """The static part of decode SDPA: shapes, chunk sizes, the output. Returns (batch, kernel,
+    output)."""
     qs = list(q.shape)
     require(len(qs) == 4 and qs[0] == 1, lambda: f"SDPA decode: Q must be [1, B, H, D], got {qs}")
     batch, heads, d = qs[1], qs[2], qs[3]
@@ -147,7 +147,7 @@ def _decode_plan(
     _validate_chunks(program_config, None, q.device())
     out = reserve_output([1, batch, heads, d], DataType.BFLOAT16, Layout.TILE, q.device(),
                          memory_config or DRAM_MEMORY_CONFIG)  # fmt: skip
-    return batch, heads, d, kernel or _DEFAULT_SDPA_KERNEL, out
+    return batch, kernel or _DEFAULT_SDPA_KERNEL, out
 
 
 def _decode(q, keys, values, positions, scale, sliding_window_size, kernel, kv_bits, out) -> None:
@@ -161,11 +161,11 @@ def _decode(q, keys, values, positions, scale, sliding_window_size, kernel, kv_b
     if live <= 0:  # no user attends
         attended = torch.zeros(batch, heads, d)
     else:
-        pos = int64_tensor(positions[:batch]).reshape(batch, 1, 1, 1)
         nearest = min(positions[:batch])
         if sliding_window_size is None and nearest == live - 1:
             mask = None  # every user is at the furthest position: all live keys are attended
-        else:
+        else:  # (idle users, at -1, always land here)
+            pos = int64_tensor(positions[:batch]).reshape(batch, 1, 1, 1)
             j = torch.arange(live).reshape(1, 1, 1, live)
             mask = j <= pos
             if sliding_window_size is not None:
@@ -192,7 +192,7 @@ def scaled_dot_product_attention_decode(input_tensor_q, input_tensor_k, input_te
         is_causal and attn_mask is None,
         "SDPA decode: only causal decode with positions is emulated",
     )
-    batch, _, _, kernel, out = _decode_plan(q, k.shape[0], k.shape[-1], memory_config, program_config,
+    batch, kernel, out = _decode_plan(q, k.shape[0], k.shape[-1], memory_config, program_config,
                                             compute_kernel_config, cache_len=k.shape[-2])  # fmt: skip
     kv_bits = (k.dtype.mantissa_bits, v.dtype.mantissa_bits)
 
@@ -219,7 +219,7 @@ def paged_scaled_dot_product_attention_decode(input_tensor_q, input_tensor_k, in
     require(cur_pos_tensor is not None, "paged SDPA decode needs cur_pos_tensor")
     table_rows, table_cols = page_table_tensor.shape[0], page_table_tensor.shape[-1]
     nblocks, hkv, bs, d = k.padded_shape
-    batch, _, _, kernel, out = _decode_plan(q, table_rows, k.shape[-1], memory_config, program_config,
+    batch, kernel, out = _decode_plan(q, table_rows, k.shape[-1], memory_config, program_config,
                                             compute_kernel_config, cache_len=table_cols * bs)  # fmt: skip
     kv_bits = (k.dtype.mantissa_bits, v.dtype.mantissa_bits)
     head_rows = (torch.arange(hkv) * bs).reshape(1, hkv, 1)  # a head's first row within a block
