@@ -1,5 +1,6 @@
 """The trace stage: graphs, module annotation, decode cache updates, JSON round-trip, numerics."""
 
+import copy
 import re
 
 import networkx as nx
@@ -8,10 +9,18 @@ import torch
 
 from ttgen.errors import TtgenError
 from ttgen.ir import call_nodes, layer_nodes
-from ttgen.models import build_model, get_family
+from ttgen.ir.graph import graph_to_dict
+from ttgen.models import ModelSource, build_model, get_family
 from ttgen.models.registry import preset_config
 from ttgen.trace import load_trace, save_trace, summarize, trace_model
 from ttgen.trace.export import export_decode
+from ttgen.trace.stamp import (
+    STAMP_FROM,
+    StampError,
+    decoder_layers_path,
+    first_layers,
+    stamp_layers,
+)
 
 LAYER = re.compile(r"^model\.layers\.(\d+)(\.|$)")
 
@@ -151,3 +160,103 @@ def test_worker_failure_is_reported(monkeypatch):
     model, source = build_model(get_family("llama"), preset="tiny")
     with pytest.raises(TtgenError, match="decode export failed: RuntimeError: boom in decode"):
         trace_model(model, source, batch=2, seq_len=64)
+
+
+# --- layer stamping ---------------------------------------------------------------------------
+
+
+def _deep_model(family: str, layers: int, device: str = "meta", layer_types=None):
+    """The family's tiny preset with `layers` decoder layers (random weights off the meta device)."""
+    config = preset_config(get_family(family), "tiny")
+    config.num_hidden_layers = layers
+    if layer_types is not None or getattr(config, "layer_types", None) is not None:
+        config.layer_types = layer_types or [config.layer_types[0]] * layers
+    config._attn_implementation = "sdpa"
+    model_cls, _ = get_family(family).hf_classes()
+    with torch.device(device):
+        model = model_cls(config)
+    return model.eval(), ModelSource(family, preset="tiny")
+
+
+def _trace_bytes(trace, path) -> bytes:
+    save_trace(trace, path)
+    return path.read_bytes()
+
+
+@pytest.mark.parametrize(
+    ("family", "layers", "device"),
+    [("llama", 6, "meta"), ("llama", 4, "cpu"), ("qwen2", 4, "meta"), ("mistral", 5, "meta")],
+)
+def test_stamped_trace_equals_full_export(family, layers, device, tmp_path, monkeypatch):
+    """Exporting the first layers and stamping out the rest gives the full export's trace, byte for
+    byte (node names, order, module paths, weights, cache buffers, edges)."""
+    import ttgen.trace.export as export
+
+    monkeypatch.setenv("TTGEN_TRACE_JOBS", "1")  # the export spy below sees every export
+    model, source = _deep_model(family, layers, device)
+    assert decoder_layers_path(model) == "model.layers"
+    depths = []
+    for name in ("export_prefill", "export_decode"):
+        real = getattr(export, name)
+        monkeypatch.setattr(
+            export, name, lambda m, *a, real=real: depths.append(len(m.model.layers)) or real(m, *a)
+        )
+    stamped = trace_model(model, source, batch=2, seq_len=64)
+    assert depths == [STAMP_FROM, STAMP_FROM]  # prefill and decode exported 3 layers each
+    full = trace_model(model, source, batch=2, seq_len=64, stamp=False)
+    assert depths[2:] == [layers, layers]
+    assert _trace_bytes(stamped, tmp_path / "s.json") == _trace_bytes(full, tmp_path / "f.json")
+    # The model is whole again after the cut export.
+    assert model.config.num_hidden_layers == layers and len(model.model.layers) == layers
+
+
+def test_stamping_applies_only_to_homogeneous_stacks_deeper_than_the_prefix():
+    assert decoder_layers_path(_deep_model("llama", STAMP_FROM)[0]) is None
+    mixed = ["full_attention"] * 2 + ["sliding_attention"] * 2
+    assert decoder_layers_path(_deep_model("qwen2", 4, layer_types=mixed)[0]) is None
+    model, _ = _deep_model("llama", 4)
+    model.model.layers[3].mlp.up_proj.weight = torch.nn.Parameter(torch.empty(8, 8, device="meta"))
+    assert decoder_layers_path(model) is None
+
+
+@pytest.fixture(scope="module")
+def prefix_graph():
+    """The prefill export of a 5-layer model's first STAMP_FROM layers, as a graph dict."""
+    model, source = _deep_model("llama", 5)
+    with first_layers(model, "model.layers", STAMP_FROM):
+        trace = trace_model(model, source, modes=("prefill",), batch=1, seq_len=32, stamp=False)
+    return graph_to_dict(trace.graphs["prefill"])
+
+
+def test_stamping_checks_that_the_exported_layers_line_up(prefix_graph):
+    stamp_layers(copy.deepcopy(prefix_graph), "model.layers", 5)  # as exported: fine
+    bad = copy.deepcopy(prefix_graph)
+    eps = [n for n in bad["nodes"] if n["module"] == "model.layers.2.input_layernorm"
+           and n["op"] == "aten.add.Tensor"]  # fmt: skip
+    eps[0]["constants"]["other"] = 1e-6  # layer 2's RMSNorm eps no longer matches layer 1's
+    with pytest.raises(StampError, match=r"\(layer 1\) and add_\d+ \(layer 2\) differ"):
+        stamp_layers(bad, "model.layers", 5)
+    renamed = copy.deepcopy(prefix_graph)  # mean_1 → mean_7, a name FX's counters would not give
+    for n in renamed["nodes"]:
+        n["id"] = "mean_7" if n["id"] == "mean_1" else n["id"]
+        n["inputs"] = ["mean_7" if i == "mean_1" else i for i in n["inputs"]]
+    for e in renamed["edges"]:
+        e["src"], e["dst"] = ("mean_7" if x == "mean_1" else x for x in (e["src"], e["dst"]))
+    with pytest.raises(StampError, match="FX's counters"):
+        stamp_layers(renamed, "model.layers", 5)
+
+
+def test_trace_falls_back_to_the_full_export_when_stamping_does_not_apply(monkeypatch, tmp_path):
+    import ttgen.trace.stamp as stamp
+
+    monkeypatch.setenv("TTGEN_TRACE_JOBS", "1")
+    model, source = _deep_model("llama", 4)
+    full = trace_model(model, source, batch=1, seq_len=32, stamp=False)
+
+    def refuse(graph, path, num_layers):
+        raise StampError("layer 1 and layer 2 differ")
+
+    monkeypatch.setattr(stamp, "stamp_layers", refuse)
+    with pytest.warns(UserWarning, match="layer stamping does not apply .* exporting all layers"):
+        fallback = trace_model(model, source, batch=1, seq_len=32)
+    assert _trace_bytes(fallback, tmp_path / "a.json") == _trace_bytes(full, tmp_path / "b.json")

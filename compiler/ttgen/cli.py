@@ -52,6 +52,12 @@ def _build_parser() -> argparse.ArgumentParser:
     trace.add_argument("--num-layers", type=_positive_int, help=_NUM_LAYERS_HELP)
     trace.add_argument("--mode", choices=("prefill", "decode", "both"), default="both")
     trace.add_argument(
+        "--no-stamp",
+        action="store_true",
+        help="export every decoder layer (by default a homogeneous stack is exported as its first "
+        "3 layers and stamped out to full depth: the same graph, faster)",
+    )
+    trace.add_argument(
         "--out", type=Path, help="output JSON (default: traces/<model>-<preset>.json)"
     )
     trace.add_argument("--quiet", action="store_true", help="no progress and no summary")
@@ -235,9 +241,8 @@ def _cmd_trace(args: argparse.Namespace) -> int:
         model, source = build_model(
             family, preset=args.preset, checkpoint=args.checkpoint, num_layers=args.num_layers
         )
-        trace = trace_model(
-            model, source, modes=modes, batch=args.batch, seq_len=args.seq_len, step=step
-        )
+        trace = trace_model(model, source, modes=modes, batch=args.batch, seq_len=args.seq_len,
+                            stamp=not args.no_stamp, step=step)  # fmt: skip
         step(f"writing {out}")
         save_trace(trace, out)
     if not args.quiet:

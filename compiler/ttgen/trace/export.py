@@ -8,11 +8,19 @@ buffers belong to a thin wrapper module, so the exported graph shows the cache w
 from __future__ import annotations
 
 import contextlib
+import re
 
 import torch
 import torch.fx.config
 
-__all__ = ["DECODE_WRAPPER_PREFIX", "StaticCacheDecoder", "export_decode", "export_prefill"]
+__all__ = [
+    "DECODE_WRAPPER_PREFIX",
+    "StaticCacheDecoder",
+    "cache_buffer_layer",
+    "cache_buffer_name",
+    "export_decode",
+    "export_prefill",
+]
 
 # The wrapper holds the HF model as `self.model`, so module paths and parameter names in the decode
 # graph carry one extra leading "model."; the converter strips it.
@@ -87,3 +95,17 @@ def export_decode(model, batch: int, max_cache_len: int) -> torch.export.Exporte
     cache_position = torch.zeros(1, dtype=torch.long, device=device)
     with _without_stack_traces():
         return torch.export.export(wrapper, (input_ids, cache_position), strict=False)
+
+
+_CACHE_BUFFER = re.compile(r"^(key_cache|value_cache|cache_length)_(\d+)$")
+
+
+def cache_buffer_layer(name: str) -> int | None:
+    """The layer of a decode wrapper cache buffer (`key_cache_3` → 3), None for other names."""
+    m = _CACHE_BUFFER.match(name)
+    return int(m.group(2)) if m else None
+
+
+def cache_buffer_name(name: str, layer: int) -> str:
+    """The same cache buffer of another layer (`key_cache_3`, 5 → `key_cache_5`)."""
+    return f"{_CACHE_BUFFER.match(name).group(1)}_{layer}"

@@ -60,12 +60,15 @@ def trace_model(
     modes: tuple[str, ...] = MODES,
     batch: int = 1,
     seq_len: int = 128,
+    stamp: bool = True,
     step: Callable[[str], None] = lambda _msg: None,
 ) -> ModelTrace:
     """Export `model` in each mode and convert the exported programs to graphs.
 
     Prefill traces `batch` prompts of `seq_len` tokens; decode traces one new token per user against
-    a static KV cache of `seq_len` positions.
+    a static KV cache of `seq_len` positions. A homogeneous decoder stack is exported as its first
+    few layers and stamped out to full depth (ttgen.trace.stamp; the same graph as the full export);
+    `stamp=False` exports every layer.
     """
     import torch
     import transformers
@@ -100,12 +103,23 @@ def trace_model(
         raise TtgenError(f"unknown mode '{unknown[0]}' (known: {', '.join(MODES)})")
     trace = ModelTrace(meta=meta)
 
-    def graph(mode: str) -> nx.DiGraph:
-        return _mode_graph(model, mode, batch=batch, seq_len=seq_len, family=source.family)
+    from ttgen.trace.stamp import STAMP_FROM, decoder_layers_path
 
+    layers_path = decoder_layers_path(model) if stamp else None
+
+    def graph(mode: str) -> nx.DiGraph:
+        return _mode_graph(
+            model, mode, batch=batch, seq_len=seq_len, family=source.family, layers=layers_path
+        )
+
+    depth = (
+        f"; first {STAMP_FROM} of {config.num_hidden_layers} layers exported, the rest stamped"
+        if layers_path is not None
+        else ""
+    )
     described = {
-        "prefill": f"prefill (batch {batch}, {seq_len} tokens)",
-        "decode": f"decode (batch {batch}, static cache of {seq_len})",
+        "prefill": f"prefill (batch {batch}, {seq_len} tokens{depth})",
+        "decode": f"decode (batch {batch}, static cache of {seq_len}{depth})",
     }
     if len(modes) > 1 and _can_fork():
         # The exports are independent and each takes seconds (CPU-bound Python): the last mode is
@@ -129,20 +143,38 @@ def trace_model(
     return trace
 
 
-def _mode_graph(model, mode: str, *, batch: int, seq_len: int, family: str) -> nx.DiGraph:
+def _mode_graph(
+    model, mode: str, *, batch: int, seq_len: int, family: str, layers: str | None = None
+) -> nx.DiGraph:
+    """The graph of one mode: the full export, or (`layers`: the decoder layer list's path) the
+    export of the first STAMP_FROM layers stamped out to the model's depth."""
     import torch
 
     from ttgen.trace.convert import graph_from_exported
     from ttgen.trace.export import DECODE_WRAPPER_PREFIX, export_decode, export_prefill
+    from ttgen.trace.stamp import STAMP_FROM, StampError, first_layers, stamp_layers
 
-    with torch.no_grad():
-        if mode == "prefill":
-            ep, prefix = export_prefill(model, batch, seq_len), None
-        else:
-            ep, prefix = export_decode(model, batch, seq_len), DECODE_WRAPPER_PREFIX
-    return graph_from_exported(
-        ep, strip_prefix=prefix, mode=mode, model=family, batch=batch, seq_len=seq_len
-    )
+    def exported() -> nx.DiGraph:
+        with torch.no_grad():
+            if mode == "prefill":
+                ep, prefix = export_prefill(model, batch, seq_len), None
+            else:
+                ep, prefix = export_decode(model, batch, seq_len), DECODE_WRAPPER_PREFIX
+        return graph_from_exported(
+            ep, strip_prefix=prefix, mode=mode, model=family, batch=batch, seq_len=seq_len
+        )
+
+    if layers is None:
+        return exported()
+    depth = model.config.num_hidden_layers
+    with first_layers(model, layers, STAMP_FROM):
+        prefix = exported()
+    try:
+        return graph_from_dict(stamp_layers(graph_to_dict(prefix), layers, depth))
+    except StampError as exc:
+        message = f"{mode}: layer stamping does not apply ({exc}); exporting all layers"
+        warnings.warn(message, stacklevel=2)
+        return exported()
 
 
 def _can_fork() -> bool:
