@@ -1,4 +1,4 @@
-"""Layer stamping: the graph of an N-layer decoder stack from the export of its first two layers.
+"""Layer stamping: the graph of an N-layer decoder stack from the export of its first few layers.
 
 In a homogeneous stack (every decoder layer of one class, with the same parameter shapes and the
 same layer type) each layer adds the same nodes at the same places of the exported program: its
@@ -6,9 +6,9 @@ parameters and cache buffers among the placeholders, its cache-length write in t
 and its body. FX names every call node by its op and a per-op counter, so layer j's nodes differ
 from layer j-1's only in their counters and in the layer index of their module paths and weights.
 
-The stage exports the first `STAMP_FROM` layers, checks that structure (the two layers line up
-node for node; renaming the exported graph with FX's counting rule reproduces it), and stamps the
-last exported layer out to the full depth. The result equals the full export node for node, name
+The stage exports the first `STAMP_FROM` layers, checks that structure (the exported layers after
+the first line up node for node; renaming the exported graph with FX's counting rule reproduces
+it), and stamps the last exported layer out to the full depth. The result equals the full export node for node, name
 for name (tests/test_trace.py compares them byte for byte) at a fraction of the cost: on an 8B
 model decoder layers are nearly all of the export time.
 """
