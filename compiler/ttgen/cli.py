@@ -324,7 +324,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
     from ttgen.emu.backend import select_backend
     from ttgen.models.gguf import cache_root
-    from ttgen.run import run
+    from ttgen.run import NEAR_TIE, run
 
     prompts = list(args.prompt)
     if args.prompts_file is not None:
@@ -370,10 +370,12 @@ def _cmd_run(args: argparse.Namespace) -> int:
         out.print(
             f"tokens equal HF greedy decoding: [{'green' if result.matches_hf else 'red'}]{'yes' if result.matches_hf else 'no'}[/]"
         )
-        for i, (ours, ref) in enumerate(zip(result.tokens, result.hf_tokens, strict=True)):
-            if ours != ref:
-                first = next(j for j, (a, b) in enumerate(zip(ours, ref, strict=True)) if a != b)
-                out.print(f"  user {i + 1}: first difference at new token {first + 1}")
+        for user, same, margin in result.differences():
+            kind = "a near-tie, decided by rounding" if margin < NEAR_TIE else "a clear margin"
+            out.print(
+                f"  user {user + 1}: {same}/{args.max_new_tokens} new tokens equal HF; at the next, "
+                f"HF's top-2 logit margin is {margin:.4f} ({kind})"
+            )
     return 0
 
 

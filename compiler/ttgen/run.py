@@ -15,7 +15,11 @@ from pathlib import Path
 
 from ttgen.errors import TtgenError
 
-__all__ = ["RunResult", "hf_greedy", "load_package", "run"]
+__all__ = ["NEAR_TIE", "RunResult", "hf_greedy", "load_package", "run"]
+
+# An HF top-2 logit margin below this is a near-tie: which token wins there comes down to rounding
+# (fp32 summation order differs between CPUs' BLAS kernels), so a difference there is not an error.
+NEAR_TIE = 0.01
 
 
 @dataclass
@@ -24,6 +28,7 @@ class RunResult:
     completions: list[str]
     tokens: list[list[int]]
     hf_tokens: list[list[int]] | None
+    hf_margins: list[list[float]] | None  # HF's top-2 logit margin at each of its greedy steps
     load_seconds: float
     prefill_tokens_per_s: float
     decode_tokens_per_s: float
@@ -31,6 +36,16 @@ class RunResult:
     @property
     def matches_hf(self) -> bool | None:
         return None if self.hf_tokens is None else self.tokens == self.hf_tokens
+
+    def differences(self) -> list[tuple[int, int, float]]:
+        """(user, new tokens equal HF before the first difference, HF's top-2 margin there) for
+        each user whose tokens differ from HF's."""
+        found = []
+        for user, (ours, ref) in enumerate(zip(self.tokens, self.hf_tokens or [], strict=False)):
+            same = next((i for i, (a, b) in enumerate(zip(ours, ref, strict=True)) if a != b), None)
+            if same is not None:
+                found.append((user, same, self.hf_margins[user][same]))
+        return found
 
 
 def load_package(path: Path):
@@ -49,17 +64,25 @@ def load_package(path: Path):
     return modules
 
 
-def hf_greedy(hf, prompt, n: int) -> list[int]:
-    """Plain argmax decoding with HF's KV cache (no stop token, as `run` decodes)."""
+def hf_greedy(hf, prompt, n: int) -> tuple[list[int], list[float]]:
+    """Plain argmax decoding with HF's KV cache (no stop token, as `run` decodes): the tokens and,
+    at each step, the margin between HF's top two logits."""
     import torch
+
+    tokens, margins = [], []
+
+    def pick(logits) -> None:
+        top2 = torch.topk(logits[0, -1], 2)
+        tokens.append(int(top2.indices[0]))
+        margins.append(float(top2.values[0] - top2.values[1]))
 
     with torch.no_grad():
         out = hf(input_ids=prompt[None], use_cache=True)
-        tokens = [int(out.logits[0, -1].argmax())]
+        pick(out.logits)
         for _ in range(n - 1):
             out = hf(input_ids=torch.tensor([[tokens[-1]]]), cache=out.cache, use_cache=True)
-            tokens.append(int(out.logits[0, -1].argmax()))
-    return tokens
+            pick(out.logits)
+    return tokens, margins
 
 
 def default_checkpoint(package: Path) -> Path:
@@ -146,12 +169,13 @@ def run(package: Path, prompts: list[str], *, max_new_tokens: int, checkpoint: P
         generator.release()
     finally:
         ttnn.close_device(device)
-    hf_tokens = None
+    hf_tokens = hf_margins = None
     if compare_hf:
         status("HF greedy reference")
-        hf_tokens = [hf_greedy(hf, i, max_new_tokens) for i in ids]
+        greedy = [hf_greedy(hf, i, max_new_tokens) for i in ids]
+        hf_tokens, hf_margins = [t for t, _ in greedy], [m for _, m in greedy]
     total_prompt = sum(len(i) for i in ids)
     return RunResult(
-        prompts, [tokenizer.decode(o) for o in outputs], outputs, hf_tokens, load_seconds,
+        prompts, [tokenizer.decode(o) for o in outputs], outputs, hf_tokens, hf_margins, load_seconds,
         total_prompt / prefill_s if prefill_s else 0.0, steps * len(ids) / decode_s if decode_s else 0.0,
     )  # fmt: skip

@@ -8,6 +8,8 @@ from pathlib import Path
 import pytest
 import torch
 
+from ttgen.run import NEAR_TIE
+
 ROOT = Path(__file__).resolve().parents[2]
 PACKAGE = ROOT / "generated" / "smollm2"
 PROMPTS = ["The capital of France is", "Once upon a time, there was a little", "def fibonacci(n):"]
@@ -39,7 +41,7 @@ def backend():
     return select_backend()
 
 
-TIE = 0.01  # an HF top-2 logit margin below this is a near-tie: reported with a failure
+TIE = NEAR_TIE  # an HF top-2 logit margin below this is a near-tie: reported with a failure
 
 
 def _hf_margins(checkpoint, prompt_ids, tokens) -> list[float]:
