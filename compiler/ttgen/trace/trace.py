@@ -73,6 +73,8 @@ def trace_model(
     import torch
     import transformers
 
+    from ttgen.trace.stamp import STAMP_FROM, decoder_layers_path
+
     config = model.config
     if seq_len <= 0:
         raise TtgenError(f"--seq-len must be positive, got {seq_len}")
@@ -102,9 +104,6 @@ def trace_model(
     if unknown:
         raise TtgenError(f"unknown mode '{unknown[0]}' (known: {', '.join(MODES)})")
     trace = ModelTrace(meta=meta)
-
-    from ttgen.trace.stamp import STAMP_FROM, decoder_layers_path
-
     layers_path = decoder_layers_path(model) if stamp else None
 
     def graph(mode: str) -> nx.DiGraph:
