@@ -21,6 +21,7 @@ from ttgen.trace.stamp import (
     first_layers,
     stamp_layers,
 )
+from ttgen.trace.trace import StampingSkipped
 
 LAYER = re.compile(r"^model\.layers\.(\d+)(\.|$)")
 
@@ -246,17 +247,28 @@ def test_stamping_checks_that_the_exported_layers_line_up(prefix_graph):
         stamp_layers(renamed, "model.layers", 5)
 
 
-def test_trace_falls_back_to_the_full_export_when_stamping_does_not_apply(monkeypatch, tmp_path):
+@pytest.mark.parametrize("jobs", ["1", "2"])
+def test_trace_falls_back_to_the_full_export_when_stamping_does_not_apply(
+    jobs, monkeypatch, tmp_path
+):
+    """Both modes fall back and say so, also the one exported in the forked worker."""
     import ttgen.trace.stamp as stamp
+    import ttgen.trace.trace as stage
 
-    monkeypatch.setenv("TTGEN_TRACE_JOBS", "1")
+    monkeypatch.setenv("TTGEN_TRACE_JOBS", jobs)
+    if jobs != "1" and not stage._can_fork():
+        pytest.skip("no forked worker here (one CPU, no fork, or other threads running)")
     model, source = _deep_model("llama", 4)
     full = trace_model(model, source, batch=1, seq_len=32, stamp=False)
 
     def refuse(graph, path, num_layers):
         raise StampError("layer 1 and layer 2 differ")
 
-    monkeypatch.setattr(stamp, "stamp_layers", refuse)
-    with pytest.warns(UserWarning, match="layer stamping does not apply .* exporting all layers"):
+    monkeypatch.setattr(stamp, "stamp_layers", refuse)  # the fork inherits the patch
+    with pytest.warns(StampingSkipped) as caught:
         fallback = trace_model(model, source, batch=1, seq_len=32)
+    assert sorted(str(w.message) for w in caught) == [
+        f"{mode}: layer stamping does not apply (layer 1 and layer 2 differ); exporting all layers"
+        for mode in ("decode", "prefill")
+    ]
     assert _trace_bytes(fallback, tmp_path / "a.json") == _trace_bytes(full, tmp_path / "b.json")

@@ -19,10 +19,22 @@ import networkx as nx
 from ttgen.errors import TtgenError
 from ttgen.ir.graph import graph_from_dict, graph_to_dict
 
-__all__ = ["MODES", "TRACE_FORMAT", "ModelTrace", "load_trace", "save_trace", "trace_model"]
+__all__ = [
+    "MODES",
+    "TRACE_FORMAT",
+    "ModelTrace",
+    "StampingSkipped",
+    "load_trace",
+    "save_trace",
+    "trace_model",
+]
 
 MODES = ("prefill", "decode")
 TRACE_FORMAT = "ttgen.trace/1"
+
+
+class StampingSkipped(UserWarning):
+    """Layer stamping did not apply to a mode; every layer was exported instead (same graph)."""
 
 
 @dataclass
@@ -172,7 +184,7 @@ def _mode_graph(
         return graph_from_dict(stamp_layers(graph_to_dict(prefix), layers, depth))
     except StampError as exc:
         message = f"{mode}: layer stamping does not apply ({exc}); exporting all layers"
-        warnings.warn(message, stacklevel=2)
+        warnings.warn(message, StampingSkipped, stacklevel=2)
         return exported()
 
 
@@ -186,7 +198,8 @@ def _can_fork() -> bool:
 
 
 class _Forked:
-    """Run `fn` (returning a graph) in a forked child; the graph comes back as its dict form."""
+    """Run `fn` (returning a graph) in a forked child; the graph comes back as its dict form, and
+    a StampingSkipped warning of the child is raised again in the parent."""
 
     def __init__(self, fn: Callable[[], nx.DiGraph]):
         ctx = multiprocessing.get_context("fork")
@@ -196,14 +209,16 @@ class _Forked:
             # Another thread of the parent (a progress spinner) may have held a stream's lock at
             # the fork, and the child inherits it held: the child writes to fresh streams only.
             sys.stdout = sys.stderr = open(os.devnull, "w")  # noqa: SIM115 - lives as the child
-            warnings.simplefilter("ignore")
-            try:
-                message = ("ok", graph_to_dict(fn()))
-            except TtgenError as exc:
-                message = ("error", str(exc))
-            except BaseException as exc:  # noqa: BLE001 - reported to the parent, which raises
-                message = ("error", f"{type(exc).__name__}: {exc}")
-            send.send(message)
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("ignore")
+                warnings.simplefilter("always", StampingSkipped)
+                try:
+                    message = ["ok", graph_to_dict(fn())]
+                except TtgenError as exc:
+                    message = ["error", str(exc)]
+                except BaseException as exc:  # noqa: BLE001 - reported to the parent, which raises
+                    message = ["error", f"{type(exc).__name__}: {exc}"]
+            send.send((*message, [str(w.message) for w in caught]))
             send.close()
 
         self._proc = ctx.Process(target=run, daemon=True)
@@ -214,12 +229,14 @@ class _Forked:
 
     def result(self, mode: str) -> nx.DiGraph:
         try:
-            status, payload = self._recv.recv()
+            status, payload, skipped = self._recv.recv()
         except EOFError:
             self._proc.join()
             raise TtgenError(
                 f"the {mode} export worker ended without a result (exit code {self._proc.exitcode})"
             ) from None
+        for message in skipped:
+            warnings.warn(message, StampingSkipped, stacklevel=2)
         if status != "ok":
             raise TtgenError(f"{mode} export failed: {payload}")
         return graph_from_dict(payload)
