@@ -166,9 +166,10 @@ def test_worker_failure_is_reported(monkeypatch):
 # --- layer stamping ---------------------------------------------------------------------------
 
 
-def _deep_model(family: str, layers: int, device: str = "meta", layer_types=None):
-    """The family's tiny preset with `layers` decoder layers (random weights off the meta device)."""
-    config = preset_config(get_family(family), "tiny")
+def _deep_model(family: str, layers: int, device: str = "meta", layer_types=None, preset="tiny"):
+    """A preset (default: the family's tiny one) with `layers` decoder layers (random weights off
+    the meta device)."""
+    config = preset_config(get_family(family), preset)
     config.num_hidden_layers = layers
     if layer_types is not None or getattr(config, "layer_types", None) is not None:
         config.layer_types = layer_types or [config.layer_types[0]] * layers
@@ -176,7 +177,7 @@ def _deep_model(family: str, layers: int, device: str = "meta", layer_types=None
     model_cls, _ = get_family(family).hf_classes()
     with torch.device(device):
         model = model_cls(config)
-    return model.eval(), ModelSource(family, preset="tiny")
+    return model.eval(), ModelSource(family, preset=preset)
 
 
 def _trace_bytes(trace, path) -> bytes:
@@ -185,16 +186,22 @@ def _trace_bytes(trace, path) -> bytes:
 
 
 @pytest.mark.parametrize(
-    ("family", "layers", "device"),
-    [("llama", 6, "meta"), ("llama", 4, "cpu"), ("qwen2", 4, "meta"), ("mistral", 5, "meta")],
+    ("family", "layers", "device", "preset"),
+    [
+        ("llama", 6, "meta", "tiny"),
+        ("llama", 4, "cpu", "tiny"),
+        ("llama", 5, "meta", "llama-3.2-1b"),  # llama3 RoPE scaling, tied embeddings, real dims
+        ("qwen2", 4, "meta", "tiny"),
+        ("mistral", 5, "meta", "tiny"),
+    ],
 )
-def test_stamped_trace_equals_full_export(family, layers, device, tmp_path, monkeypatch):
+def test_stamped_trace_equals_full_export(family, layers, device, preset, tmp_path, monkeypatch):
     """Exporting the first layers and stamping out the rest gives the full export's trace, byte for
     byte (node names, order, module paths, weights, cache buffers, edges)."""
     import ttgen.trace.export as export
 
     monkeypatch.setenv("TTGEN_TRACE_JOBS", "1")  # the export spy below sees every export
-    model, source = _deep_model(family, layers, device)
+    model, source = _deep_model(family, layers, device, preset=preset)
     assert decoder_layers_path(model) == "model.layers"
     depths = []
     for name in ("export_prefill", "export_decode"):
