@@ -110,6 +110,18 @@ class _Layers:
             return cache_buffer_name(name, layer)
         return name
 
+    def moved(self, node: dict[str, Any], layer: int) -> dict[str, Any]:
+        """The node's layer-bound fields (module path and stack, weight names) for `layer`."""
+        fields: dict[str, Any] = {
+            "module": self.rename(node["module"], layer),
+            "module_stack": [[self.rename(p, layer), c] for p, c in node["module_stack"]],
+        }
+        if "param" in node:
+            fields["param"] = self.rename(node["param"], layer)
+        if "params" in node:
+            fields["params"] = {a: self.rename(p, layer) for a, p in node["params"].items()}
+        return fields
+
     def attribute(self, nodes: list[dict[str, Any]]) -> dict[str, int]:
         """node id → layer, for the nodes a layer contributes: those inside its modules, the
         placeholders of its weights and cache buffers, wrapper ops on those buffers, and wrapper
@@ -173,7 +185,7 @@ def stamp_layers(graph: dict[str, Any], path: str, num_layers: int) -> dict[str,
             members[owner[n["id"]]].append(n["id"])
     template = members[last]
     position = {nid: p for i in members for p, nid in enumerate(members[i])}
-    _check_alike(by_id, owner, members, layers)
+    _check_alike(by_id, owner, members, position, layers)
 
     # A stamped node goes by (layer, template node) until the final names are counted.
     def copy_id(template_id: str, layer: int) -> str:
@@ -222,12 +234,7 @@ def stamp_layers(graph: dict[str, Any], path: str, num_layers: int) -> dict[str,
         attrs["index"] = index
         attrs["inputs"] = [remap(src, n, layer) for src in n["inputs"]]
         if owner.get(n["id"]) == last and layer != last:
-            attrs["module"] = layers.rename(n["module"], layer)
-            attrs["module_stack"] = [[layers.rename(p, layer), c] for p, c in n["module_stack"]]
-            if "param" in n:
-                attrs["param"] = layers.rename(n["param"], layer)
-            if "params" in n:
-                attrs["params"] = {a: layers.rename(p, layer) for a, p in n["params"].items()}
+            attrs.update(layers.moved(n, layer))
         out_nodes.append(attrs)
 
     edges_in: dict[str, list[dict[str, Any]]] = {}
@@ -271,15 +278,14 @@ def _fx_names(sequence, owner, layers: _Layers, copy_id) -> dict[str, str]:
     return final
 
 
-def _check_alike(by_id, owner, members, layers: _Layers) -> None:
+def _check_alike(by_id, owner, members, position, layers: _Layers) -> None:
     """The exported layers after the first line up node for node: the same ops, shapes and
-    constants, the same weights and modules up to the layer index, reading the same shared nodes
-    and the same nodes of their own and of the previous layer."""
+    constants, the same weights and modules (path and stack) up to the layer index, reading the
+    same shared nodes and the same nodes of their own and of the previous layer."""
     checked = sorted(members)[1:]
     if len({len(members[i]) for i in checked}) != 1:
         sizes = ", ".join(f"layer {i}: {len(members[i])}" for i in checked)
         raise StampError(f"the exported layers differ in node count ({sizes})")
-    position = {nid: p for m in members.values() for p, nid in enumerate(m)}
     keys = ("opcode", "op", "outputs", "constants", "in_shapes", "module_class", "kind")
     first, *others = checked
     for i in others:
@@ -288,13 +294,9 @@ def _check_alike(by_id, owner, members, layers: _Layers) -> None:
             differ = f"{a_id} (layer {first}) and {b_id} (layer {i}) differ"
             if any(a.get(k) != b.get(k) for k in keys):
                 raise StampError(differ)
-            if layers.rename(a["module"], i) != b["module"]:
-                raise StampError(f"{differ} in module")
-            if layers.rename(a.get("param", ""), i) != b.get("param", ""):
-                raise StampError(f"{differ} in weight")
-            params = {k: layers.rename(v, i) for k, v in a.get("params", {}).items()}
-            if params != b.get("params", {}):
-                raise StampError(f"{differ} in weights")
+            moved = layers.moved(a, i)
+            if any(moved.get(k) != b.get(k) for k in ("module", "module_stack", "param", "params")):
+                raise StampError(f"{differ} in module or weights")
             if len(a["inputs"]) != len(b["inputs"]):
                 raise StampError(f"{differ} in inputs")
             for sa, sb in zip(a["inputs"], b["inputs"], strict=True):

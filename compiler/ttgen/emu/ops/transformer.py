@@ -193,7 +193,7 @@ def scaled_dot_product_attention_decode(input_tensor_q, input_tensor_k, input_te
         "SDPA decode: only causal decode with positions is emulated",
     )
     batch, kernel, out = _decode_plan(q, k.shape[0], k.shape[-1], memory_config, program_config,
-                                            compute_kernel_config, cache_len=k.shape[-2])  # fmt: skip
+                                      compute_kernel_config, cache_len=k.shape[-2])  # fmt: skip
     kv_bits = (k.dtype.mantissa_bits, v.dtype.mantissa_bits)
 
     def run() -> None:
@@ -220,7 +220,7 @@ def paged_scaled_dot_product_attention_decode(input_tensor_q, input_tensor_k, in
     table_rows, table_cols = page_table_tensor.shape[0], page_table_tensor.shape[-1]
     nblocks, hkv, bs, d = k.padded_shape
     batch, kernel, out = _decode_plan(q, table_rows, k.shape[-1], memory_config, program_config,
-                                            compute_kernel_config, cache_len=table_cols * bs)  # fmt: skip
+                                      compute_kernel_config, cache_len=table_cols * bs)  # fmt: skip
     kv_bits = (k.dtype.mantissa_bits, v.dtype.mantissa_bits)
     head_rows = (torch.arange(hkv) * bs).reshape(1, hkv, 1)  # a head's first row within a block
     block_rows = scalar(hkv * bs, torch.int64)  # rows per cache block
