@@ -248,8 +248,56 @@ def test_variants_emit_and_pass_their_parity_tests(variant, tmp_path, monkeypatc
     monkeypatch.chdir(tmp_path)
     assert main(["emit", "specs/llama.yaml", "--seq-len", "64", "--out", f"gen/{name}"]) == 0
     if name == "rows":  # the chunked path is in the code the tests run
-        assert "PREFILL_ROWS = {" in (tmp_path / "gen" / name / "mlp.py").read_text()
-        assert "QKV_PREFILL_ROWS = {" in (tmp_path / "gen" / name / "attention.py").read_text()
+        assert "PREFILL_CHUNKS = {" in (tmp_path / "gen" / name / "mlp.py").read_text()
+        assert "if seq_len in QKV_" in (tmp_path / "gen" / name / "attention.py").read_text()
     proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--ttnn=emu", f"gen/{name}"],
                           capture_output=True, text=True, cwd=tmp_path)  # fmt: skip
     assert proc.returncode == 0, proc.stdout[-3000:]
+
+
+@pytest.mark.parametrize(
+    "sabotage",
+    [
+        # a loader that drops the norm weight (uses HF's init value of 1)
+        (
+            "norm",
+            "family: llama",
+            "family: llama",
+            "rmsnorm.py",
+            "weight.reshape(1, 1, DIM // 32, 32)",
+            "torch.ones_like(weight).reshape(1, 1, DIM // 32, 32)",
+        ),
+        # a loader that drops Qwen2's q/k/v bias (uses HF's init value of 0)
+        (
+            "bias",
+            "family: llama",
+            "family: qwen2",
+            "attention.py",
+            "bias = torch.cat(",
+            "bias = 0 * torch.cat(",
+        ),
+    ],
+    ids=lambda v: v[0],
+)
+def test_generated_tests_fail_when_a_weight_is_dropped(sabotage, tmp_path, monkeypatch):
+    """The generated tests run on weights where no parameter is constant, so a loader that drops a
+    norm weight or a bias fails them (under HF's default init both would pass)."""
+    import shutil
+    import subprocess
+    import sys
+
+    from ttgen.cli import main
+
+    name, old, new, file, broken_old, broken_new = sabotage
+    shutil.copytree(ROOT / "specs", tmp_path / "specs")
+    spec = tmp_path / "specs" / "llama.yaml"
+    spec.write_text(spec.read_text().replace(old, new))
+    monkeypatch.chdir(tmp_path)
+    assert main(["emit", "specs/llama.yaml", "--seq-len", "64", "--out", f"gen/{name}"]) == 0
+    path = tmp_path / "gen" / name / file
+    text = path.read_text()
+    assert broken_old in text
+    path.write_text(text.replace(broken_old, broken_new))
+    proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--ttnn=emu",
+                           f"gen/{name}/tests/test_modules.py"], capture_output=True, text=True, cwd=tmp_path)  # fmt: skip
+    assert proc.returncode == 1 and " failed" in proc.stdout, proc.stdout[-3000:]

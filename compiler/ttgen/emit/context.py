@@ -1,13 +1,15 @@
-"""EmitPlan → the values templates interpolate. Formatting and selection only: every number was
-fixed by the planner."""
+"""EmitPlan → the values templates interpolate: per module the constants and method bodies printed
+from its program (ttgen.emit.printer), plus the model-level figures the skeletons name. Formatting
+and selection only: every number was fixed by the planner."""
 
 from __future__ import annotations
 
 import pprint
+import re
 from typing import Any
 
-from ttgen.emit.exprs import compute_expr, dtype_expr, mem_expr, prog_expr
-from ttgen.plan.types import EmitPlan, ModulePlan, OpPlan, decode_rows
+from ttgen.emit.exprs import compute_expr, dtype_expr, mem_expr
+from ttgen.plan.types import EmitPlan, ModulePlan, decode_rows
 from ttgen.spec.schema import TEMPLATES
 
 __all__ = ["EmitError", "build_context"]
@@ -19,43 +21,32 @@ class EmitError(TtgenError):
     """A plan the templates cannot render (a feature the templates do not implement yet)."""
 
 
-def _op(module: ModulePlan, mode: str, name: str) -> OpPlan:
-    for op in module.ops_for(mode):
-        if op.name == name:
-            return op
-    raise EmitError(f"{module.rule}: the plan has no {mode} op '{name}'")
+_PARAM_PATH = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z0-9_]+)*$")
 
 
-def _prefill(module: ModulePlan, name: str) -> list[OpPlan]:
-    return [op for op in module.ops_for("prefill") if op.name == name]
+def _param_path(path: str) -> str:
+    """An HF parameter path as it is spelled inside the generated code's string literals."""
+    if not _PARAM_PATH.match(path):
+        raise EmitError(f"parameter path {path!r} is not a dotted Python name; refusing to emit it")
+    return path
 
 
-def _prefill_rows(module: ModulePlan, *names: str) -> list[tuple[int, int]]:
-    """(seq_len, rows per chunk) for the sequence lengths at which `names` (matmuls fed by one
-    reshaped input) run in row chunks; one chunk size per sequence length."""
-    chunks: dict[int, set[int]] = {}
-    for name in names:
-        for op in _prefill(module, name):
-            chunks.setdefault(op.seq_len, set()).add(op.m_chunk or op.seq_len)
-    out = []
-    for seq, rows in sorted(chunks.items()):
-        if len(rows) > 1:
-            raise EmitError(f"{module.rule}: {'/'.join(names)} at seq_len {seq} are planned with "
-                            f"different row chunks {sorted(rows)}; they share one reshaped input")  # fmt: skip
-        (r,) = rows
-        if r < seq:
-            out.append((seq, r))
-    return out
+def _module_code(module: ModulePlan) -> dict[str, Any]:
+    """What a module skeleton interpolates: its constants, the model_config names its methods use,
+    and per mode the method's parameters and body, printed from the program."""
+    from ttgen.emit.printer import print_module
 
-
-def _same(a: str, b: str, what: str) -> str:
-    if a != b:
-        raise EmitError(f"{what}: the template shares one config but the plan has two ({a} vs {b})")
-    return a
-
-
-def _weight(module: ModulePlan, name: str):
-    return next(w for w in module.weights if w.name == name)
+    printed = print_module(module)
+    return {
+        "constants": "\n".join(f"{name} = {expr}" for name, expr in printed.constants),
+        "imports": sorted(printed.shared),
+        "params": {m: ", ".join(s.params) for m, s in printed.signatures.items()},
+        "body": printed.methods,
+        "memcfg": {w.name: printed.weight_memcfg(w.name, w.memory) for w in module.weights},
+        "dtype": {w.name: dtype_expr(w.dtype) for w in module.weights},
+        # HF parameter paths relative to the module instance (from the rule's captures)
+        "sources": {w.name: [_param_path(p) for p in w.sources] for w in module.weights},
+    }
 
 
 def build_context(plan: EmitPlan, *, hf_config: dict, config_class: str) -> dict[str, Any]:
@@ -81,22 +72,6 @@ def build_context(plan: EmitPlan, *, hf_config: dict, config_class: str) -> dict
         mods[k]
         for k in ("rms_norm", "embedding", "rotary_setup", "attention", "mlp", "decoder", "lm_head")
     )
-    norm_op = _op(norm, "decode", "norm")
-    qkv_d, wo_d, sdpa_d = (
-        _op(attn, "decode", "qkv"),
-        _op(attn, "decode", "wo"),
-        _op(attn, "decode", "sdpa"),
-    )
-    sdpa_p = _prefill(attn, "sdpa")
-    residual_mem = _op(dec, "decode", "attn_residual").output.memory
-    ff1_d, ff3_d, ff2_d = (
-        _op(mlp, "decode", "ff1"),
-        _op(mlp, "decode", "ff3"),
-        _op(mlp, "decode", "ff2"),
-    )
-    ff1_p, ff3_p = _prefill(mlp, "ff1"), _prefill(mlp, "ff3")
-    for a, b in zip(ff1_p, ff3_p, strict=True):
-        _same(prog_expr(a.program), prog_expr(b.program), "prefill ff1/ff3 program config")
     overrides: dict[int, list[tuple[str, str]]] = {}
     for m in plan.modules:
         for w in m.weights:
@@ -107,20 +82,12 @@ def build_context(plan: EmitPlan, *, hf_config: dict, config_class: str) -> dict
                     )
                 overrides.setdefault(layer, []).append((w.name, dtype_expr(dtype)))
     splits, start = [], 0
-    lm_ops = [op for op in lm.ops_for("decode") if op.ttnn == "ttnn.linear"]
-    for w, op in zip(lm.weights, lm_ops, strict=True):
-        end = start + w.shape[-1]
-        splits.append(
-            {
-                "start": start,
-                "end": end,
-                "memcfg": mem_expr(w.memory),
-                "program": prog_expr(op.program),
-            }
-        )
-        start = end
-    embedding_source = _weight(emb, "embedding").sources[0]
-    lm_source = lm.weights[0].sources[0]
+    for w in lm.weights:
+        splits.append({"name": w.name, "start": start, "end": start + w.shape[-1]})
+        start += w.shape[-1]
+    residual_mem = next(
+        op for op in dec.ops_for("decode") if op.name == "attn_residual"
+    ).output.memory
     return {
         "family": plan.family,
         "hf_class": plan.hf_class,
@@ -142,7 +109,8 @@ def build_context(plan: EmitPlan, *, hf_config: dict, config_class: str) -> dict
         "kv_dtype": dtype_expr(plan.kv_cache.dtype),
         "residual_memcfg": mem_expr(residual_mem),
         "compute_configs": sorted(computes.items()),
-        "norm": {
+        "norm": _module_code(norm)
+        | {
             "instances": ", ".join(
                 sorted(
                     {
@@ -151,82 +119,26 @@ def build_context(plan: EmitPlan, *, hf_config: dict, config_class: str) -> dict
                     }
                 )
             ),
-            "hf_class": "RMSNorm",
-            "compute": norm_op.compute.name,
-            "decode_program": prog_expr(norm_op.program),
-            "weight_dtype": dtype_expr(_weight(norm, "norm").dtype),
-        },
-        "emb": {"weight_dtype": dtype_expr(_weight(emb, "embedding").dtype)},
-        "rope": {
+        },  # fmt: skip
+        "emb": _module_code(emb),
+        "rope": _module_code(rope)
+        | {
             "rope_type": rope_type,
             "theta": f.rope_theta,
             "factor": scaling.get("factor"),
             "low_freq_factor": scaling.get("low_freq_factor"),
             "high_freq_factor": scaling.get("high_freq_factor"),
             "original_max_position_embeddings": scaling.get("original_max_position_embeddings"),
-            "trans_decode_memcfg": mem_expr(_weight(rope, "trans_mat_decode").memory),
-            "rot_decode_memcfg": mem_expr(_op(rope, "decode", "cos_shard").output.memory),
         },
-        "attn": {
-            "qkv_compute": qkv_d.compute.name,
-            "wo_compute": wo_d.compute.name,
-            "sdpa_decode_compute": sdpa_d.compute.name,
-            "sdpa_prefill_compute": sdpa_p[0].compute.name,
-            "wqkv_memcfg": mem_expr(_weight(attn, "wqkv").memory),
-            "wo_memcfg": mem_expr(_weight(attn, "wo").memory),
-            "wqkv_dtype": dtype_expr(_weight(attn, "wqkv").dtype),
-            "wo_dtype": dtype_expr(_weight(attn, "wo").dtype),
-            "qkv_decode_program": prog_expr(qkv_d.program),
-            "sdpa_decode_program": prog_expr(sdpa_d.program),
-            "heads_decode_memcfg": mem_expr(_op(attn, "decode", "heads_to_l1").output.memory),
-            "wo_decode_program": prog_expr(wo_d.program),
-            # ttnn.to_memory_config returns its input when the config already matches: the
-            # generated code then passes the tensor on instead of "copying" and deallocating it
-            "wo_out_is_residual": wo_d.output.memory == residual_mem,
-            "qkv_prefill_programs": [
-                (op.seq_len, prog_expr(op.program)) for op in _prefill(attn, "qkv")
-            ],
-            "sdpa_prefill_programs": [(op.seq_len, prog_expr(op.program)) for op in sdpa_p],
-            "wo_prefill_programs": [
-                (op.seq_len, prog_expr(op.program)) for op in _prefill(attn, "wo")
-            ],
-            "qkv_prefill_rows": _prefill_rows(attn, "qkv"),
-            "wo_prefill_rows": _prefill_rows(attn, "wo"),
-        },
-        "mlp": {
-            "ff1_compute": _same(
-                ff1_d.compute.name, ff3_d.compute.name, "decode ff1/ff3 compute config"
-            ),
-            "ff2_compute": ff2_d.compute.name,
-            "w1_memcfg": mem_expr(_weight(mlp, "w1").memory),
-            "w3_memcfg": mem_expr(_weight(mlp, "w3").memory),
-            "w2_memcfg": mem_expr(_weight(mlp, "w2").memory),
-            "w1_dtype": dtype_expr(_weight(mlp, "w1").dtype),
-            "w3_dtype": dtype_expr(_weight(mlp, "w3").dtype),
-            "w2_dtype": dtype_expr(_weight(mlp, "w2").dtype),
-            "ff1_decode_program": _same(
-                prog_expr(ff1_d.program), prog_expr(ff3_d.program), "decode ff1/ff3 program config"
-            ),
-            "ff2_input_memcfg": mem_expr(_op(mlp, "decode", "to_ff2_input").output.memory),
-            "ff2_decode_program": prog_expr(ff2_d.program),
-            "gate_out_is_ff2_input": _op(mlp, "decode", "gate_mul").output.memory
-            == _op(mlp, "decode", "to_ff2_input").output.memory,
-            "ff2_out_is_residual": ff2_d.output.memory == residual_mem,
-            "ff1_prefill_programs": [(op.seq_len, prog_expr(op.program)) for op in ff1_p],
-            "ff2_prefill_programs": [
-                (op.seq_len, prog_expr(op.program)) for op in _prefill(mlp, "ff2")
-            ],
-            "prefill_rows": _prefill_rows(mlp, "ff1", "ff3", "ff2"),
-        },
-        "lm": {
-            "compute": lm_ops[0].compute.name,
-            "splits": splits,
-            "weight_dtype": dtype_expr(lm.weights[0].dtype),
-            "logits_dtype": dtype_expr(lm_ops[0].output.dtype),
-        },
-        "embedding_source": embedding_source,
-        "lm_head_source": lm_source,
+        "attn": _module_code(attn),
+        "mlp": _module_code(mlp),
+        "dec": _module_code(dec),
+        "lm": _module_code(lm) | {"splits": splits},
+        "embedding_source": _param_path(emb.weights[0].sources[0]),
+        "qkv_bias": any(w.name == "bqkv_prefill" for w in attn.weights),
+        "lm_head_source": _param_path(lm.weights[0].sources[0]),
         "layer_overrides": sorted((layer, sorted(d)) for layer, d in overrides.items()),
         "tests": dict(plan.tests),
         "hf_config": pprint.pformat(hf_config, sort_dicts=True, width=100),
+        "emitted_from_checkpoint": repr(None if plan.checkpoint is None else str(plan.checkpoint)),
     }

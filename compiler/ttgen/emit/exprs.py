@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from ttgen.plan.types import ComputeCfg, MemCfg, ProgCfg
 
-__all__ = ["compute_expr", "dtype_expr", "mem_expr", "prog_expr"]
+__all__ = ["compute_expr", "const_expr", "dtype_expr", "layout_expr", "mem_expr", "prog_expr"]
 
 _LAYOUT = {"TILE": "ttnn.TILE_LAYOUT", "ROW_MAJOR": "ttnn.ROW_MAJOR_LAYOUT"}
 
@@ -72,3 +72,20 @@ def compute_expr(c: ComputeCfg) -> str:
         f"ttnn.WormholeComputeKernelConfig(math_fidelity=ttnn.MathFidelity.{c.math_fidelity}, "
         f"math_approx_mode={c.math_approx_mode}, fp32_dest_acc_en={c.fp32_dest_acc_en}, packer_l1_acc={c.packer_l1_acc})"
     )
+
+
+def const_expr(value) -> str:
+    """The expression of a program constant (a config, a shape, a number)."""
+    if isinstance(value, MemCfg):
+        return mem_expr(value)
+    if isinstance(value, ProgCfg):
+        return prog_expr(value)
+    if isinstance(value, ComputeCfg):
+        return compute_expr(value)
+    if isinstance(value, tuple):
+        return "[" + ", ".join(const_expr(v) for v in value) + "]"
+    if isinstance(value, bool) or value is None:
+        return repr(value)
+    if isinstance(value, (int, float)):
+        return repr(value)
+    raise ValueError(f"no expression for constant {value!r}")

@@ -65,12 +65,15 @@ def _env() -> jinja2.Environment:
 
 
 def _ruff(source: str, name: str) -> str:
+    # imports sorted and pruned; an undefined name (F821) or a syntax error is an emitter bug
     fixed = subprocess.run(
-        [*_RUFF, "check", *_RUFF_SETTINGS, "--select", "I,F401", "--fix", "--quiet", "--exit-zero", "--stdin-filename", name, "-"],
+        [*_RUFF, "check", *_RUFF_SETTINGS, "--select", "I,F401,F821", "--fix", "--output-format", "concise", "--stdin-filename", name, "-"],
         input=source, capture_output=True, text=True,
     )  # fmt: skip
     if fixed.returncode != 0:
-        raise EmitError(f"ruff could not fix {name}: {fixed.stderr.strip()}")
+        raise EmitError(
+            f"generated {name} does not check: {(fixed.stderr or fixed.stdout).strip()}"
+        )
     formatted = subprocess.run(
         [*_RUFF, "format", *_RUFF_SETTINGS, "--quiet", "--stdin-filename", name, "-"],
         input=fixed.stdout, capture_output=True, text=True,

@@ -12,8 +12,11 @@ and inputs nothing reads are structural. Whatever is left is reported as uncover
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import re
 from collections import defaultdict
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import networkx as nx
@@ -23,7 +26,30 @@ from ttgen.match.engine import find_all
 from ttgen.match.predicates import PREDICATES, Candidate
 from ttgen.spec.schema import Rule, Spec
 
-__all__ = ["Match", "MatchResult", "match_graph"]
+__all__ = ["Match", "MatchResult", "capture_name", "capture_reads", "match_graph"]
+
+# (rule, capture) pairs read while a `capture_reads()` block runs: what the planning stages consumed
+_READS: contextvars.ContextVar[set | None] = contextvars.ContextVar(
+    "ttgen_capture_reads", default=None
+)
+
+
+def capture_name(key: str) -> str:
+    """A capture's name without the `.N` suffix of a requirement counted N times."""
+    base, _, index = key.rpartition(".")
+    return base if base and index.isdigit() else key
+
+
+@contextlib.contextmanager
+def capture_reads() -> Iterator[set[tuple[str, str]]]:
+    """Record every capture that code inside the block reads from a Match, as (rule, capture)."""
+    reads: set[tuple[str, str]] = set()
+    token = _READS.set(reads)
+    try:
+        yield reads
+    finally:
+        _READS.reset(token)
+
 
 _LAYER = re.compile(r"^model\.layers\.(\d+)(\.|$)")
 
@@ -38,6 +64,9 @@ class Match:
     captures: tuple[tuple[str, object], ...]
 
     def __getitem__(self, name: str):
+        reads = _READS.get()
+        if reads is not None:
+            reads.add((self.rule, capture_name(name)))
         for key, value in self.captures:
             if key == name:
                 return value

@@ -1,4 +1,5 @@
-"""Per-template lowering: the TTNN op sequence of each module in each mode, with every config fixed.
+"""Per-template lowering: the program of each module in each mode (ttgen.plan.program): the TTNN
+calls that will run, over named values, with every config fixed.
 
 The op sequences follow tt-transformers (attention.py, mlp.py, decoder.py, lm_head.py, rope.py):
 DRAM-sharded matmuls on width-sharded L1 activations in decode, 2D-multicast matmuls on DRAM
@@ -29,14 +30,19 @@ from ttgen.plan.formulas import (
     ranges_for,
     width_sharded,
 )
+from ttgen.plan.program import ProgramBuilder, ttnn_dtype
 from ttgen.plan.types import (
     TILE,
     TILE_BYTES,
     ComputeCfg,
+    Const,
+    Lit,
     MemCfg,
     ModelFacts,
     OpPlan,
     ProgCfg,
+    Ref,
+    Signature,
     TensorPlan,
     WeightPlan,
     decode_rows,
@@ -138,7 +144,12 @@ class Lowering:
     def t(self, shape, dtype=None, memory=DRAM, layout="TILE") -> TensorPlan:
         return TensorPlan(tuple(shape), dtype or self.act, layout, memory)
 
-    def op(self, name, ttnn, inputs, output, **kw) -> OpPlan:
+    def op(self, name, ttnn, inputs, output, extra_outputs=(), **kw) -> OpPlan:
+        if not ttnn.startswith("ttnn."):  # a sub-module's program: its own ops are counted there
+            return OpPlan(
+                name, ttnn, tuple(inputs), output, extra_outputs=tuple(extra_outputs), **kw
+            )
+        outputs = (output, *extra_outputs)
         if ttnn in _GATHER:  # reads the looked-up rows, not the table
             dram = (
                 2 * _tensor_bytes(output)
@@ -150,9 +161,10 @@ class Lowering:
         ):  # writes (read-modify-write) the tiles of the new rows, not the cache
             dram = 2 * _tensor_bytes(replace(inputs[1], dtype=output.dtype))
         else:
-            dram = sum(_tensor_bytes(x) for x in (*inputs, output) if x.memory.buffer == "DRAM")
-        l1 = sum(_l1_on_core(x) for x in (*inputs, output)) + kw.pop("cb", 0)
-        return OpPlan(name, ttnn, tuple(inputs), output, l1_per_core=l1, dram_bytes=dram, **kw)
+            dram = sum(_tensor_bytes(x) for x in (*inputs, *outputs) if x.memory.buffer == "DRAM")
+        l1 = sum(_l1_on_core(x) for x in (*inputs, *outputs)) + kw.pop("cb", 0)
+        return OpPlan(name, ttnn, tuple(inputs), output, l1_per_core=l1, dram_bytes=dram,
+                      extra_outputs=tuple(extra_outputs), **kw)  # fmt: skip
 
     def _choice(self, spec_op: OpSpec | None, mode: str, default: str):
         choice = spec_op.program_for(mode) if spec_op else None
@@ -170,40 +182,73 @@ class Lowering:
             )
         return replace(pc, fields=tuple((k, fields.get(k, v)) for k, v in pc.fields))
 
+    # ------------------------------------------------------------------ program pieces
+    def builder(self, params: dict, state: dict, seq_len: int | None = None) -> ProgramBuilder:
+        return ProgramBuilder(self, params, state, seq_len)
+
+    def compute_const(self, c: ComputeCfg | None) -> Const:
+        return Const(f"COMPUTE_{c.name.upper()}", c, shared=True)
+
+    def residual_const(self) -> Const:
+        return Const("RESIDUAL_MEMCFG", self.residual_mem(), shared=True)
+
+    def to_memory(self, b: ProgramBuilder, name: str, src: str, out: str, memory: MemCfg,
+                  const: Const | None = None) -> str:  # fmt: skip
+        """`ttnn.to_memory_config` unless `src` already has `memory` (then the real op returns its
+        input, and the program passes the value on). Returns the name holding the result."""
+        t = b.tensor(src)
+        if t.memory == memory:
+            return src
+        cfg = const or Const(f"{out.upper()}_MEMCFG", memory)
+        b.call(
+            name,
+            "ttnn.to_memory_config",
+            [Ref(src), cfg],
+            outs=(out,),
+            out=replace(t, memory=memory),
+        )
+        return out
+
     # ------------------------------------------------------------------ matmuls
-    def decode_matmul(
-        self, name, spec_op, x: TensorPlan, w: WeightPlan, n: int, out_dtype=None, activation=None
-    ) -> OpPlan:
-        """A DRAM-sharded decode matmul on a width-sharded activation."""
+    def decode_matmul(self, b: ProgramBuilder, name: str, spec_op, x: str, w: WeightPlan, out: str,
+                      out_dtype=None, activation=None, role: str | None = None) -> OpPlan:  # fmt: skip
+        """A DRAM-sharded decode matmul on a width-sharded activation. The call asks for
+        L1_WIDTH_SHARDED output and the op places it: on the first ceil(N / per_core_N) cores of
+        the device grid (the planned output's memory config; the ttnn lane compares it)."""
         kind, fields = self._choice(spec_op, "decode", "dram_sharded")
         if kind != "dram_sharded":
             raise PlanError(
                 f"decode op {name}: program '{kind}' is not supported for decode matmuls (use dram_sharded)"
             )
         compute = self.compute(spec_op.fidelity_key("decode") if spec_op else None)
-        k = x.shape[-1]
-        cores = x.memory.num_cores
+        xt = b.tensor(x)
+        k, n = xt.shape[-1], w.shape[-1]
+        cores = xt.memory.num_cores
         pc = self._override(dram_sharded_matmul(self.batch, k, n, cores, activation), fields)
-        # the output lives on the first ceil(N / per_core_N) cores of the device grid
         out_mem = MemCfg(
             "WIDTH_SHARDED",
             "L1",
             ranges_for(ceil_div(n, TILE * pc.per_core_N), self.grid),
-            (x.memory.shard[0], pc.per_core_N * TILE),
+            (xt.memory.shard[0], pc.per_core_N * TILE),
         )
-        out = self.t((*x.shape[:-1], n), out_dtype or self.act, out_mem)
-        cb = self.dram_sharded_cbs(k, n, pc.in0_block_w, x.dtype, w.dtype, out.dtype, compute)
-        w_t = self.t(w.shape, w.dtype, w.memory)
-        return self.op(name, "ttnn.linear", (x, w_t), out, program=pc, compute=compute, weight=w.name, cb=cb,
-                       flops=2 * self.users * k * n)  # fmt: skip
+        out_t = self.t((*xt.shape[:-1], n), out_dtype or self.act, out_mem)
+        cb = self.dram_sharded_cbs(k, n, pc.in0_block_w, xt.dtype, w.dtype, out_t.dtype, compute)
+        kwargs = {
+            "program_config": Const(f"{(role or name).upper()}_DECODE_PROGCFG", pc),
+            "memory_config": Lit("ttnn.L1_WIDTH_SHARDED_MEMORY_CONFIG"),
+            "compute_kernel_config": self.compute_const(compute),
+            "dtype": ttnn_dtype(out_t.dtype),
+        }
+        return b.call(name, "ttnn.linear", [Ref(x), Ref(f"self.{w.name}")], kwargs, outs=(out,), out=out_t,
+                      program=pc, compute=compute, weight=w.name, cb=cb, flops=2 * self.users * k * n)  # fmt: skip
 
-    def prefill_matmul(self, name, spec_op, x: TensorPlan, w: WeightPlan, n: int, seq: int, out_dtype=None,
-                       activation=None, bias: WeightPlan | None = None, rows: int | None = None) -> OpPlan:  # fmt: skip
+    def prefill_matmul_config(self, name, spec_op, x: TensorPlan, w: WeightPlan, seq: int, out_dtype=None,
+                              activation=None, rows: int | None = None):  # fmt: skip
         """A 2D-multicast prefill matmul; the largest in0_block_w (and, if needed, the largest row
         chunk) whose circular buffers fit in L1 next to nothing else. A row chunk below `seq` runs the
         input as [1, seq / chunk, chunk, K] (tt-transformers' long-prefill reshape): the program
         config covers one chunk and does not fuse the batch. `rows` caps the chunk (a module whose
-        matmuls share one reshaped input)."""
+        matmuls share one reshaped input). Returns (program, compute, row chunk, circular buffers)."""
         kind, fields = self._choice(spec_op, "prefill", "2d")
         if kind != "2d":
             raise PlanError(
@@ -217,23 +262,15 @@ class Lowering:
                 raise PlanError(f"prefill op {name}: rows {cap} does not divide seq_len {seq}")
             rows = min(rows or seq, cap)
         compute = self.compute(spec_op.fidelity_key("prefill") if spec_op else None)
-        k = x.shape[-1]
+        k, n = x.shape[-1], w.shape[-1]
         grid = (min(self.grid[0], self.prefill_grid[0]), min(self.grid[1], self.prefill_grid[1]))
         budget = self.device.l1_bank_size
         out_dtype = out_dtype or self.act
         m_chunk, best = rows or seq, None
         while best is None:
             for kb in sorted((d for d in range(1, 9) if (k // TILE) % d == 0), reverse=True):
-                pc = matmul_2d(
-                    m_chunk,
-                    k,
-                    n,
-                    grid,
-                    kb,
-                    dest_for(compute),
-                    fuse_batch=m_chunk == seq,
-                    fused_activation=activation,
-                )
+                pc = matmul_2d(m_chunk, k, n, grid, kb, dest_for(compute), fuse_batch=m_chunk == seq,
+                               fused_activation=activation)  # fmt: skip
                 pc = self._override(pc, fields)
                 if (
                     cb_matmul(pc, x.dtype, w.dtype, out_dtype, compute, False, False) <= budget
@@ -247,13 +284,44 @@ class Lowering:
                         f"prefill op {name}: no 2D matmul config fits L1 ({budget} B per core) for K={k}, N={n}"
                     )
                 m_chunk //= 2
-        cb = cb_matmul(best, x.dtype, w.dtype, out_dtype, compute, False, False)
-        out = self.t((*x.shape[:-1], n), out_dtype)
-        inputs = [x, self.t(w.shape, w.dtype, w.memory)] + (
-            [self.t(bias.shape, bias.dtype, bias.memory)] if bias else []
+        return (
+            best,
+            compute,
+            m_chunk,
+            cb_matmul(best, x.dtype, w.dtype, out_dtype, compute, False, False),
         )
-        return self.op(name, "ttnn.linear", inputs, out, program=best, compute=compute, weight=w.name, cb=cb,
-                       flops=2 * seq * k * n, seq_len=seq, m_chunk=None if m_chunk == seq else m_chunk)  # fmt: skip
+
+    def prefill_matmul(self, b: ProgramBuilder, name: str, spec_op, x: str, w: WeightPlan, out: str,
+                       config, out_dtype=None, bias: WeightPlan | None = None, role: str | None = None) -> OpPlan:  # fmt: skip
+        """The call of a planned prefill matmul (`config` from prefill_matmul_config)."""
+        pc, compute, m_chunk, cb = config
+        xt = b.tensor(x)
+        seq = b.seq_len
+        out_t = self.t((*xt.shape[:-1], w.shape[-1]), out_dtype or self.act)
+        args = [Ref(x), Ref(f"self.{w.name}")]
+        kwargs = {"bias": Ref(f"self.{bias.name}")} if bias else {}
+        kwargs |= {
+            "program_config": Const(f"{(role or name).upper()}_PREFILL_PROGCFG", pc),
+            "memory_config": Const("DRAM", DRAM),
+            "compute_kernel_config": self.compute_const(compute),
+            "dtype": ttnn_dtype(out_t.dtype),
+        }
+        return b.call(name, "ttnn.linear", args, kwargs, outs=(out,), out=out_t, program=pc, compute=compute,
+                      weight=w.name, cb=cb, flops=2 * seq * xt.shape[-1] * w.shape[-1],
+                      m_chunk=None if m_chunk == seq else m_chunk)  # fmt: skip
+
+    def chunk_rows(self, b: ProgramBuilder, name: str, x: str, rows: int, table: str) -> None:
+        """Run `x` ([1, 1, seq, K]) as [1, seq / rows, rows, K]: a view, for the seq_lens of `table`."""
+        t = b.tensor(x)
+        shape = (1, b.seq_len // rows, rows, t.shape[-1])
+        b.call(name, "ttnn.reshape", [Ref(x), Const(table, shape)], outs=(x,), out=replace(t, shape=shape),
+               view=True, guard=table)  # fmt: skip
+
+    def unchunk_rows(self, b: ProgramBuilder, name: str, x: str, table: str) -> None:
+        t = b.tensor(x)
+        shape = (1, 1, b.seq_len, t.shape[-1])
+        b.call(name, "ttnn.reshape", [Ref(x), Lit("[1, 1, seq_len, -1]")], outs=(x,),
+               out=replace(t, shape=shape), view=True, guard=table)  # fmt: skip
 
     # ------------------------------------------------------------------ weights
     def matmul_weight(
@@ -262,108 +330,159 @@ class Lowering:
         return WeightPlan(name, tuple(sources), transform, (k, n), self.weight_dtype(group), "TILE",
                           dram_weight_memcfg(k, n, self.device.dram_banks), per_layer=True)  # fmt: skip
 
+    @staticmethod
+    def state(weights) -> dict[str, TensorPlan]:
+        return {w.name: TensorPlan(w.shape, w.dtype, w.layout, w.memory) for w in weights}
+
     # ------------------------------------------------------------------ templates
-    def lower(
-        self, rule: Rule, matches
-    ) -> tuple[tuple[WeightPlan, ...], tuple[tuple[str, tuple[OpPlan, ...]], ...]]:
+    def lower(self, rule: Rule, matches, decode_matches=()):
+        """(weights, ((mode, ops), ...), ((mode, signature), ...)) of one rule's module."""
         fn = getattr(self, f"_lower_{rule.template}")
-        weights, ops = fn(rule, matches)
-        return tuple(weights), tuple(
-            (mode, tuple(ops[mode])) for mode in ("prefill", "decode") if mode in ops
-        )
+        self.decode_matches = tuple(decode_matches)
+        weights, programs = fn(rule, matches)
+        ops = tuple((mode, tuple(o)) for mode, (_, o) in programs.items())
+        sigs = tuple((mode, sig) for mode, (sig, _) in programs.items())
+        return tuple(weights), ops, sigs
+
+    def sources(
+        self, rule: Rule, matches, key: str, relative: bool = True
+    ) -> tuple[str, ...] | None:
+        """The HF parameters behind the rule's weight `key` (its `weights:` entry names the
+        captures), as paths relative to the matched module; None when no match captured them
+        (an optional capture such as a bias). Every instance must agree."""
+        caps = dict(rule.weights).get(key)
+        if caps is None:
+            raise PlanError(
+                f"{rule.loc}: rule {rule.name}: the '{rule.template}' block needs weights.{key}"
+            )
+        found = set()
+        for m in matches:
+            values = [m.get(c) for c in caps]
+            if all(v is None for v in values):
+                found.add(None)
+                continue
+            if any(v is None for v in values):
+                raise PlanError(f"{rule.loc}: rule {rule.name} at {m.module}: weights.{key} captures "
+                                f"{list(caps)} are only partly present")  # fmt: skip
+            prefix = f"{m.module}." if m.module and relative else ""
+            found.add(tuple(v.removeprefix(prefix) for v in values))
+        if len(found) != 1:
+            raise PlanError(f"rule {rule.name}: weights.{key} come from different parameters per instance: "
+                            f"{sorted(map(str, found))}")  # fmt: skip
+        return found.pop()
+
+    @staticmethod
+    def consume(matches, *names: str) -> None:
+        """Captures the block implements without reading a value: the tensors its program takes as
+        parameters, the buffers its own tables replace."""
+        for m in matches:
+            for n in names:
+                m.get(n)
 
     def _spec_op(self, rule: Rule, name: str) -> OpSpec | None:
         return next((o for o in rule.ops if o.name == name), None)
+
+    def _prefill(self, build) -> list[OpPlan]:
+        """The prefill program at every planned length: `build(seq_len)` → ops."""
+        return [op for s in self.prefill_seq_lens for op in build(s)]
 
     def _lower_none(self, rule, matches):
         return [], {}
 
     def _lower_embedding(self, rule, matches):
         f = self.facts
-        src = matches[0]["w_embedding"]
-        w = WeightPlan("embedding", (src,), "embedding", (f.vocab_size, f.dim), self.weight_dtype("embedding"),
+        (src,) = self.sources(rule, matches, "embedding", relative=False)
+        self.consume(matches, "tokens")
+        w = WeightPlan("weight", (src,), "embedding", (f.vocab_size, f.dim), self.weight_dtype("embedding"),
                        "ROW_MAJOR", DRAM, per_layer=False)  # fmt: skip
-        wt = self.t(w.shape, w.dtype, DRAM, "ROW_MAJOR")
-        ops = {"decode": [], "prefill": []}
-        tok = self.t((1, self.batch), "uint32", DRAM, "ROW_MAJOR")
-        emb = self.t((1, self.batch, f.dim), w.dtype)
-        ops["decode"] = [
-            self.op("embed", "ttnn.embedding", (tok, wt), emb),
-            self.op("reshape", "ttnn.reshape", (emb,), self.t((1, 1, self.batch, f.dim), w.dtype)),
-            self.op("to_residual", "ttnn.to_memory_config", (self.t((1, 1, self.batch, f.dim)),),
-                    self.t((1, 1, self.batch, f.dim), memory=self.residual_mem())),
-        ]  # fmt: skip
-        for s in self.prefill_seq_lens:
-            toks = self.t((1, s), "uint32", DRAM, "ROW_MAJOR")
-            ops["prefill"] += [
-                self.op(
-                    "embed", "ttnn.embedding", (toks, wt), self.t((1, s, f.dim), w.dtype), seq_len=s
-                ),
-                self.op(
-                    "reshape",
-                    "ttnn.reshape",
-                    (self.t((1, s, f.dim)),),
-                    self.t((1, 1, s, f.dim)),
-                    seq_len=s,
-                ),
-            ]
-        return [w], ops
+        state = self.state([w])
+
+        def embed(b, rows: int, shape_code: Lit):
+            b.call("embed", "ttnn.embedding", [Ref("tokens"), Ref("self.weight")],
+                   {"layout": Lit("ttnn.TILE_LAYOUT"), "memory_config": Const("DRAM", DRAM)}, outs=("x",),
+                   out=self.t((1, rows, f.dim), w.dtype))  # fmt: skip
+            b.call("reshape", "ttnn.reshape", [Ref("x"), shape_code], outs=("x",),
+                   out=self.t((1, 1, rows, f.dim), w.dtype), view=True)  # fmt: skip
+
+        b = self.builder({"tokens": self.t((1, self.batch), "uint32", DRAM, "ROW_MAJOR")}, state)
+        embed(b, self.batch, Lit("[1, 1, DECODE_BATCH, DIM]", ("DECODE_BATCH", "DIM")))
+        out = self.to_memory(
+            b, "to_residual", "x", "residual", self.residual_mem(), self.residual_const()
+        )
+        sig_d = Signature("forward_decode", ("tokens",), (out,))
+        decode = b.finish(sig_d)
+
+        sig_p = Signature("forward_prefill", ("tokens",), ("x",))
+
+        def prefill(s):
+            b = self.builder({"tokens": self.t((1, s), "uint32", DRAM, "ROW_MAJOR")}, state, s)
+            embed(b, s, Lit("[1, 1, tokens.shape[-1], DIM]", ("DIM",)))
+            return b.finish(sig_p)
+
+        return [w], {"decode": (sig_d, decode), "prefill": (sig_p, self._prefill(prefill))}
 
     def _lower_rotary_setup(self, rule, matches):
-        f, b = self.facts, self.batch
+        f, b_rows = self.facts, self.batch
         seq = self.spec.target.max_seq_len
-        cores = b
+        cores = b_rows
+        # the tables are computed from the config's rope parameters (ModelFacts), not read from HF's
+        # inv_freq buffer; HF multiplies cos and sin by attention_scaling, which must then be 1
+        self.consume(matches, "inv_freq", "positions", "angles")
+        for m in matches:
+            if m["attention_scaling"] != 1.0:
+                raise PlanError(f"{rule.loc}: rule {rule.name} at {m.module}: RoPE attention_scaling "
+                                f"{m['attention_scaling']} (rope type {dict(f.rope_scaling).get('rope_type')}) is not supported")  # fmt: skip
         weights = [
             WeightPlan("cos", (), "rope_cos", (1, 1, seq, f.head_dim), "bfloat16", "TILE", DRAM, per_layer=False),
             WeightPlan("sin", (), "rope_sin", (1, 1, seq, f.head_dim), "bfloat16", "TILE", DRAM, per_layer=False),
             WeightPlan("cos_rows", (), "rope_cos", (seq, f.head_dim), "bfloat16", "ROW_MAJOR", DRAM, per_layer=False),
             WeightPlan("sin_rows", (), "rope_sin", (seq, f.head_dim), "bfloat16", "ROW_MAJOR", DRAM, per_layer=False),
             WeightPlan("trans_mat_prefill", (), "rope_transformation", (1, 1, TILE, TILE), "bfloat16", "TILE", DRAM, per_layer=False),
-            WeightPlan("trans_mat_decode", (), "rope_transformation", (1, 1, TILE * b, TILE), "bfloat16", "TILE",
+            WeightPlan("trans_mat_decode", (), "rope_transformation", (1, 1, TILE * b_rows, TILE), "bfloat16", "TILE",
                        height_sharded(TILE, TILE, cores, self.grid), per_layer=False),
         ]  # fmt: skip
-        idx = self.t((1, b), "uint32", DRAM, "ROW_MAJOR")
-        rows = self.t((seq, f.head_dim), "bfloat16", DRAM, "ROW_MAJOR")
-        sharded = self.t(
-            (1, b, 1, f.head_dim), "bfloat16", height_sharded(TILE, f.head_dim, cores, self.grid)
-        )
-        decode = []
+        state = self.state(weights)
+        sharded = height_sharded(TILE, f.head_dim, cores, self.grid)
+        b = self.builder({"rot_idxs": self.t((1, b_rows), "uint32", DRAM, "ROW_MAJOR")}, state)
         for which in ("cos", "sin"):
-            decode += [
-                self.op(f"{which}_lookup", "ttnn.embedding", (idx, rows), self.t((1, b, f.head_dim), "bfloat16")),
-                self.op(f"{which}_reshape", "ttnn.reshape", (self.t((1, b, f.head_dim), "bfloat16"),), self.t((1, 1, b, f.head_dim), "bfloat16")),
-                self.op(f"{which}_transpose", "ttnn.transpose", (self.t((1, 1, b, f.head_dim), "bfloat16"),), self.t((1, b, 1, f.head_dim), "bfloat16")),
-                self.op(f"{which}_shard", "ttnn.interleaved_to_sharded", (self.t((1, b, 1, f.head_dim), "bfloat16"),), sharded),
-            ]  # fmt: skip
-        prefill = []
-        for s in self.prefill_seq_lens:
-            full = self.t((1, 1, seq, f.head_dim), "bfloat16")
+            rows = self.t((1, b_rows, f.head_dim), "bfloat16")
+            b.call(f"{which}_lookup", "ttnn.embedding", [Ref("rot_idxs"), Ref(f"self.{which}_rows")],
+                   {"layout": Lit("ttnn.TILE_LAYOUT"), "memory_config": Const("DRAM", DRAM)},
+                   outs=(f"{which}_rows",), out=rows)  # fmt: skip
+            b.call(f"{which}_reshape", "ttnn.reshape", [Ref(f"{which}_rows"), Lit("[1, 1, DECODE_BATCH, HEAD_DIM]", ("DECODE_BATCH", "HEAD_DIM"))],
+                   outs=(f"{which}_rows",), out=self.t((1, 1, b_rows, f.head_dim), "bfloat16"), view=True)  # fmt: skip
+            b.call(f"{which}_transpose", "ttnn.transpose", [Ref(f"{which}_rows"), Lit("1"), Lit("2")],
+                   outs=(f"{which}_per_user",), out=self.t((1, b_rows, 1, f.head_dim), "bfloat16"))  # fmt: skip
+            b.call(f"{which}_shard", "ttnn.interleaved_to_sharded",
+                   [Ref(f"{which}_per_user"), Const("ROT_MATS_DECODE_MEMCFG", sharded)], outs=(which,),
+                   out=self.t((1, b_rows, 1, f.head_dim), "bfloat16", sharded))  # fmt: skip
+        sig_d = Signature("decode_rot_mats", ("rot_idxs",), ("cos", "sin"))
+        decode = b.finish(sig_d)
+        sig_p = Signature("prefill_rot_mats", ("seq_len",), ("cos", "sin"))
+
+        def prefill(s):
+            b = self.builder({}, state, s)
             for which in ("cos", "sin"):
-                prefill.append(
-                    self.op(
-                        f"{which}_slice",
-                        "ttnn.slice",
-                        (full,),
-                        self.t((1, 1, s, f.head_dim), "bfloat16"),
-                        seq_len=s,
-                    )
-                )
-        return weights, {"decode": decode, "prefill": prefill}
+                b.call(f"{which}_slice", "ttnn.slice",
+                       [Ref(f"self.{which}"), Lit("[0, 0, 0, 0]"), Lit("[1, 1, seq_len, HEAD_DIM]", ("HEAD_DIM",))],
+                       outs=(which,), out=self.t((1, 1, s, f.head_dim), "bfloat16"))  # fmt: skip
+            return b.finish(sig_p)
+
+        return weights, {"decode": (sig_d, decode), "prefill": (sig_p, self._prefill(prefill))}
 
     def _norm_weight(self, rule, matches) -> WeightPlan:
-        srcs = sorted({m["weight"] for m in matches})
+        srcs = self.sources(rule, matches, "norm")
+        self.consume(matches, "x")
         per_layer = any(m.layer is not None for m in matches)
-        return WeightPlan("norm", tuple(srcs), "norm_sticks", (1, 1, self.facts.dim // TILE, TILE),
+        return WeightPlan("weight", srcs, "norm_sticks", (1, 1, self.facts.dim // TILE, TILE),
                           self.weight_dtype("norm"), "ROW_MAJOR", DRAM, per_layer=per_layer)  # fmt: skip
 
     def _lower_rms_norm(self, rule, matches):
         f = self.facts
         w = self._norm_weight(rule, matches)
-        compute = self.compute(
-            self._spec_op(rule, "norm").fidelity_key("decode")
-            if self._spec_op(rule, "norm")
-            else None
-        )
+        state = self.state([w])
+        spec_op = self._spec_op(rule, "norm")
+        compute = self.compute(spec_op.fidelity_key("decode") if spec_op else None)
         mem = self.residual_mem()
         cores = mem.num_cores
         block_w = f.dim // TILE // cores
@@ -374,240 +493,405 @@ class Lowering:
             ("block_w", block_w),
             ("inplace", False),
         ))  # fmt: skip
+        eps = Const("NORM_EPS", f.norm_eps, shared=True)
+        fp32 = bool(compute and compute.fp32_dest_acc_en)
         x = self.t((1, 1, self.batch, f.dim), memory=mem)
-        wt = self.t(w.shape, w.dtype, DRAM, "ROW_MAJOR")
-        decode = [self.op("norm", "ttnn.rms_norm", (x, wt), x, program=pc, compute=compute, weight="norm",
-                          cb=sharded_rms_norm_cb_bytes(
-                              block_w=block_w, num_cores=cores,
-                              fp32_dest_acc_en=bool(compute and compute.fp32_dest_acc_en)))]  # fmt: skip
-        prefill = []
-        for s in self.prefill_seq_lens:
+        b = self.builder({"x": x}, state)
+        b.call("norm", "ttnn.rms_norm", [Ref("x")], {
+            "epsilon": eps, "weight": Ref("self.weight"), "program_config": Const("NORM_DECODE_PROGCFG", pc),
+            "memory_config": self.residual_const(), "compute_kernel_config": self.compute_const(compute),
+        }, outs=("out",), out=x, program=pc, compute=compute, weight="weight",
+            cb=sharded_rms_norm_cb_bytes(block_w=block_w, num_cores=cores, fp32_dest_acc_en=fp32))  # fmt: skip
+        sig_d = Signature("forward_decode", ("x",), ("out",))
+        decode = b.finish(sig_d)
+        sig_p = Signature("forward_prefill", ("x",), ("out",))
+
+        def prefill(s):
             xs = self.t((1, 1, s, f.dim))
-            prefill.append(self.op("norm", "ttnn.rms_norm", (xs, wt), xs, compute=compute, weight="norm", seq_len=s,
-                                   cb=interleaved_rms_norm_cb_bytes(
-                                       width_tiles=f.dim // TILE,
-                                       fp32_dest_acc_en=bool(compute and compute.fp32_dest_acc_en))))  # fmt: skip
-        return [w], {"decode": decode, "prefill": prefill}
+            b = self.builder({"x": xs}, state, s)
+            b.call("norm", "ttnn.rms_norm", [Ref("x")], {
+                "epsilon": eps, "weight": Ref("self.weight"), "memory_config": Const("DRAM", DRAM),
+                "compute_kernel_config": self.compute_const(compute),
+            }, outs=("out",), out=xs, compute=compute, weight="weight",
+                cb=interleaved_rms_norm_cb_bytes(width_tiles=f.dim // TILE, fp32_dest_acc_en=fp32))  # fmt: skip
+            return b.finish(sig_p)
+
+        return [w], {"decode": (sig_d, decode), "prefill": (sig_p, self._prefill(prefill))}
 
     def _lower_attention(self, rule, matches):
-        f, b = self.facts, self.batch
-        layer = "model.layers.{layer}.self_attn"
+        f, rows = self.facts, self.batch
+        paged = self.spec.target.kv_cache == "paged"
         weights = [
-            self.matmul_weight(
-                "wqkv",
-                [f"{layer}.{p}_proj.weight" for p in "qkv"],
-                f.dim,
-                f.qkv_size,
-                "wqkv",
-                "fuse_qkv",
-            ),
-            self.matmul_weight(
-                "wo", [f"{layer}.o_proj.weight"], f.n_heads * f.head_dim, f.dim, "wo", "transpose"
-            ),
-        ]
-        if f.qkv_bias:
-            weights.append(WeightPlan("bqkv", tuple(f"{layer}.{p}_proj.bias" for p in "qkv"), "fuse_qkv_bias",
-                                      (1, 1, b, f.qkv_size), "bfloat16", "TILE", DRAM, per_layer=True))  # fmt: skip
-            weights.append(WeightPlan("bqkv_prefill", tuple(f"{layer}.{p}_proj.bias" for p in "qkv"), "fuse_qkv_bias",
-                                      (1, f.qkv_size), "bfloat16", "TILE", DRAM, per_layer=True))  # fmt: skip
+            self.matmul_weight("wqkv", self.sources(rule, matches, "wqkv"), f.dim, f.qkv_size, "wqkv", "fuse_qkv"),
+            self.matmul_weight("wo", self.sources(rule, matches, "wo"), f.n_heads * f.head_dim, f.dim, "wo", "transpose"),
+        ]  # fmt: skip
+        self.consume(matches, "x", "cos", "sin")
+        # HF's static cache buffers and the positions it writes at: TTNN's KV cache replaces them
+        self.consume(self.decode_matches, "k_cache", "v_cache", "cache_pos")
+        for m in matches:
+            view = tuple(m["kv_view"])
+            if (
+                m["half"] != f.head_dim // 2
+                or view[-1] != f.head_dim
+                or view[-2] not in (-1, f.n_kv_heads)
+            ):
+                raise PlanError(f"{rule.loc}: rule {rule.name} at {m.module}: rotate-half at {m['half']} and "
+                                f"k/v view {m['kv_view']} do not fit {f.n_kv_heads} KV heads of {f.head_dim}")  # fmt: skip
+        sources = self.sources(rule, matches, "bqkv")
+        if sources is not None:
+            weights += [
+                WeightPlan("bqkv_decode", sources, "fuse_qkv_bias", (1, 1, rows, f.qkv_size), "bfloat16", "TILE",
+                           DRAM, per_layer=True),
+                WeightPlan("bqkv_prefill", sources, "fuse_qkv_bias", (1, f.qkv_size), "bfloat16", "TILE", DRAM,
+                           per_layer=True),
+            ]  # fmt: skip
         wqkv, wo = weights[0], weights[1]
-        kv = self.kv_cache_shape()
         kv_dtype = self.precision.kv_cache
-        cache = self.t(kv, kv_dtype)
-        heads_mem = height_sharded(TILE, f.head_dim, b, self.grid)
-        sdpa_compute_d = self.compute(self._spec_op(rule, "sdpa").fidelity_key("decode"))
-        sdpa_compute_p = self.compute(self._spec_op(rule, "sdpa").fidelity_key("prefill"))
+        cache = self.t(self.kv_cache_shape(), kv_dtype)
+        state = self.state(weights) | {"k_cache": cache, "v_cache": cache}
+        heads_mem = height_sharded(TILE, f.head_dim, rows, self.grid)
+        sdpa_op = self._spec_op(rule, "sdpa")
+        sdpa_compute_d = self.compute(sdpa_op.fidelity_key("decode"))
+        sdpa_compute_p = self.compute(sdpa_op.fidelity_key("prefill"))
+        scale = Const("ATTN_SCALE", f.attn_scale, shared=True)
+        n_heads = {"num_heads": Const("N_HEADS", f.n_heads, shared=True),
+                   "num_kv_heads": Const("N_KV_HEADS", f.n_kv_heads, shared=True)}  # fmt: skip
+        window = (
+            {"sliding_window_size": Const("SLIDING_WINDOW", f.sliding_window, shared=True)}
+            if f.sliding_window
+            else {}
+        )
+        page = {"page_table": Ref("page_table")} if paged else {}
 
         # decode
-        x = self.t((1, 1, b, f.dim), memory=self.residual_mem())
-        qkv = self.decode_matmul("qkv", self._spec_op(rule, "qkv"), x, wqkv, f.qkv_size)
-        flat = self.t((1, 1, b, f.qkv_size), memory=L1)
-        q = self.t((1, b, f.n_heads, f.head_dim), memory=heads_mem)
-        k = self.t((1, b, f.n_kv_heads, f.head_dim), memory=heads_mem)
-        cos = self.t((1, b, 1, f.head_dim), "bfloat16", heads_mem)
-        trans = self.t((1, 1, TILE * b, TILE), "bfloat16", height_sharded(TILE, TILE, b, self.grid))
-        pos = self.t((b,), "int32", DRAM, "ROW_MAJOR")
+        params = {
+            "x": self.t((1, 1, rows, f.dim), memory=self.residual_mem()),
+            "current_pos": self.t((rows,), "int32", DRAM, "ROW_MAJOR"),
+            "cos": self.t((1, rows, 1, f.head_dim), "bfloat16", heads_mem),
+            "sin": self.t((1, rows, 1, f.head_dim), "bfloat16", heads_mem),
+            "trans_mat": self.t((1, 1, TILE * rows, TILE), "bfloat16", height_sharded(TILE, TILE, rows, self.grid)),
+        }  # fmt: skip
+        if paged:
+            params["page_table"] = self.t((rows, self.spec.target.max_seq_len // self.spec.target.block_size),
+                                          "int32", DRAM, "ROW_MAJOR")  # fmt: skip
+        b = self.builder(params, state)
+        self.decode_matmul(b, "qkv", self._spec_op(rule, "qkv"), "x", wqkv, "xqkv")
+        b.call("qkv_interleaved", "ttnn.sharded_to_interleaved", [Ref("xqkv"), Const("L1", L1)], outs=("xqkv_l1",),
+               out=self.t((1, 1, rows, f.qkv_size), memory=L1))  # fmt: skip
+        heads_in = "xqkv_l1"
+        if sources is not None:
+            b.call("qkv_bias", "ttnn.add", [Ref("xqkv_l1"), Ref("self.bqkv_decode")], {"memory_config": Const("L1", L1)},
+                   outs=("xqkv_biased",), out=self.t((1, 1, rows, f.qkv_size), memory=L1))  # fmt: skip
+            heads_in = "xqkv_biased"
+        q_t = self.t((1, rows, f.n_heads, f.head_dim), memory=heads_mem)
+        kv_t = self.t((1, rows, f.n_kv_heads, f.head_dim), memory=heads_mem)
+        b.call("create_heads", "ttnn.experimental.nlp_create_qkv_heads_decode", [Ref(heads_in)],
+               n_heads | {"memory_config": Lit("ttnn.L1_HEIGHT_SHARDED_MEMORY_CONFIG")}, outs=("q", "k", "v"),
+               out=(q_t, kv_t, kv_t))  # fmt: skip
+        for which, t in (("q", q_t), ("k", kv_t)):
+            b.call(f"rope_{which}", "ttnn.experimental.rotary_embedding_llama",
+                   [Ref(which), Ref("cos"), Ref("sin"), Ref("trans_mat")], {"is_decode_mode": Lit("True")},
+                   outs=(f"{which}_rot",), out=t)  # fmt: skip
+        for which, value in (("k", "k_rot"), ("v", "v")):
+            b.call(f"update_{which}", "ttnn.experimental.paged_update_cache", [Ref(f"self.{which}_cache"), Ref(value)],
+                   {"update_idxs_tensor": Ref("current_pos")} | page)  # fmt: skip
         sdpa_pc = ProgCfg("sdpa", (min(8, self.grid[0]), min(8, self.grid[1])),
                           (("q_chunk_size", 0), ("k_chunk_size", 0), ("exp_approx_mode", False)))  # fmt: skip
-        sdpa_out = self.t((1, b, f.n_heads, f.head_dim), memory=DRAM)
+        sdpa_fn = ("ttnn.transformer.paged_scaled_dot_product_attention_decode" if paged
+                   else "ttnn.transformer.scaled_dot_product_attention_decode")  # fmt: skip
+        b.call("sdpa", sdpa_fn, [Ref("q_rot"), Ref("self.k_cache"), Ref("self.v_cache"), *([Ref("page_table")] if paged else [])],
+               {"cur_pos_tensor": Ref("current_pos"), "scale": scale, **window,
+                "program_config": Const("SDPA_DECODE_PROGCFG", sdpa_pc),
+                "compute_kernel_config": self.compute_const(sdpa_compute_d), "memory_config": Const("DRAM", DRAM)},
+               outs=("attn",), out=self.t((1, rows, f.n_heads, f.head_dim)), program=sdpa_pc, compute=sdpa_compute_d,
+               cb=2 * 2 * (256 // TILE) * (f.head_dim // TILE) * TILE_BYTES[kv_dtype],
+               flops=4 * self.users * f.n_heads * f.head_dim * self.spec.target.max_seq_len)  # fmt: skip
         # nlp_concat_heads_decode wants its users on one core rectangle from (0, 0) (more ranges
         # mean sub-core grids): at most 8 columns, so 32 users form an 8x4 block on any device
-        concat_in_mem = height_sharded(TILE, f.head_dim, b, (min(8, self.grid[0]), self.grid[1]))
-        heads_out = self.t((1, b, f.n_heads, f.head_dim), memory=concat_in_mem)
+        concat_in = height_sharded(TILE, f.head_dim, rows, (min(8, self.grid[0]), self.grid[1]))
+        self.to_memory(
+            b,
+            "heads_to_l1",
+            "attn",
+            "attn_sharded",
+            concat_in,
+            Const("HEADS_DECODE_MEMCFG", concat_in),
+        )
         concat_mem = MemCfg(
             "WIDTH_SHARDED", "L1", ranges_for(f.n_heads, self.grid), (TILE, f.head_dim)
         )
-        concat = self.t((1, 1, b, f.n_heads * f.head_dim), memory=concat_mem)
-        wo_op = self.decode_matmul("wo", self._spec_op(rule, "wo"), concat, wo, f.dim)
-        k_chunk_cb = 2 * 2 * (256 // TILE) * (f.head_dim // TILE) * TILE_BYTES[kv_dtype]
-        decode = [
-            qkv,
-            self.op("qkv_interleaved", "ttnn.sharded_to_interleaved", (qkv.output,), flat),
-        ]
-        if f.qkv_bias:
-            decode.append(
-                self.op(
-                    "qkv_bias", "ttnn.add", (flat, self.t((1, 1, b, f.qkv_size), "bfloat16")), flat
-                )
-            )
-        decode += [
-            self.op("create_heads", "ttnn.experimental.nlp_create_qkv_heads_decode", (flat,), q),
-            self.op("rope_q", "ttnn.experimental.rotary_embedding_llama", (q, cos, cos, trans), q),
-            self.op("rope_k", "ttnn.experimental.rotary_embedding_llama", (k, cos, cos, trans), k),
-            self.op("update_k", "ttnn.experimental.paged_update_cache", (cache, k, pos), cache),
-            self.op("update_v", "ttnn.experimental.paged_update_cache", (cache, k, pos), cache),
-            self.op("sdpa", "ttnn.transformer.scaled_dot_product_attention_decode", (q, cache, cache, pos), sdpa_out,
-                    program=sdpa_pc, compute=sdpa_compute_d, cb=k_chunk_cb,
-                    flops=4 * self.users * f.n_heads * f.head_dim * self.spec.target.max_seq_len),
-            self.op("heads_to_l1", "ttnn.to_memory_config", (sdpa_out,), heads_out),
-            self.op("concat_heads", "ttnn.experimental.nlp_concat_heads_decode", (heads_out,), concat),
-            wo_op,
-            self.op("to_residual", "ttnn.to_memory_config", (wo_op.output,), self.t(wo_op.output.shape, memory=self.residual_mem())),
-        ]  # fmt: skip
+        b.call("concat_heads", "ttnn.experimental.nlp_concat_heads_decode", [Ref("attn_sharded")],
+               {"num_heads": n_heads["num_heads"]}, outs=("attn_cat",),
+               out=self.t((1, 1, rows, f.n_heads * f.head_dim), memory=concat_mem))  # fmt: skip
+        self.decode_matmul(b, "wo", self._spec_op(rule, "wo"), "attn_cat", wo, "out")
+        out = self.to_memory(
+            b, "to_residual", "out", "residual", self.residual_mem(), self.residual_const()
+        )
+        sig_d = Signature("forward_decode", tuple(params), (out,))
+        decode = b.finish(sig_d)
 
         # prefill
-        prefill = []
-        bias = weights[3] if f.qkv_bias else None
-        for s in self.prefill_seq_lens:
-            xs = self.t((1, 1, s, f.dim))
-            qkv_p = self.prefill_matmul(
-                "qkv", self._spec_op(rule, "qkv"), xs, wqkv, f.qkv_size, s, bias=bias
+        sig_p = Signature("forward_prefill", ("x", "cos", "sin", "trans_mat", "user_id", *(["page_table"] if paged else [])),
+                          ("out",))  # fmt: skip
+        bias = weights[3] if sources is not None else None
+
+        def prefill(s):
+            p = {
+                "x": self.t((1, 1, s, f.dim)),
+                "cos": self.t((1, 1, s, f.head_dim), "bfloat16"),
+                "sin": self.t((1, 1, s, f.head_dim), "bfloat16"),
+                "trans_mat": self.t((1, 1, TILE, TILE), "bfloat16"),
+            }
+            if paged:
+                p["page_table"] = params["page_table"]
+            b = self.builder(p, state, s)
+            qkv_cfg = self.prefill_matmul_config("qkv", self._spec_op(rule, "qkv"), p["x"], wqkv, s)
+            if qkv_cfg[2] < s:
+                self.chunk_rows(b, "qkv_chunk", "x", qkv_cfg[2], "QKV_PREFILL_CHUNKS")
+            self.prefill_matmul(
+                b, "qkv", self._spec_op(rule, "qkv"), "x", wqkv, "xqkv", qkv_cfg, bias=bias
             )
+            if qkv_cfg[2] < s:
+                self.unchunk_rows(b, "qkv_unchunk", "xqkv", "QKV_PREFILL_CHUNKS")
             qp = self.t((1, f.n_heads, s, f.head_dim))
             kp = self.t((1, f.n_kv_heads, s, f.head_dim))
-            kc = self.t((1, f.n_kv_heads, s, f.head_dim), kv_dtype)
-            qc = self.t((1, f.n_heads, s, f.head_dim), kv_dtype)
-            cos_p = self.t((1, 1, s, f.head_dim), "bfloat16")
-            trans_p = self.t((1, 1, TILE, TILE), "bfloat16")
-            chunk = 256 if s >= 2048 else 64
-            chunk = min(chunk, s)
+            b.call("create_heads", "ttnn.experimental.nlp_create_qkv_heads", [Ref("xqkv")],
+                   n_heads | {"transpose_k_heads": Lit("False"), "memory_config": Const("DRAM", DRAM)},
+                   outs=("q", "k", "v"), out=(qp, kp, kp))  # fmt: skip
+            for which, t in (("q", qp), ("k", kp)):
+                b.call(f"rope_{which}", "ttnn.experimental.rotary_embedding_llama",
+                       [Ref(which), Ref("cos"), Ref("sin"), Ref("trans_mat")], {"is_decode_mode": Lit("False")},
+                       outs=(f"{which}_rot",), out=t)  # fmt: skip
+            kv_cast = Const("KV_CACHE_DTYPE", f"ttnn.{kv_dtype}", shared=True)
+            for which, src in (("k", "k_rot"), ("v", "v")):
+                b.call(f"{which}_to_cache_dtype", "ttnn.typecast", [Ref(src), kv_cast], outs=(f"{which}_cached",),
+                       out=replace(kp, dtype=kv_dtype))  # fmt: skip
+            for which in ("k", "v"):
+                if paged:
+                    b.call(f"fill_{which}", "ttnn.experimental.paged_fill_cache",
+                           [Ref(f"self.{which}_cache"), Ref(f"{which}_cached"), Ref("page_table")],
+                           {"batch_idx": Lit("user_id")})  # fmt: skip
+                else:
+                    b.call(f"fill_{which}", "ttnn.fill_cache",
+                           [Ref(f"self.{which}_cache"), Ref(f"{which}_cached"), Lit("user_id")])  # fmt: skip
+            # SDPA takes q in the cache's dtype
+            b.call("q_to_cache_dtype", "ttnn.typecast", [Ref("q_rot"), kv_cast], outs=("q_cached",),
+                   out=replace(qp, dtype=kv_dtype))  # fmt: skip
+            chunk = min(256 if s >= 2048 else 64, s)
             sdpa_p = ProgCfg("sdpa", (min(8, self.grid[0]), min(8, self.grid[1])),
                              (("q_chunk_size", chunk), ("k_chunk_size", chunk), ("exp_approx_mode", False)))  # fmt: skip
-            ct = chunk // TILE
-            ht = f.head_dim // TILE
+            ct, ht = chunk // TILE, f.head_dim // TILE
             sdpa_cb = (2 * ct * ht * TILE_BYTES[kv_dtype] + 2 * 2 * ct * ht * TILE_BYTES[kv_dtype]
                        + ct * ct * TILE_BYTES["float32"] + 2 * ct * ht * TILE_BYTES["float32"])  # fmt: skip
-            attn = self.t((1, f.n_heads, s, f.head_dim), kv_dtype)
-            cat = self.t((1, 1, s, f.n_heads * f.head_dim), kv_dtype)
-            prefill += [
-                qkv_p,
-                self.op("create_heads", "ttnn.experimental.nlp_create_qkv_heads", (qkv_p.output,), qp, seq_len=s),
-                self.op("rope_q", "ttnn.experimental.rotary_embedding_llama", (qp, cos_p, cos_p, trans_p), qp, seq_len=s),
-                self.op("rope_k", "ttnn.experimental.rotary_embedding_llama", (kp, cos_p, cos_p, trans_p), kp, seq_len=s),
-                self.op("k_to_cache_dtype", "ttnn.typecast", (kp,), kc, seq_len=s),
-                self.op("v_to_cache_dtype", "ttnn.typecast", (kp,), kc, seq_len=s),
-                self.op("fill_k", "ttnn.experimental.paged_fill_cache", (cache, kc), cache, seq_len=s),
-                self.op("fill_v", "ttnn.experimental.paged_fill_cache", (cache, kc), cache, seq_len=s),
-                self.op("q_to_cache_dtype", "ttnn.typecast", (qp,), qc, seq_len=s),
-                self.op("sdpa", "ttnn.transformer.scaled_dot_product_attention", (qc, kc, kc), attn, program=sdpa_p,
-                        compute=sdpa_compute_p, cb=sdpa_cb, seq_len=s, flops=2 * 2 * f.n_heads * s * s * f.head_dim // 2),
-                self.op("concat_heads", "ttnn.experimental.nlp_concat_heads", (attn,), cat, seq_len=s),
-                self.prefill_matmul("wo", self._spec_op(rule, "wo"), cat, wo, f.dim, s),
-            ]  # fmt: skip
-        return weights, {"decode": decode, "prefill": prefill}
+            b.call("sdpa", "ttnn.transformer.scaled_dot_product_attention",
+                   [Ref("q_cached"), Ref("k_cached"), Ref("v_cached")],
+                   {"is_causal": Lit("True"), "scale": scale, **window,
+                    "program_config": Const("SDPA_PREFILL_PROGCFG", sdpa_p),
+                    "compute_kernel_config": self.compute_const(sdpa_compute_p)},
+                   outs=("attn",), out=replace(qp, dtype=kv_dtype), program=sdpa_p, compute=sdpa_compute_p,
+                   cb=sdpa_cb, flops=2 * 2 * f.n_heads * s * s * f.head_dim // 2)  # fmt: skip
+            b.call("concat_heads", "ttnn.experimental.nlp_concat_heads", [Ref("attn")],
+                   {"memory_config": Const("DRAM", DRAM)}, outs=("attn_cat",),
+                   out=self.t((1, 1, s, f.n_heads * f.head_dim), kv_dtype))  # fmt: skip
+            wo_cfg = self.prefill_matmul_config(
+                "wo", self._spec_op(rule, "wo"), b.tensor("attn_cat"), wo, s
+            )
+            if wo_cfg[2] < s:
+                self.chunk_rows(b, "wo_chunk", "attn_cat", wo_cfg[2], "WO_PREFILL_CHUNKS")
+            self.prefill_matmul(b, "wo", self._spec_op(rule, "wo"), "attn_cat", wo, "out", wo_cfg)
+            if wo_cfg[2] < s:
+                self.unchunk_rows(b, "wo_unchunk", "out", "WO_PREFILL_CHUNKS")
+            return b.finish(sig_p)
+
+        return weights, {"decode": (sig_d, decode), "prefill": (sig_p, self._prefill(prefill))}
 
     def _lower_mlp(self, rule, matches):
-        f, b = self.facts, self.batch
-        layer = "model.layers.{layer}.mlp"
+        f, rows = self.facts, self.batch
         w1 = self.matmul_weight(
-            "w1", [f"{layer}.gate_proj.weight"], f.dim, f.hidden_dim, "w1", "transpose"
+            "w1", self.sources(rule, matches, "w1"), f.dim, f.hidden_dim, "w1", "transpose"
         )
         w3 = self.matmul_weight(
-            "w3", [f"{layer}.up_proj.weight"], f.dim, f.hidden_dim, "w3", "transpose"
+            "w3", self.sources(rule, matches, "w3"), f.dim, f.hidden_dim, "w3", "transpose"
         )
         w2 = self.matmul_weight(
-            "w2", [f"{layer}.down_proj.weight"], f.hidden_dim, f.dim, "w2", "transpose"
+            "w2", self.sources(rule, matches, "w2"), f.hidden_dim, f.dim, "w2", "transpose"
         )
-        x = self.t((1, 1, b, f.dim), memory=self.residual_mem())
-        ff1 = self.decode_matmul("ff1", self._spec_op(rule, "ff1"), x, w1, f.hidden_dim)
-        ff3 = self.decode_matmul("ff3", self._spec_op(rule, "ff3"), x, w3, f.hidden_dim)
-        gated = self.t(ff1.output.shape, "bfloat8_b", ff1.output.memory)
+        self.consume(matches, "x")
+        state = self.state([w1, w3, w2])
+        gate_dtype = self.precision.mlp_gate
+        silu = {
+            "input_tensor_a_activations": Lit("[ttnn.UnaryOpType.SILU]"),
+            "dtype": ttnn_dtype(gate_dtype),
+        }
+
+        b = self.builder({"x": self.t((1, 1, rows, f.dim), memory=self.residual_mem())}, state)
+        ff1 = self.decode_matmul(b, "ff1", self._spec_op(rule, "ff1"), "x", w1, "w1_out")
+        self.decode_matmul(b, "ff3", self._spec_op(rule, "ff3"), "x", w3, "w3_out")
+        gated = replace(ff1.output, dtype=gate_dtype)
+        b.call("gate_mul", "ttnn.mul", [Ref("w1_out"), Ref("w3_out")],
+               silu | {"memory_config": Const("FF1_FF3_DECODE_OUTPUT_MEMCFG", ff1.output.memory)}, outs=("w2_in",),
+               out=gated, flops=2 * self.users * f.hidden_dim)  # fmt: skip
         c2 = k_grid_cores(f.hidden_dim // TILE, self.grid, self.k_grid_target)
-        ff2_in = self.t(
-            ff1.output.shape,
-            "bfloat8_b",
-            width_sharded(b, f.hidden_dim, c2, self.act_grid),
+        ff2_in = width_sharded(rows, f.hidden_dim, c2, self.act_grid)
+        x2 = self.to_memory(
+            b,
+            "to_ff2_input",
+            "w2_in",
+            "w2_in_sharded",
+            ff2_in,
+            Const("FF2_INPUT_DECODE_MEMCFG", ff2_in),
         )
-        ff2 = self.decode_matmul("ff2", self._spec_op(rule, "ff2"), ff2_in, w2, f.dim)
-        decode = [
-            ff1, ff3,
-            self.op("gate_mul", "ttnn.mul", (ff1.output, ff3.output), gated, flops=2 * self.users * f.hidden_dim),
-            self.op("to_ff2_input", "ttnn.to_memory_config", (gated,), ff2_in),
-            ff2,
-            self.op("to_residual", "ttnn.to_memory_config", (ff2.output,), self.t(ff2.output.shape, memory=self.residual_mem())),
-        ]  # fmt: skip
-        prefill = []
-        for s in self.prefill_seq_lens:
+        self.decode_matmul(b, "ff2", self._spec_op(rule, "ff2"), x2, w2, "w2_out")
+        out = self.to_memory(
+            b, "to_residual", "w2_out", "out", self.residual_mem(), self.residual_const()
+        )
+        sig_d = Signature("forward_decode", ("x",), (out,))
+        decode = b.finish(sig_d)
+        sig_p = Signature("forward_prefill", ("x",), ("out",))
+
+        def prefill(s):
             xs = self.t((1, 1, s, f.dim))
-            g = self.t((1, 1, s, f.hidden_dim), "bfloat8_b")
+            b = self.builder({"x": xs}, state, s)
+            gx = self.t((1, 1, s, f.hidden_dim), gate_dtype)
 
-            def matmuls(rows, s=s, xs=xs, g=g):
-                return (self.prefill_matmul("ff1", self._spec_op(rule, "ff1"), xs, w1, f.hidden_dim, s, rows=rows),
-                        self.prefill_matmul("ff3", self._spec_op(rule, "ff3"), xs, w3, f.hidden_dim, s, rows=rows),
-                        self.prefill_matmul("ff2", self._spec_op(rule, "ff2"), g, w2, f.dim, s, rows=rows))  # fmt: skip
+            def configs(rows=None):
+                return [self.prefill_matmul_config(n, self._spec_op(rule, n), x, w, s, rows=rows)
+                        for n, x, w in (("ff1", xs, w1), ("ff3", xs, w3), ("ff2", gx, w2))]  # fmt: skip
 
-            p1, p3, p2 = matmuls(None)
-            rows = min(op.m_chunk or s for op in (p1, p3, p2))
-            if rows < s:  # one reshape of the MLP's input serves all three: one chunk size
-                p1, p3, p2 = matmuls(rows)
-            prefill += [
-                p1,
-                p3,
-                self.op("gate_mul", "ttnn.mul", (p1.output, p3.output), g, seq_len=s),
-                p2,
-            ]
-        return [w1, w3, w2], {"decode": decode, "prefill": prefill}
+            c1, c3, c2 = configs()
+            chunk = min(c[2] for c in (c1, c3, c2))
+            if chunk < s:  # one reshape of the MLP's input serves all three: one chunk size
+                c1, c3, c2 = configs(chunk)
+                self.chunk_rows(b, "chunk", "x", chunk, "PREFILL_CHUNKS")
+            self.prefill_matmul(b, "ff1", self._spec_op(rule, "ff1"), "x", w1, "w1_out", c1)
+            self.prefill_matmul(b, "ff3", self._spec_op(rule, "ff3"), "x", w3, "w3_out", c3)
+            b.call("gate_mul", "ttnn.mul", [Ref("w1_out"), Ref("w3_out")], silu | {"memory_config": Const("DRAM", DRAM)},
+                   outs=("w2_in",), out=replace(b.tensor("w1_out"), dtype=gate_dtype))  # fmt: skip
+            self.prefill_matmul(b, "ff2", self._spec_op(rule, "ff2"), "w2_in", w2, "out", c2)
+            if chunk < s:
+                self.unchunk_rows(b, "unchunk", "out", "PREFILL_CHUNKS")
+            return b.finish(sig_p)
+
+        return [w1, w3, w2], {"decode": (sig_d, decode), "prefill": (sig_p, self._prefill(prefill))}
 
     def _lower_decoder(self, rule, matches):
-        f, b = self.facts, self.batch
-        x = self.t((1, 1, b, f.dim), memory=self.residual_mem())
-        decode = [
-            self.op("attn_residual", "ttnn.add", (x, x), x),
-            self.op("mlp_residual", "ttnn.add", (x, x), x),
-        ]
-        prefill = []
-        for s in self.prefill_seq_lens:
-            xs = self.t((1, 1, s, f.dim))
-            prefill += [self.op("attn_residual", "ttnn.add", (xs, xs), xs, seq_len=s),
-                        self.op("mlp_residual", "ttnn.add", (xs, xs), xs, seq_len=s)]  # fmt: skip
-        return [], {"decode": decode, "prefill": prefill}
+        f, rows = self.facts, self.batch
+        paged = self.spec.target.kv_cache == "paged"
+        extra = ("page_table",) if paged else ()
+        # the two residual adds, each of a sub-block's input and its update (the pre-norm layer)
+        self.consume(matches, "residual", "update")
+
+        def program(b, mode, attn_args, out_memory: Const):
+            x = b.tensor("x")
+            sub = f"forward_{mode}"
+            b.call(
+                "attention_norm", f"self.attention_norm.{sub}", [Ref("x")], outs=("attn_in",), out=x
+            )
+            b.call(
+                "attention",
+                f"self.attention.{sub}",
+                [Ref("attn_in"), *attn_args],
+                outs=("attn_out",),
+                out=x,
+            )
+            b.call("attn_residual", "ttnn.add", [Ref("x"), Ref("attn_out")], {"memory_config": out_memory},
+                   outs=("h",), out=x)  # fmt: skip
+            b.call("ff_norm", f"self.ff_norm.{sub}", [Ref("h")], outs=("ff_in",), out=x)
+            b.call(
+                "feed_forward", f"self.feed_forward.{sub}", [Ref("ff_in")], outs=("ff_out",), out=x
+            )
+            b.call("mlp_residual", "ttnn.add", [Ref("h"), Ref("ff_out")], {"memory_config": out_memory},
+                   outs=("out",), out=x)  # fmt: skip
+
+        d_params = {"x": self.t((1, 1, rows, f.dim), memory=self.residual_mem()),
+                    "current_pos": self.t((rows,), "int32", DRAM, "ROW_MAJOR"),
+                    "cos": self.t((1, rows, 1, f.head_dim), "bfloat16"), "sin": self.t((1, rows, 1, f.head_dim), "bfloat16"),
+                    "trans_mat": self.t((1, 1, TILE * rows, TILE), "bfloat16")}  # fmt: skip
+        if paged:
+            d_params["page_table"] = self.t((rows, 1), "int32", DRAM, "ROW_MAJOR")
+        b = self.builder(d_params, {})
+        program(
+            b,
+            "decode",
+            [Ref(n) for n in ("current_pos", "cos", "sin", "trans_mat", *extra)],
+            self.residual_const(),
+        )
+        sig_d = Signature("forward_decode", tuple(d_params), ("out",), consumes=("x",))
+        decode = b.finish(sig_d)
+        sig_p = Signature("forward_prefill", ("x", "cos", "sin", "trans_mat", "user_id", *extra), ("out",),
+                          consumes=("x",))  # fmt: skip
+
+        def prefill(s):
+            p = {"x": self.t((1, 1, s, f.dim)), "cos": self.t((1, 1, s, f.head_dim), "bfloat16"),
+                 "sin": self.t((1, 1, s, f.head_dim), "bfloat16"), "trans_mat": self.t((1, 1, TILE, TILE), "bfloat16")}  # fmt: skip
+            if paged:
+                p["page_table"] = d_params["page_table"]
+            b = self.builder(p, {}, s)
+            args = [
+                Ref("cos"),
+                Ref("sin"),
+                Ref("trans_mat"),
+                Lit("user_id"),
+                *(Ref(n) for n in extra),
+            ]
+            program(b, "prefill", args, Const("DRAM", DRAM))
+            return b.finish(sig_p)
+
+        return [], {"decode": (sig_d, decode), "prefill": (sig_p, self._prefill(prefill))}
 
     def _lower_lm_head(self, rule, matches):
-        f, b = self.facts, self.batch
+        f, rows = self.facts, self.batch
         spec_op = self._spec_op(rule, "lm_head")
-        src = matches[0]["w_lm_head"]
+        (src,) = self.sources(rule, matches, "lm_head", relative=False)
+        self.consume(matches, "x")
         cores = self.residual_cores()
         splits = self.lm_head_splits(
             cores, self.compute(spec_op.fidelity_key("decode") if spec_op else None)
         )
-        weights, decode = [], []
-        x = self.t((1, 1, b, f.dim), memory=self.residual_mem())
-        start = 0
-        outs = []
+        weights, start = [], 0
         for i, width in enumerate(splits):
-            w = WeightPlan(f"lm_head_{i}", (src,), f"vocab_slice:{start}:{start + width}", (f.dim, width),
-                           self.weight_dtype("lm_head"), "TILE", dram_weight_memcfg(f.dim, width, self.device.dram_banks),
-                           per_layer=False)  # fmt: skip
-            weights.append(w)
-            mm = self.decode_matmul(
-                f"lm_head_{i}", spec_op, x, w, width, out_dtype=self.precision.logits
-            )
-            out = self.t((1, 1, b, width), self.precision.logits, L1)
-            decode += [
-                mm,
-                self.op(
-                    f"lm_head_{i}_interleaved", "ttnn.sharded_to_interleaved", (mm.output,), out
-                ),
-            ]
-            outs.append(out)
+            weights.append(WeightPlan(f"weight_{i}", (src,), f"vocab_slice:{start}:{start + width}", (f.dim, width),
+                                      self.weight_dtype("lm_head"), "TILE",
+                                      dram_weight_memcfg(f.dim, width, self.device.dram_banks), per_layer=False))  # fmt: skip
             start += width
-        logits = self.t((1, 1, b, f.vocab_size), self.precision.logits, L1)
-        if len(splits) > 1:
-            decode.append(self.op("concat", "ttnn.concat", tuple(outs), logits))
-        prefill = [
-            self.op("to_sharded", "ttnn.interleaved_to_sharded", (self.t((1, 1, TILE, f.dim)),), x)
-        ] + decode
-        return weights, {"decode": decode, "prefill": prefill}
+        state = self.state(weights)
+        logits_dtype = self.precision.logits
+
+        def splits_program(b, x: str):
+            outs = []
+            for i, w in enumerate(weights):
+                role = "lm_head" if w.shape == weights[0].shape else "lm_head_last"
+                self.decode_matmul(
+                    b,
+                    f"lm_head_{i}",
+                    spec_op,
+                    x,
+                    w,
+                    f"split_{i}",
+                    out_dtype=logits_dtype,
+                    role=role,
+                )
+                name = f"logits_{i}" if len(weights) > 1 else "logits"
+                b.call(f"lm_head_{i}_interleaved", "ttnn.sharded_to_interleaved", [Ref(f"split_{i}"), Const("L1", L1)],
+                       outs=(name,), out=self.t((1, 1, rows, w.shape[-1]), logits_dtype, L1))  # fmt: skip
+                outs.append(name)
+            if len(weights) > 1:
+                b.call("concat", "ttnn.concat", [tuple(Ref(o) for o in outs)],
+                       {"dim": Lit("-1"), "memory_config": Const("L1", L1)}, outs=("logits",),
+                       out=self.t((1, 1, rows, f.vocab_size), logits_dtype, L1))  # fmt: skip
+
+        x = self.t((1, 1, rows, f.dim), memory=self.residual_mem())
+        b = self.builder({"x": x}, state)
+        splits_program(b, "x")
+        sig_d = Signature("forward_decode", ("x",), ("logits",))
+        decode = b.finish(sig_d)
+        sig_p = Signature("forward_prefill", ("x",), ("logits",))
+        b = self.builder({"x": self.t((1, 1, TILE, f.dim))}, state)
+        b.call("to_sharded", "ttnn.interleaved_to_sharded", [Ref("x"), self.residual_const()], outs=("x_sharded",),
+               out=x)  # fmt: skip
+        splits_program(b, "x_sharded")
+        prefill = b.finish(sig_p)
+        return weights, {"decode": (sig_d, decode), "prefill": (sig_p, prefill)}
 
     # ------------------------------------------------------------------ sizes
     def dram_sharded_cbs(self, k: int, n: int, in0_block_w: int, in0_dtype: str, w_dtype: str, out_dtype: str,

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ttgen.devices import get_device
+from ttgen.match import capture_reads
+from ttgen.plan.captures import check_captures
 from ttgen.plan.check import validate_plan
 from ttgen.plan.facts import PlanError, model_facts
 from ttgen.plan.lower import BASELINE_K_GRID_TARGET, BASELINE_PREFILL_GRID, Lowering
@@ -77,7 +79,8 @@ def make_plan(analysis, *, device: str | None = None, precision: str | None = No
                 f"{mode} graph has {len(result.uncovered)} uncovered node(s): run `ttgen check {spec.path}`"
             )
     g = analysis.trace.graphs["prefill"]
-    facts = model_facts(prefill, g, analysis.trace.meta["config"])
+    with capture_reads() as reads:
+        facts = model_facts(prefill, g, analysis.trace.meta["config"])
     if target.max_seq_len > facts.max_position_embeddings:
         raise PlanError(
             f"target max_seq_len {target.max_seq_len} exceeds the model's {facts.max_position_embeddings} positions"
@@ -97,27 +100,17 @@ def make_plan(analysis, *, device: str | None = None, precision: str | None = No
                 f"{ov.loc}: overrides.layers: layer(s) {bad} do not exist ({facts.n_layers} layers)"
             )
 
-    modules = []
-    for rule in spec.rules:
-        assert rule.template in TEMPLATES
-        pre = [m for m in prefill.matches if m.rule == rule.name]
-        dec = [m for m in decode.matches if m.rule == rule.name]
-        if sorted(m.module for m in pre) != sorted(m.module for m in dec):
-            raise PlanError(f"{rule.name}: prefill and decode match different modules")
-        if not pre:
-            continue
-        weights, ops = lowering.lower(rule, pre)
-        weights = tuple(_with_overrides(w, spec) for w in weights)
-        modules.append(
-            ModulePlan(rule.name, rule.template, tuple(sorted(m.module for m in pre)), weights, ops)
-        )
+    with capture_reads() as lowered:
+        modules = _lower_rules(spec, lowering, prefill, decode)
+    check_captures(spec, analysis.matches, analysis.trace.graphs, reads | lowered)
 
     kv_shape = lowering.kv_cache_shape()
     kv_bytes = 2 * facts.n_layers * tensor_bytes(kv_shape, preset.kv_cache)
     weight_bytes = sum(_weight_bytes(w, len(m.instances)) for m in modules for w in m.weights)
     plan = EmitPlan(
         spec_path=spec.path, spec_sha256=spec.sha256, family=spec.family,
-        source=analysis.trace.meta["checkpoint"] or analysis.trace.meta["preset"], hf_class=analysis.trace.meta["hf_class"],
+        source=analysis.trace.meta["checkpoint"] or analysis.trace.meta["preset"],
+        checkpoint=analysis.trace.meta["checkpoint"], hf_class=analysis.trace.meta["hf_class"],
         device=profile.name, arch=profile.arch, compute_grid=profile.compute_grid, dram_banks=profile.dram_banks,
         max_batch=target.max_batch, max_seq_len=target.max_seq_len, precision=preset.name,
         prefill_seq_lens=lowering.prefill_seq_lens, facts=facts,
@@ -128,6 +121,23 @@ def make_plan(analysis, *, device: str | None = None, precision: str | None = No
     )  # fmt: skip
     validate_plan(plan, profile)
     return plan
+
+
+def _lower_rules(spec, lowering: Lowering, prefill, decode) -> list[ModulePlan]:
+    modules = []
+    for rule in spec.rules:
+        assert rule.template in TEMPLATES
+        pre = [m for m in prefill.matches if m.rule == rule.name]
+        dec = [m for m in decode.matches if m.rule == rule.name]
+        if sorted(m.module for m in pre) != sorted(m.module for m in dec):
+            raise PlanError(f"{rule.name}: prefill and decode match different modules")
+        if not pre:
+            continue
+        weights, ops, signatures = lowering.lower(rule, pre, dec)
+        weights = tuple(_with_overrides(w, spec) for w in weights)
+        modules.append(ModulePlan(rule.name, rule.template, tuple(sorted(m.module for m in pre)),
+                                  weights, ops, signatures))  # fmt: skip
+    return modules
 
 
 def _with_overrides(w: WeightPlan, spec) -> WeightPlan:

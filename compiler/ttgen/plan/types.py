@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 __all__ = [
+    "SINGLE_DEVICE", "Call", "Const", "Lit", "Placement", "Ref", "Signature",
     "ComputeCfg", "EmitPlan", "KVCachePlan", "MemCfg", "ModelFacts", "ModulePlan", "OpPlan", "ProgCfg",
     "TensorPlan", "WeightPlan", "decode_rows",
 ]  # fmt: skip
@@ -103,11 +104,87 @@ class ComputeCfg:
 
 
 @dataclass(frozen=True)
+class Placement:
+    """Where a value lives on the target: one device today; a mesh placement (replicated, or
+    sharded on a tensor dim over a mesh axis) extends this record."""
+
+    kind: str = "device"  # device | replicated | sharded
+    mesh_axis: int | None = None
+    tensor_dim: int | None = None
+
+
+SINGLE_DEVICE = Placement()
+
+
+@dataclass(frozen=True)
 class TensorPlan:
     shape: tuple[int, ...]
     dtype: str
     layout: str  # TILE | ROW_MAJOR
     memory: MemCfg
+    placement: Placement = SINGLE_DEVICE
+
+
+# ---------------------------------------------------------------- the program IR (ttgen.plan.program)
+
+
+@dataclass(frozen=True)
+class Ref:
+    """A value: a program parameter, an earlier call's output, or module state (`self.w1`)."""
+
+    name: str
+
+
+@dataclass(frozen=True)
+class Const:
+    """A named constant of the generated module (or of model_config.py when `shared`)."""
+
+    name: str  # UPPER_SNAKE, built by the lowering from fixed parts
+    value: MemCfg | ProgCfg | ComputeCfg | tuple | float | int | str
+    shared: bool = False  # defined once in model_config.py (compute configs, model dimensions)
+
+
+@dataclass(frozen=True)
+class Lit:
+    """A Python expression from a closed set (ttnn enums, numbers, `seq_len`, model_config names)."""
+
+    code: str
+    uses: tuple[str, ...] = ()  # the model_config names it reads (the module imports them)
+
+
+Arg = Ref | Const | Lit  # or a tuple of Refs: a list of tensors (ttnn.concat)
+
+
+@dataclass(frozen=True)
+class Call:
+    fn: str  # "ttnn.linear", "ttnn.experimental.nlp_create_qkv_heads_decode", "self.mlp.forward_decode"
+    args: tuple[Any, ...] = ()
+    kwargs: tuple[tuple[str, Any], ...] = ()
+    outs: tuple[str, ...] = ()  # names bound, in order (several for a tuple result); () in place
+    view: bool = False  # the single output shares its input's buffer (a reshape view)
+    guard: str | None = None  # a prefill table constant: the call runs for the seq_lens it keys
+    frees: tuple[str, ...] = ()  # values deallocated right after the call (their last use)
+
+    @property
+    def is_ttnn(self) -> bool:
+        return self.fn.startswith("ttnn.")
+
+    def refs(self) -> tuple[str, ...]:
+        """The values the call reads, in argument order (a list argument is a tuple of Refs)."""
+        out = []
+        for a in (*self.args, *(v for _, v in self.kwargs)):
+            out += [r.name for r in (a if isinstance(a, tuple) else (a,)) if isinstance(r, Ref)]
+        return tuple(out)
+
+
+@dataclass(frozen=True)
+class Signature:
+    """A program's interface: its parameters (borrowed unless consumed) and what it returns."""
+
+    method: str  # forward_decode | forward_prefill | ...
+    params: tuple[str, ...]
+    returns: tuple[str, ...]
+    consumes: tuple[str, ...] = ()  # parameters the program owns and frees (the residual stream)
 
 
 @dataclass(frozen=True)
@@ -124,6 +201,12 @@ class OpPlan:
     flops: int = 0
     seq_len: int | None = None  # prefill: the sequence length this variant is for
     m_chunk: int | None = None  # prefill matmuls: rows per chunk when the sequence is split
+    extra_outputs: tuple[TensorPlan, ...] = ()  # the further results of a tuple-returning op
+    call: Call | None = None  # what the generated code runs (ttgen.plan.program)
+
+    @property
+    def outputs(self) -> tuple[TensorPlan, ...]:
+        return (self.output, *self.extra_outputs)
 
 
 @dataclass(frozen=True)
@@ -149,9 +232,18 @@ class ModulePlan:
     instances: tuple[str, ...]  # HF module paths
     weights: tuple[WeightPlan, ...]
     ops: tuple[tuple[str, tuple[OpPlan, ...]], ...]  # mode → ops in execution order
+    signatures: tuple[tuple[str, Signature], ...] = ()  # mode → the program's interface
 
     def ops_for(self, mode: str) -> tuple[OpPlan, ...]:
+        """The TTNN ops of `mode` (a sub-module's call is counted in that module's own program)."""
+        return tuple(op for op in self.program(mode) if op.ttnn.startswith("ttnn."))
+
+    def program(self, mode: str) -> tuple[OpPlan, ...]:
+        """Every call of `mode` in order, sub-module calls included (prefill: each length in turn)."""
         return dict(self.ops).get(mode, ())
+
+    def signature(self, mode: str) -> Signature | None:
+        return dict(self.signatures).get(mode)
 
 
 @dataclass(frozen=True)
@@ -200,6 +292,9 @@ class EmitPlan:
     spec_sha256: str
     family: str
     source: str  # preset name or checkpoint folder
+    checkpoint: (
+        str | None
+    )  # the checkpoint folder the plan was made from (its tests use its weights)
     hf_class: str
     device: str
     arch: str
@@ -250,7 +345,7 @@ def _value(hint, value):
     args = typing.get_args(hint)
     if origin is typing.Union or str(origin) == "<class 'types.UnionType'>":
         inner = [a for a in args if a is not type(None)]
-        return _value(inner[0], value)
+        return _value(inner[0], value) if len(inner) == 1 else _guess(value)
     if dataclasses.is_dataclass(hint):
         return _build(hint, value)
     if origin is tuple:
@@ -258,11 +353,19 @@ def _value(hint, value):
             return tuple(_value(args[0], v) for v in value)
         return tuple(_value(a, v) for a, v in zip(args, value, strict=True))
     if hint is Any:
-        return _freeze(value)
+        return _guess(value)
     return value
 
 
-def _freeze(value):
+def _guess(value):
+    """A value typed `Any` or a union of records (call arguments, constants): the record is the
+    dataclass whose field names are the dict's keys."""
+    if isinstance(value, dict):
+        by_keys = {frozenset(f.name for f in dataclasses.fields(c)): c
+                   for c in (Ref, Const, Lit, MemCfg, ProgCfg, ComputeCfg)}  # fmt: skip
+        cls = by_keys.get(frozenset(value))
+        if cls is not None:
+            return _build(cls, value)
     if isinstance(value, list):
-        return tuple(_freeze(v) for v in value)
+        return tuple(_guess(v) for v in value)
     return value

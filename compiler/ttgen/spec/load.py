@@ -181,7 +181,7 @@ def _precisions(node: LocDict) -> list[PrecisionSpec]:
     for name, body in node.items():
         _keys(
             body,
-            ("weights", "kv_cache", "activations", "logits", "fidelity"),
+            ("weights", "kv_cache", "activations", "logits", "mlp_gate", "fidelity"),
             f"precision preset {name}",
         )
         kv = _get(body, "kv_cache", str)
@@ -196,6 +196,8 @@ def _precisions(node: LocDict) -> list[PrecisionSpec]:
         )
         logits = _get(body, "logits", str)
         _one_of(body, "logits", logits, DTYPES, f"precision_presets.{name}.logits")
+        gate = _get(body, "mlp_gate", str, required=False, default="bfloat8_b")
+        _one_of(body, "mlp_gate", gate, DTYPES, f"precision_presets.{name}.mlp_gate")
         out.append(
             PrecisionSpec(
                 name,
@@ -205,6 +207,7 @@ def _precisions(node: LocDict) -> list[PrecisionSpec]:
                 logits,
                 _str_map(body, "fidelity"),
                 _loc(node, name),
+                gate,
             )
         )
     return out
@@ -243,7 +246,7 @@ def _per_mode(node: LocDict, key: str, parse_value):
 
 
 def _rule(node: LocDict, patterns: dict, predicates) -> Rule:
-    _keys(node, ("name", "match", "when", "template", "weights", "ops"), "rule")
+    _keys(node, ("name", "match", "when", "template", "weights", "ops", "ignore"), "rule")
     name = _get(node, "name", str)
     where = _loc(node)
     match = _get(node, "match", LocDict)
@@ -345,6 +348,13 @@ def _rule(node: LocDict, patterns: dict, predicates) -> Rule:
                 _loc(onode, oname),
             )
         )
+    ignore = []
+    inode = _get(node, "ignore", LocDict, required=False, default=LocDict())
+    for cname, reason in inode.items():
+        if not isinstance(reason, str) or not reason.strip():
+            _fail(_loc(inode, cname), f"rules.{name}.ignore.{cname}",
+                  "expected the reason the generated code need not use this capture")  # fmt: skip
+        ignore.append((cname, reason.strip()))
     return Rule(
         name,
         MatchSpec(tuple(modules), tuple(requires), tuple(when), _loc(node, "match")),
@@ -352,6 +362,7 @@ def _rule(node: LocDict, patterns: dict, predicates) -> Rule:
         tuple(weights),
         tuple(ops),
         where,
+        tuple(ignore),
     )
 
 

@@ -100,6 +100,7 @@ class Rule:
     weights: tuple[tuple[str, tuple[str, ...]], ...]  # our name → captures (several = fused on N)
     ops: tuple[OpSpec, ...]
     loc: Loc
+    ignore: tuple[tuple[str, str], ...] = ()  # capture → why the generated code need not use it
 
 
 @dataclass(frozen=True)
@@ -131,6 +132,7 @@ class PrecisionSpec:
     logits: str  # LM-head output dtype
     fidelity: tuple[tuple[str, str], ...]  # fidelity key → compute config name
     loc: Loc
+    mlp_gate: str = "bfloat8_b"  # the gated MLP product, W2's input (tt-transformers: bfloat8_b)
 
 
 @dataclass(frozen=True)
