@@ -124,9 +124,9 @@ def test_corrupt_config(capsys, tmp_path, tiny_checkpoint):
 
 def test_wrong_architecture(capsys, tmp_path, tiny_checkpoint):
     config = json.loads((tiny_checkpoint / "config.json").read_text())
-    (tiny_checkpoint / "config.json").write_text(json.dumps({**config, "model_type": "gpt2"}))
+    (tiny_checkpoint / "config.json").write_text(json.dumps({**config, "model_type": "vit"}))
     _assert_bad(
-        capsys, tmp_path, "llama", "--checkpoint", str(tiny_checkpoint), message="not a llama model"
+        capsys, tmp_path, "llama", "--checkpoint", str(tiny_checkpoint), message="not a causal LM"
     )
 
 

@@ -291,27 +291,27 @@ def _cmd_emit(args: argparse.Namespace) -> int:
     from rich.console import Console
 
     from ttgen.emit import emit
-    from ttgen.models.registry import get_family
     from ttgen.plan import make_plan
     from ttgen.spec import load_spec
     from ttgen.trace.trace import check_writable
 
     spec = load_spec(args.spec)
     out = args.out or Path("generated") / spec.family
+    created = not out.exists()
     check_writable(out / "__init__.py")
     err = Console(stderr=True, log_path=False)
-    with err.status("tracing") as status:
-        analysis = _analyze(args, spec, status)
-        status.update("planning")
-        plan = make_plan(analysis, device=args.device, precision=args.precision, max_batch=args.batch,
-                         max_seq_len=args.max_seq_len)  # fmt: skip
-        status.update("rendering")
-        written = emit(
-            plan,
-            out,
-            hf_config=analysis.trace.meta["config"],
-            config_class=get_family(spec.family).config_class,
-        )
+    try:
+        with err.status("tracing") as status:
+            analysis = _analyze(args, spec, status)
+            status.update("planning")
+            plan = make_plan(analysis, device=args.device, precision=args.precision, max_batch=args.batch,
+                             max_seq_len=args.max_seq_len)  # fmt: skip
+            status.update("rendering")
+            written = emit(plan, out)
+    except BaseException:
+        if created and out.is_dir() and not any(out.iterdir()):
+            out.rmdir()  # the folder the failed emit would have filled
+        raise
     print(
         f"{out}: {len(written)} file(s) written"
         + (f" ({', '.join(written)})" if written else " (up to date)")

@@ -113,10 +113,9 @@ def run(package: Path, prompts: list[str], *, max_new_tokens: int, checkpoint: P
     from transformers import AutoTokenizer
 
     from ttgen.models.checkpoint import load_checkpoint
-    from ttgen.models.registry import get_family
 
     tokenizer = AutoTokenizer.from_pretrained(checkpoint)
-    hf = load_checkpoint(get_family("llama"), checkpoint)
+    hf = load_checkpoint(checkpoint)
     if (hf.config.hidden_size, hf.config.num_hidden_layers, hf.config.vocab_size) != (
         cfg.DIM,
         cfg.N_LAYERS,

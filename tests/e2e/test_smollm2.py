@@ -43,9 +43,8 @@ def backend():
 
 def _hf_margins(checkpoint, prompt_ids, tokens) -> list[float]:
     from ttgen.models.checkpoint import load_checkpoint
-    from ttgen.models.registry import get_family
 
-    hf = load_checkpoint(get_family("llama"), checkpoint)
+    hf = load_checkpoint(checkpoint)
     full = torch.cat([prompt_ids, torch.tensor(tokens)])
     with torch.no_grad():
         logits = hf(input_ids=full[None]).logits[
@@ -128,12 +127,11 @@ def test_teacher_forcing_128_tokens(checkpoint, backend):
     from transformers import AutoTokenizer
 
     from ttgen.models.checkpoint import load_checkpoint
-    from ttgen.models.registry import get_family
     from ttgen.run import load_package
 
     mods = load_package(PACKAGE)
     tokenizer = AutoTokenizer.from_pretrained(checkpoint)
-    hf = load_checkpoint(get_family("llama"), checkpoint)
+    hf = load_checkpoint(checkpoint)
     ids = torch.tensor(tokenizer(TEXT).input_ids)
     prefix, forced = 8, 128
     assert len(ids) >= prefix + forced

@@ -27,7 +27,7 @@ def analysis():
 @pytest.fixture(scope="module")
 def files(analysis):
     plan = make_plan(analysis)
-    return render(plan, hf_config=analysis.trace.meta["config"], config_class="LlamaConfig")
+    return render(plan)
 
 
 def test_committed_tree_equals_a_fresh_emission(files, tmp_path):
@@ -44,9 +44,7 @@ def test_committed_tree_equals_a_fresh_emission(files, tmp_path):
 
 
 def test_emitting_twice_gives_identical_bytes(analysis, files, tmp_path):
-    again = render(
-        make_plan(analysis), hf_config=analysis.trace.meta["config"], config_class="LlamaConfig"
-    )
+    again = render(make_plan(analysis))
     assert again == files
     assert write_files(files, tmp_path) and write_files(again, tmp_path) == []  # nothing rewritten
 
@@ -66,9 +64,7 @@ def test_changing_one_rule_changes_only_its_files(analysis, files):
             rule = dataclasses.replace(rule, ops=ops)
         rules.append(rule)
     changed = dataclasses.replace(analysis, spec=dataclasses.replace(spec, rules=tuple(rules)))
-    other = render(
-        make_plan(changed), hf_config=analysis.trace.meta["config"], config_class="LlamaConfig"
-    )
+    other = render(make_plan(changed))
     differing = {name for name in files if files[name] != other[name]}
     assert differing == {"mlp.py"}
 

@@ -123,7 +123,7 @@ def emitted(request):
         )
     analysis = analyze(spec, preset=case["preset"], seq_len=128)
     plan = make_plan(analysis, **case["plan"])
-    files = render(plan, hf_config=analysis.trace.meta["config"], config_class="LlamaConfig")
+    files = render(plan)
     return plan, files
 
 

@@ -4,6 +4,7 @@ and selection only: every number was fixed by the planner."""
 
 from __future__ import annotations
 
+import json
 import pprint
 import re
 from typing import Any
@@ -49,7 +50,7 @@ def _module_code(module: ModulePlan) -> dict[str, Any]:
     }
 
 
-def build_context(plan: EmitPlan, *, hf_config: dict, config_class: str) -> dict[str, Any]:
+def build_context(plan: EmitPlan) -> dict[str, Any]:
     f = plan.facts
     mods = {m.template: m for m in plan.modules}
     for needed in (t for t in TEMPLATES if t != "none"):
@@ -62,11 +63,7 @@ def build_context(plan: EmitPlan, *, hf_config: dict, config_class: str) -> dict
                 if op.compute is not None:
                     computes[op.compute.name] = compute_expr(op.compute)
     scaling = dict(f.rope_scaling)
-    rope_type = scaling.get("rope_type", "default")
-    if rope_type not in ("default", "llama3"):
-        raise EmitError(
-            f"rope_type '{rope_type}' is not supported by the rotary template (default, llama3)"
-        )
+    rope_type = scaling.get("rope_type", "default")  # one of ttgen.plan.lower.ROPE_TYPES
 
     norm, emb, rope, attn, mlp, dec, lm = (
         mods[k]
@@ -91,7 +88,7 @@ def build_context(plan: EmitPlan, *, hf_config: dict, config_class: str) -> dict
     return {
         "family": plan.family,
         "hf_class": plan.hf_class,
-        "config_class": config_class,
+        "config_class": plan.config_class,
         "device": plan.device,
         "arch": plan.arch,
         "precision": plan.precision,
@@ -139,6 +136,6 @@ def build_context(plan: EmitPlan, *, hf_config: dict, config_class: str) -> dict
         "lm_head_source": _param_path(lm.weights[0].sources[0]),
         "layer_overrides": sorted((layer, sorted(d)) for layer, d in overrides.items()),
         "tests": dict(plan.tests),
-        "hf_config": pprint.pformat(hf_config, sort_dicts=True, width=100),
+        "hf_config": pprint.pformat(json.loads(plan.hf_config_json), sort_dicts=True, width=100),
         "emitted_from_checkpoint": repr(None if plan.checkpoint is None else str(plan.checkpoint)),
     }

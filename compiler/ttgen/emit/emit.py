@@ -11,10 +11,11 @@ from ttgen.plan.types import EmitPlan
 __all__ = ["emit", "render"]
 
 
-def render(plan: EmitPlan, *, hf_config: dict, config_class: str) -> dict[str, str]:
+def render(plan: EmitPlan) -> dict[str, str]:
+    """The package's files, from the plan alone."""
     header = f"{MARKER} from {plan.spec_path} (sha256:{plan.spec_sha256[:16]}) for {plan.family} {plan.source} on {plan.device} — do not edit."
-    return render_files(build_context(plan, hf_config=hf_config, config_class=config_class), header)
+    return render_files(build_context(plan), header)
 
 
-def emit(plan: EmitPlan, out_dir: Path, *, hf_config: dict, config_class: str) -> list[str]:
-    return write_files(render(plan, hf_config=hf_config, config_class=config_class), Path(out_dir))
+def emit(plan: EmitPlan, out_dir: Path) -> list[str]:
+    return write_files(render(plan), Path(out_dir))

@@ -1,7 +1,9 @@
 """Loading a local Hugging Face checkpoint folder (config.json + safetensors), offline and strictly.
 
-A folder that is missing, has no weights, carries another architecture, lacks tensors or holds a
-corrupt file is a `CheckpointError` naming the folder; transformers' silent random initialisation of
+Any causal LM transformers knows loads: the registry's family for its `model_type` if there is one,
+else transformers' Auto classes (a spec decides by its rules whether it covers the model). A folder
+that is missing, has no weights, is not a causal LM, lacks tensors or holds a corrupt file is a
+`CheckpointError` naming the folder; transformers' silent random initialisation of
 missing weights is treated as an error, not a warning.
 """
 
@@ -13,10 +15,10 @@ from pathlib import Path
 
 from ttgen.errors import CheckpointError
 
-__all__ = ["load_checkpoint", "read_checkpoint_config"]
+__all__ = ["causal_lm_class", "load_checkpoint", "read_checkpoint_config"]
 
 
-def read_checkpoint_config(family, path: Path) -> dict:
+def read_checkpoint_config(path: Path) -> dict:
     if not path.is_dir():
         raise CheckpointError(f"{path}: checkpoint folder does not exist")
     config_path = path / "config.json"
@@ -29,26 +31,44 @@ def read_checkpoint_config(family, path: Path) -> dict:
     if not isinstance(config, dict):
         raise CheckpointError(f"{config_path}: expected a JSON object")
     model_type = config.get("model_type")
-    if model_type not in family.model_types:
-        raise CheckpointError(
-            f"{config_path}: model_type '{model_type}' is not a {family.name} model "
-            f"(expected one of: {', '.join(family.model_types)})"
-        )
+    if not isinstance(model_type, str) or not model_type:
+        raise CheckpointError(f"{config_path}: no model_type")
     if not sorted(path.glob("*.safetensors")):
         raise CheckpointError(f"{path}: no *.safetensors weight files")
     return config
 
 
-def load_checkpoint(family, path: Path):
+def causal_lm_class(model_type: str, where: str):
+    """The transformers causal-LM class of a `model_type`: a registered family's class, else the
+    one transformers' Auto classes map it to (any architecture transformers knows)."""
+    from ttgen.models.registry import family_for_model_type
+
+    family = family_for_model_type(model_type)
+    if family is not None:
+        return family.hf_classes()[0]
+    from transformers import AutoConfig
+    from transformers.models.auto.modeling_auto import MODEL_FOR_CAUSAL_LM_MAPPING
+
+    try:
+        config_cls = type(AutoConfig.for_model(model_type))
+        return MODEL_FOR_CAUSAL_LM_MAPPING[config_cls]
+    except (KeyError, ValueError):
+        raise CheckpointError(
+            f"{where}: model_type '{model_type}' is not a causal LM that transformers knows"
+        ) from None
+
+
+def load_checkpoint(path: Path):
+    """The HF causal LM of a checkpoint folder, whatever its family (float32, eval, SDPA)."""
     import torch
     from transformers.utils import logging as hf_logging
 
-    read_checkpoint_config(family, path)
+    config = read_checkpoint_config(path)
     # ttgen reports problems itself (below), in one line; transformers' load report and progress
     # bars would bury it.
     hf_logging.set_verbosity_error()
     hf_logging.disable_progress_bar()
-    model_cls, _ = family.hf_classes()
+    model_cls = causal_lm_class(config["model_type"], str(path / "config.json"))
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     try:
         model, info = model_cls.from_pretrained(

@@ -21,7 +21,10 @@ import yaml
 
 from ttgen.errors import TtgenError
 
-__all__ = ["FAMILIES", "ModelFamily", "ModelSource", "build_model", "get_family", "load_presets"]
+__all__ = [
+    "FAMILIES", "ModelFamily", "ModelSource", "build_model", "family_for_model_type", "get_family",
+    "load_presets",
+]  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -46,6 +49,10 @@ FAMILIES: dict[str, ModelFamily] = {
         ModelFamily("mistral", "MistralForCausalLM", "MistralConfig", ("mistral",), "mistral.yaml"),
     )
 }
+
+
+def family_for_model_type(model_type: str) -> ModelFamily | None:
+    return next((f for f in FAMILIES.values() if model_type in f.model_types), None)
 
 
 def get_family(name: str) -> ModelFamily:
@@ -111,8 +118,11 @@ def build_model(
     if checkpoint is not None:
         from ttgen.models.checkpoint import load_checkpoint
 
-        model = load_checkpoint(family, Path(checkpoint))
-        source = ModelSource(family.name, checkpoint=str(checkpoint))
+        model = load_checkpoint(Path(checkpoint))
+        found = family_for_model_type(model.config.model_type)
+        source = ModelSource(
+            found.name if found else model.config.model_type, checkpoint=str(checkpoint)
+        )
     else:
         preset = preset or family.default_preset
         config = preset_config(family, preset)

@@ -60,6 +60,7 @@ _SCATTER = {
     "ttnn.fill_cache",
 }
 L1 = MemCfg("INTERLEAVED", "L1")
+ROPE_TYPES = ("default", "linear", "llama3")  # frequency schemes the rotary block computes
 BASELINE_PREFILL_GRID = (8, 8)  # tt-transformers' prefill grid; larger grids are not tuned there
 BASELINE_K_GRID_TARGET = 32  # tt-transformers' find_grid aims at 32 cores for decode activations
 
@@ -428,6 +429,10 @@ class Lowering:
         # the tables are computed from the config's rope parameters (ModelFacts), not read from HF's
         # inv_freq buffer; HF multiplies cos and sin by attention_scaling, which must then be 1
         self.consume(matches, "inv_freq", "positions", "angles")
+        rope_type = dict(f.rope_scaling).get("rope_type", "default")
+        if rope_type not in ROPE_TYPES:
+            raise PlanError(f"{rule.loc}: rule {rule.name}: rope_type '{rope_type}' is not supported "
+                            f"(supported: {', '.join(ROPE_TYPES)})")  # fmt: skip
         for m in matches:
             if m["attention_scaling"] != 1.0:
                 raise PlanError(f"{rule.loc}: rule {rule.name} at {m.module}: RoPE attention_scaling "

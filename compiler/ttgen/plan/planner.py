@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 
 from ttgen.devices import get_device
@@ -110,7 +111,9 @@ def make_plan(analysis, *, device: str | None = None, precision: str | None = No
     plan = EmitPlan(
         spec_path=spec.path, spec_sha256=spec.sha256, family=spec.family,
         source=analysis.trace.meta["checkpoint"] or analysis.trace.meta["preset"],
-        checkpoint=analysis.trace.meta["checkpoint"], hf_class=analysis.trace.meta["hf_class"],
+        checkpoint=analysis.trace.meta["checkpoint"],
+        config_class=analysis.trace.meta["config_class"],
+        hf_config_json=json.dumps(analysis.trace.meta["config"], sort_keys=True), hf_class=analysis.trace.meta["hf_class"],
         device=profile.name, arch=profile.arch, compute_grid=profile.compute_grid, dram_banks=profile.dram_banks,
         max_batch=target.max_batch, max_seq_len=target.max_seq_len, precision=preset.name,
         prefill_seq_lens=lowering.prefill_seq_lens, facts=facts,

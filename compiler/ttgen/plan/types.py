@@ -296,6 +296,8 @@ class EmitPlan:
         str | None
     )  # the checkpoint folder the plan was made from (its tests use its weights)
     hf_class: str
+    config_class: str  # the transformers config class of hf_config (the generated tests build it)
+    hf_config_json: str  # the HF config the code is generated for (sorted JSON: byte-stable)
     device: str
     arch: str
     compute_grid: tuple[int, int]

@@ -97,6 +97,14 @@ def trace_model(
             f"--seq-len {seq_len} exceeds the model's max_position_embeddings "
             f"({config.max_position_embeddings})"
         )
+    rope = dict(
+        getattr(config, "rope_parameters", None) or getattr(config, "rope_scaling", None) or {}
+    )
+    if rope.get("rope_type", rope.get("type")) == "dynamic":
+        raise TtgenError(
+            "rope_type 'dynamic' is not supported: its frequencies are rescaled from the sequence "
+            "length at run time (data-dependent), which a traced graph cannot hold"
+        )
     meta = {
         "model": source.family,
         "preset": source.preset
@@ -106,6 +114,7 @@ def trace_model(
         "batch": batch,
         "seq_len": seq_len,
         "hf_class": type(model).__name__,
+        "config_class": type(config).__name__,
         "config": _config_dict(config),
         "versions": {
             "torch": torch.__version__.split("+")[0],

@@ -108,8 +108,7 @@ def _emit(run: Run, device: str, out: Path):
     analysis = analyze(spec, preset=run.preset, num_layers=run.num_layers)
     plan = make_plan(analysis, device=device, precision=run.precision, max_batch=run.batch,
                      max_seq_len=max(run.prefill))  # fmt: skip
-    emit(plan, out, hf_config=analysis.trace.meta["config"],
-         config_class=get_family(spec.family).config_class)  # fmt: skip
+    emit(plan, out)
     model, _ = build_model(get_family(spec.family), preset=run.preset, num_layers=run.num_layers)
     return plan, {k: list(v.shape) for k, v in model.state_dict().items()}
 

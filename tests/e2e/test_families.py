@@ -1,0 +1,115 @@
+"""Families by math: specs/llama.yaml takes any checkpoint its rules cover — Qwen2 and Mistral
+folders check, emit and pass their generated tests with their own (non-trivial) weights; what the
+spec does not cover, or cannot emit faithfully, is refused with one line naming the place."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from ttgen.cli import main
+from ttgen.models import get_family
+from ttgen.models.registry import load_presets
+
+ROOT = Path(__file__).resolve().parents[2]
+SPEC = str(ROOT / "specs" / "llama.yaml")
+
+
+def _checkpoint(tmp_path: Path, family: str, name: str | None = None, **changes) -> Path:
+    """A tiny checkpoint of `family`'s preset with seeded weights in which no parameter is constant."""
+    import transformers
+
+    cfg = {k: v for k, v in load_presets(get_family(family))["tiny"].items() if k != "torch_dtype"}
+    cfg.update(changes)
+    fam = get_family(family)
+    config = getattr(transformers, fam.config_class)(**cfg)
+    torch.manual_seed(0)
+    model = getattr(transformers, fam.causal_lm_class)(config)
+    generator = torch.Generator().manual_seed(1)
+    with torch.no_grad():
+        for p in model.parameters():
+            if bool(p.min() == p.max()):
+                p.add_(0.2 * torch.randn(p.shape, generator=generator))
+    out = tmp_path / (name or family)
+    model.save_pretrained(out)
+    return out
+
+
+def _one_line_error(capsys, argv) -> str:
+    capsys.readouterr()
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("ttgen: error:"), err
+    return err[0]
+
+
+@pytest.mark.parametrize("family", ["qwen2", "mistral"])
+def test_family_checkpoint_emits_and_passes_with_its_own_weights(family, tmp_path, capsys):
+    ckpt = _checkpoint(tmp_path, family, **({"sliding_window": 48, "use_sliding_window": True}
+                                            if family == "mistral" else {}))  # fmt: skip
+    assert main(["check", SPEC, "--checkpoint", str(ckpt), "--seq-len", "64"]) == 0
+    out = tmp_path / f"gen_{family}"
+    assert (
+        main(["emit", SPEC, "--checkpoint", str(ckpt), "--seq-len", "64", "--out", str(out)]) == 0
+    )
+    conftest = (out / "tests" / "conftest.py").read_text()
+    assert f'EMITTED_FROM_CHECKPOINT = "{ckpt}"' in conftest
+    proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--ttnn=emu", str(out)],
+                          capture_output=True, text=True, cwd=tmp_path)  # fmt: skip
+    assert proc.returncode == 0, proc.stdout[-3000:]
+
+
+def test_llama_with_attention_bias_is_refused_naming_the_dropped_bias(tmp_path, capsys):
+    """Llama's attention_bias adds o_proj.bias, which the attention block does not implement: the
+    plan refuses it (it used to pass check and emit, and the code dropped the bias)."""
+    ckpt = _checkpoint(tmp_path, "llama", "attn_bias", attention_bias=True)
+    line = _one_line_error(capsys, ["plan", SPEC, "--checkpoint", str(ckpt), "--seq-len", "64"])
+    assert "capture @b_o" in line and "model.layers.0.self_attn.o_proj.bias" in line
+    assert "specs/llama.yaml" in line
+    out = tmp_path / "gen"
+    _one_line_error(
+        capsys, ["emit", SPEC, "--checkpoint", str(ckpt), "--seq-len", "64", "--out", str(out)]
+    )
+    assert not out.exists()
+
+
+def test_llama_with_mlp_bias_is_refused(tmp_path, capsys):
+    ckpt = _checkpoint(tmp_path, "llama", "mlp_bias", mlp_bias=True)
+    line = _one_line_error(capsys, ["plan", SPEC, "--checkpoint", str(ckpt), "--seq-len", "64"])
+    assert "uncovered" in line
+
+
+def test_an_unregistered_architecture_gets_a_coverage_report(tmp_path, capsys):
+    """A model_type the registry does not list is built with transformers' Auto classes and checked
+    for coverage instead of being refused (Phi-3's fused qkv_proj is not covered by the Llama rules)."""
+    import transformers
+
+    config = transformers.Phi3Config(hidden_size=128, intermediate_size=256, num_hidden_layers=2,
+                                     num_attention_heads=4, num_key_value_heads=2, vocab_size=512,
+                                     max_position_embeddings=256, pad_token_id=0)  # fmt: skip
+    transformers.Phi3ForCausalLM(config).save_pretrained(tmp_path / "phi3")
+    capsys.readouterr()
+    assert main(["check", SPEC, "--checkpoint", str(tmp_path / "phi3"), "--seq-len", "32"]) == 1
+    out = capsys.readouterr().out
+    assert "uncovered" in out and "qkv_proj" in out
+
+
+def test_dynamic_rope_is_refused_at_trace_and_linear_rope_is_supported(tmp_path, capsys):
+    dynamic = _checkpoint(tmp_path, "llama", "dynamic",
+                          rope_parameters={"rope_type": "dynamic", "factor": 2.0, "rope_theta": 10000.0})  # fmt: skip
+    line = _one_line_error(capsys, ["check", SPEC, "--checkpoint", str(dynamic), "--seq-len", "64"])
+    assert "rope_type 'dynamic'" in line
+    linear = _checkpoint(tmp_path, "llama", "linear",
+                         rope_parameters={"rope_type": "linear", "factor": 4.0, "rope_theta": 10000.0})  # fmt: skip
+    out = tmp_path / "gen_linear"
+    assert (
+        main(["emit", SPEC, "--checkpoint", str(linear), "--seq-len", "64", "--out", str(out)]) == 0
+    )
+    assert "inv_freq = inv_freq / 4.0" in (out / "rope.py").read_text()
+    proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--ttnn=emu",
+                           str(out / "tests" / "test_modules.py")], capture_output=True, text=True, cwd=tmp_path)  # fmt: skip
+    assert proc.returncode == 0, proc.stdout[-3000:]
