@@ -47,7 +47,7 @@ def analyze(spec: Spec, *, preset: str | None = None, checkpoint: str | Path | N
     )
 
 
-_LAYER = re.compile(r"model\.layers\.(\d+)")
+_LAYER = re.compile(r"(?<=\.)(\d+)(?=\.|$)")  # a module list index
 
 
 def _ranges(values: list[int]) -> str:
@@ -61,11 +61,11 @@ def _ranges(values: list[int]) -> str:
 
 
 def compress_paths(paths: list[str]) -> list[str]:
-    """`model.layers.0.mlp`, `model.layers.1.mlp` → `model.layers.{0..1}.mlp`."""
+    """`model.layers.0.mlp`, `model.layers.1.mlp` → `model.layers.{0..1}.mlp` (any module list)."""
     groups: dict[str, list[int]] = {}
     for p in paths:
         m = _LAYER.search(p)
-        key = _LAYER.sub("model.layers.{}", p) if m else p
+        key = _LAYER.sub("{}", p, count=1) if m else p
         groups.setdefault(key, []).extend([int(m.group(1))] if m else [])
     return [
         key.replace("{}", "{" + _ranges(idx) + "}") if idx else (key or "<root>")

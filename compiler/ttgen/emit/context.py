@@ -11,7 +11,6 @@ from typing import Any
 
 from ttgen.emit.exprs import compute_expr, dtype_expr, mem_expr
 from ttgen.plan.types import EmitPlan, ModulePlan, decode_rows
-from ttgen.spec.schema import TEMPLATES
 
 __all__ = ["EmitError", "build_context"]
 
@@ -32,6 +31,20 @@ def _param_path(path: str) -> str:
     return path
 
 
+def _paths(plan: EmitPlan) -> dict[str, str]:
+    """The HF module paths the model and its tests address, checked to be dotted names; a layer's
+    path is `{layer_prefix}.{i}` (every layer path must have that form)."""
+    lay = plan.layout
+    prefix = lay.layers[0].rsplit(".", 1)[0] if lay.layers else ""
+    if [f"{prefix}.{i}" for i in range(len(lay.layers))] != list(lay.layers):
+        raise EmitError(
+            f"decoder layers {lay.layers[:3]}... are not numbered {prefix}.0, {prefix}.1, ..."
+        )
+    out = {"layer_prefix": prefix, "embedding": lay.embedding, "rotary_setup": lay.rotary_setup,
+           "final_norm": lay.final_norm, "lm_head": lay.lm_head, **dict(lay.layer_children)}  # fmt: skip
+    return {k: _param_path(v) for k, v in out.items()}
+
+
 def _module_code(module: ModulePlan) -> dict[str, Any]:
     """What a module skeleton interpolates: its constants, the model_config names its methods use,
     and per mode the method's parameters and body, printed from the program."""
@@ -45,30 +58,43 @@ def _module_code(module: ModulePlan) -> dict[str, Any]:
         "body": printed.methods,
         "memcfg": {w.name: printed.weight_memcfg(w.name, w.memory) for w in module.weights},
         "dtype": {w.name: dtype_expr(w.dtype) for w in module.weights},
+        # the HF module paths it maps, with layer numbers as N, and one of them
+        "where": ", ".join(
+            sorted(
+                {
+                    ".".join("N" if c.isdigit() else c for c in _param_path(p).split("."))
+                    for p in module.instances
+                }
+            )
+        )
+        or "<root>",
+        "example": _param_path(module.instances[0]) if module.instances else "",
         # HF parameter paths relative to the module instance (from the rule's captures)
         "sources": {w.name: [_param_path(p) for p in w.sources] for w in module.weights},
     }
 
 
-def build_context(plan: EmitPlan) -> dict[str, Any]:
+def build_context(plan: EmitPlan) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
+    """(the model-wide values every template sees, per block module its own `block` values)."""
+    from ttgen.blocks import MODEL_KINDS, get_block
+
     f = plan.facts
-    mods = {m.template: m for m in plan.modules}
-    for needed in (t for t in TEMPLATES if t != "none"):
-        if needed not in mods:
-            raise EmitError(f"the plan has no '{needed}' module")
+    kind = MODEL_KINDS[plan.model_kind]
+    mods = {get_block(m.template).slot: m for m in plan.modules if get_block(m.template).module}
+    for role in kind.roles:
+        if role not in mods:
+            raise EmitError(f"the plan has no '{role}' module, which a {kind.name} model needs")
+    blocks = {}
+    for m in plan.modules:
+        block = get_block(m.template)
+        if block.module:
+            blocks[m.rule] = _module_code(m) | (block.context(m, plan) if block.context else {})
     computes: dict[str, str] = {}
     for m in plan.modules:
         for _, ops in m.ops:
             for op in ops:
                 if op.compute is not None:
                     computes[op.compute.name] = compute_expr(op.compute)
-    scaling = dict(f.rope_scaling)
-    rope_type = scaling.get("rope_type", "default")  # one of ttgen.plan.lower.ROPE_TYPES
-
-    norm, emb, rope, attn, mlp, dec, lm = (
-        mods[k]
-        for k in ("rms_norm", "embedding", "rotary_setup", "attention", "mlp", "decoder", "lm_head")
-    )
     overrides: dict[int, list[tuple[str, str]]] = {}
     for m in plan.modules:
         for w in m.weights:
@@ -78,14 +104,8 @@ def build_context(plan: EmitPlan) -> dict[str, Any]:
                         f"per-layer dtype overrides of '{w.name}' are not emitted yet (only w1, w2, w3)"
                     )
                 overrides.setdefault(layer, []).append((w.name, dtype_expr(dtype)))
-    splits, start = [], 0
-    for w in lm.weights:
-        splits.append({"name": w.name, "start": start, "end": start + w.shape[-1]})
-        start += w.shape[-1]
-    residual_mem = next(
-        op for op in dec.ops_for("decode") if op.name == "attn_residual"
-    ).output.memory
-    return {
+    emb, attn, lm = mods["embedding"], mods["attention"], mods["lm_head"]
+    common = {
         "family": plan.family,
         "hf_class": plan.hf_class,
         "config_class": plan.config_class,
@@ -104,33 +124,10 @@ def build_context(plan: EmitPlan) -> dict[str, Any]:
         "block_size": plan.kv_cache.block_size,
         "kv_shape": plan.kv_cache.shape,
         "kv_dtype": dtype_expr(plan.kv_cache.dtype),
-        "residual_memcfg": mem_expr(residual_mem),
+        "residual_memcfg": mem_expr(plan.residual_memory),
         "compute_configs": sorted(computes.items()),
-        "norm": _module_code(norm)
-        | {
-            "instances": ", ".join(
-                sorted(
-                    {
-                        p.rsplit(".", 1)[-1] if p.startswith("model.layers.") else p
-                        for p in norm.instances
-                    }
-                )
-            ),
-        },  # fmt: skip
-        "emb": _module_code(emb),
-        "rope": _module_code(rope)
-        | {
-            "rope_type": rope_type,
-            "theta": f.rope_theta,
-            "factor": scaling.get("factor"),
-            "low_freq_factor": scaling.get("low_freq_factor"),
-            "high_freq_factor": scaling.get("high_freq_factor"),
-            "original_max_position_embeddings": scaling.get("original_max_position_embeddings"),
-        },
-        "attn": _module_code(attn),
-        "mlp": _module_code(mlp),
-        "dec": _module_code(dec),
-        "lm": _module_code(lm) | {"splits": splits},
+        "paths": _paths(plan),
+        "norm_weight": _param_path(mods["rms_norm"].weights[0].sources[0]),
         "embedding_source": _param_path(emb.weights[0].sources[0]),
         "qkv_bias": any(w.name == "bqkv_prefill" for w in attn.weights),
         "lm_head_source": _param_path(lm.weights[0].sources[0]),
@@ -139,3 +136,4 @@ def build_context(plan: EmitPlan) -> dict[str, Any]:
         "hf_config": pprint.pformat(json.loads(plan.hf_config_json), sort_dicts=True, width=100),
         "emitted_from_checkpoint": repr(None if plan.checkpoint is None else str(plan.checkpoint)),
     }
+    return common, blocks

@@ -51,7 +51,7 @@ def capture_reads() -> Iterator[set[tuple[str, str]]]:
         _READS.reset(token)
 
 
-_LAYER = re.compile(r"^model\.layers\.(\d+)(\.|$)")
+_LAYER = re.compile(r"(?:^|\.)(\d+)(?:\.|$)")  # a module list index: the layer of a decoder stack
 
 
 @dataclass(frozen=True)
@@ -190,7 +190,7 @@ def match_graph(spec: Spec, g: nx.DiGraph, mode: str) -> MatchResult:
         done_paths.add(path)
         for n in boundary:
             claimed[n] = len(matches)
-        layer = _LAYER.match(path)
+        layer = _LAYER.search(path)
         matches.append(Match(
             rule.name, rule.template, path, int(layer.group(1)) if layer else None, tuple(boundary),
             tuple(sorted(found["captures"].items())),

@@ -35,9 +35,11 @@ def _only(values: set, what: str):
 
 def model_facts(result: MatchResult, g: nx.DiGraph, config: dict) -> ModelFacts:
     shapes = param_shapes(g)
-    by_rule: dict[str, list] = {}
+    from ttgen.blocks import get_block
+
+    by_rule: dict[str, list] = {}  # by the role each match's block kind fills
     for m in result.matches:
-        by_rule.setdefault(m.template, []).append(m)
+        by_rule.setdefault(get_block(m.template).slot, []).append(m)
     for needed in ("attention", "mlp", "embedding", "lm_head", "rms_norm"):
         if needed not in by_rule:
             raise PlanError(
@@ -45,9 +47,9 @@ def model_facts(result: MatchResult, g: nx.DiGraph, config: dict) -> ModelFacts:
             )
     attn = by_rule["attention"]
     head_dim = _only({m["q_view"][-1] for m in attn}, "head_dim")
-    wq = _only({shapes[m["w_q"]] for m in attn}, "q_proj shape")
-    wk = _only({shapes[m["w_k"]] for m in attn}, "k_proj shape")
-    wg = _only({shapes[m["w_gate"]] for m in by_rule["mlp"]}, "gate_proj shape")
+    wq = _only({shapes[m["w_q"]] for m in attn}, "query projection shape")
+    wk = _only({shapes[m["w_k"]] for m in attn}, "key projection shape")
+    wg = _only({shapes[m["w_gate"]] for m in by_rule["mlp"]}, "gate projection shape")
     emb = by_rule["embedding"][0]
     lm = by_rule["lm_head"][0]
     vocab, dim = shapes[lm["w_lm_head"]]

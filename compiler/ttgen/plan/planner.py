@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
+from ttgen.blocks import MODEL_KINDS
 from ttgen.devices import get_device
 from ttgen.match import capture_reads
 from ttgen.plan.captures import check_captures
@@ -12,7 +13,6 @@ from ttgen.plan.check import validate_plan
 from ttgen.plan.facts import PlanError, model_facts
 from ttgen.plan.lower import BASELINE_K_GRID_TARGET, BASELINE_PREFILL_GRID, Lowering
 from ttgen.plan.types import EmitPlan, KVCachePlan, ModulePlan, WeightPlan, tensor_bytes
-from ttgen.spec.schema import TEMPLATES
 
 __all__ = ["PlanOptions", "make_plan", "prefill_lengths"]
 
@@ -116,7 +116,9 @@ def make_plan(analysis, *, device: str | None = None, precision: str | None = No
         hf_config_json=json.dumps(analysis.trace.meta["config"], sort_keys=True), hf_class=analysis.trace.meta["hf_class"],
         device=profile.name, arch=profile.arch, compute_grid=profile.compute_grid, dram_banks=profile.dram_banks,
         max_batch=target.max_batch, max_seq_len=target.max_seq_len, precision=preset.name,
-        prefill_seq_lens=lowering.prefill_seq_lens, facts=facts,
+        prefill_seq_lens=lowering.prefill_seq_lens, model_kind=spec.model_kind,
+        layout=MODEL_KINDS[spec.model_kind].layout(prefill, g),
+        residual_memory=lowering.residual_mem(), facts=facts,
         kv_cache=KVCachePlan(target.kv_cache, preset.kv_cache, target.block_size, target.max_batch, target.max_seq_len, kv_shape, kv_bytes),
         modules=tuple(modules), dram_weight_bytes=weight_bytes,
         dram_capacity_bytes=profile.dram_banks * profile.dram_bank_size,
@@ -129,7 +131,6 @@ def make_plan(analysis, *, device: str | None = None, precision: str | None = No
 def _lower_rules(spec, lowering: Lowering, prefill, decode) -> list[ModulePlan]:
     modules = []
     for rule in spec.rules:
-        assert rule.template in TEMPLATES
         pre = [m for m in prefill.matches if m.rule == rule.name]
         dec = [m for m in decode.matches if m.rule == rule.name]
         if sorted(m.module for m in pre) != sorted(m.module for m in dec):

@@ -10,7 +10,7 @@ from typing import Any
 
 __all__ = [
     "SINGLE_DEVICE", "Call", "Const", "Lit", "Placement", "Ref", "Signature",
-    "ComputeCfg", "EmitPlan", "KVCachePlan", "MemCfg", "ModelFacts", "ModulePlan", "OpPlan", "ProgCfg",
+    "ComputeCfg", "EmitPlan", "KVCachePlan", "MemCfg", "ModelFacts", "ModelLayout", "ModulePlan", "OpPlan", "ProgCfg",
     "TensorPlan", "WeightPlan", "decode_rows",
 ]  # fmt: skip
 
@@ -287,6 +287,21 @@ class KVCachePlan:
 
 
 @dataclass(frozen=True)
+class ModelLayout:
+    """Where the blocks sit in the HF module tree (paths from the matches)."""
+
+    embedding: str
+    rotary_setup: str
+    final_norm: str
+    lm_head: str
+    layers: tuple[str, ...]  # the decoder layers' module paths, in order
+    layer_children: tuple[tuple[str, str], ...]  # role in a layer → sub-module name
+
+    def child(self, role: str) -> str:
+        return dict(self.layer_children)[role]
+
+
+@dataclass(frozen=True)
 class EmitPlan:
     spec_path: str
     spec_sha256: str
@@ -306,6 +321,9 @@ class EmitPlan:
     max_seq_len: int
     precision: str
     prefill_seq_lens: tuple[int, ...]
+    model_kind: str  # how the blocks compose (ttgen.blocks.MODEL_KINDS)
+    layout: ModelLayout
+    residual_memory: MemCfg  # the decode residual stream's memory config (model_config.py)
     facts: ModelFacts
     kv_cache: KVCachePlan
     modules: tuple[ModulePlan, ...]

@@ -17,7 +17,6 @@ from ttgen.spec.schema import (
     KV_CACHE_KINDS,
     MODES,
     PROGRAM_KINDS,
-    TEMPLATES,
     ComputeConfigSpec,
     Loc,
     MatchSpec,
@@ -307,7 +306,9 @@ def _rule(node: LocDict, patterns: dict, predicates) -> Rule:
                 f"unknown predicate '{w}' (known: {', '.join(sorted(predicates))})",
             )
     template = _get(node, "template", str)
-    _one_of(node, "template", template, TEMPLATES, f"rules.{name}.template")
+    from ttgen.blocks import BLOCKS
+
+    _one_of(node, "template", template, tuple(sorted(BLOCKS)), f"rules.{name}.template")
     weights = []
     wnode = _get(node, "weights", LocDict, required=False, default=LocDict())
     for wname, src in wnode.items():
@@ -436,9 +437,13 @@ def load_spec(path: str | Path, predicates=None) -> Spec:
     hasher = hashlib.sha256()
     acc: dict = {"patterns": {}, "compute_configs": {}, "precision_presets": {}}
     data = _collect(path.resolve(), (path.resolve(),), acc, hasher)
-    _keys(data, ("family", "imports", "target", "precision", "precision_presets", "compute_configs", "patterns",
-                 "rules", "overrides", "tests"), "spec")  # fmt: skip
+    _keys(data, ("family", "model", "imports", "target", "precision", "precision_presets", "compute_configs",
+                 "patterns", "rules", "overrides", "tests"), "spec")  # fmt: skip
     family = _get(data, "family", str)
+    from ttgen.blocks import MODEL_KINDS
+
+    model_kind = _get(data, "model", str, required=False, default="causal_lm")
+    _one_of(data, "model", model_kind, tuple(MODEL_KINDS), "model")
 
     def section(name, parse):
         merged = LocDict()
@@ -547,4 +552,5 @@ def load_spec(path: str | Path, predicates=None) -> Spec:
         path=_display(path), sha256=hasher.hexdigest(), family=family, target=target, precision=precision,
         precision_presets=tuple(precisions.values()), compute_configs=tuple(computes.values()),
         patterns=tuple(patterns.values()), rules=tuple(rules), overrides=tuple(overrides), tests=Thresholds(**values),
+        model_kind=model_kind,
     )  # fmt: skip

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 __all__ = [
-    "DTYPES", "FIDELITIES", "KV_CACHE_KINDS", "MODES", "PROGRAM_KINDS", "TEMPLATES",
+    "DTYPES", "FIDELITIES", "KV_CACHE_KINDS", "MODES", "PROGRAM_KINDS",
     "ComputeConfigSpec", "Loc", "MatchSpec", "OpSpec", "Override", "PatternSpec", "PrecisionSpec",
     "ProgramChoice", "Requirement", "Rule", "Spec", "Target", "Thresholds",
 ]  # fmt: skip
@@ -19,18 +19,6 @@ DTYPES = ("bfloat16", "float32", "bfloat8_b", "bfloat4_b")
 FIDELITIES = ("LoFi", "HiFi2", "HiFi3", "HiFi4")
 KV_CACHE_KINDS = ("static", "paged")
 PROGRAM_KINDS = ("auto", "dram_sharded", "2d", "1d", "interleaved")
-# Templates the planner can lower and the emitter can render; `none` absorbs glue (positions,
-# masks) that the TTNN ops do themselves (causal SDPA, device-side positions).
-TEMPLATES = (
-    "embedding",
-    "rotary_setup",
-    "rms_norm",
-    "attention",
-    "mlp",
-    "decoder",
-    "lm_head",
-    "none",
-)
 
 
 @dataclass(frozen=True)
@@ -168,6 +156,7 @@ class Spec:
     rules: tuple[Rule, ...]
     overrides: tuple[Override, ...]
     tests: Thresholds
+    model_kind: str = "causal_lm"  # how the rules' blocks compose (ttgen.blocks.MODEL_KINDS)
 
     def pattern(self, name: str) -> PatternSpec:
         return next(p for p in self.patterns if p.name == name)

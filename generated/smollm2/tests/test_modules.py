@@ -23,6 +23,7 @@ from ..rope import RotarySetup
 from .conftest import DECODE_PCC, DECODE_STEPS, KV_CACHE_PCC, MODULE_PCC, comp_pcc
 
 LAYER = 0
+LAYER_PATH = f"model.layers.{LAYER}"
 PREFILL_LEN = PREFILL_SEQ_LENS[0]
 
 
@@ -45,8 +46,8 @@ def _out(t: ttnn.Tensor) -> torch.Tensor:
 
 @pytest.mark.parametrize("mode", ["prefill", "decode"])
 def test_rmsnorm(reference_model, state_dict, device, mode):
-    hf = reference_model.model.layers[LAYER].input_layernorm
-    norm = RMSNorm(device, load_norm_weight(state_dict[f"model.layers.{LAYER}.input_layernorm.weight"], device))
+    hf = reference_model.get_submodule(f"{LAYER_PATH}.input_layernorm")
+    norm = RMSNorm(device, load_norm_weight(state_dict[f"{LAYER_PATH}.input_layernorm.weight"], device))
     x = torch.randn(PREFILL_LEN if mode == "prefill" else DECODE_BATCH, DIM)
     with torch.no_grad():
         expected = hf(x[None])[0]
@@ -59,8 +60,8 @@ def test_rmsnorm(reference_model, state_dict, device, mode):
 
 @pytest.mark.parametrize("mode", ["prefill", "decode"])
 def test_mlp(reference_model, state_dict, device, mode):
-    hf = reference_model.model.layers[LAYER].mlp
-    mlp = MLP(device, load_mlp_weights(state_dict, f"model.layers.{LAYER}.mlp", device))
+    hf = reference_model.get_submodule(f"{LAYER_PATH}.mlp")
+    mlp = MLP(device, load_mlp_weights(state_dict, f"{LAYER_PATH}.mlp", device))
     x = torch.randn(PREFILL_LEN if mode == "prefill" else DECODE_BATCH, DIM)
     with torch.no_grad():
         expected = hf(x[None])[0]
@@ -78,10 +79,10 @@ def _mask(n: int):
 
 def _hf_attention(reference_model, x: torch.Tensor, n: int) -> torch.Tensor:
     """HF attention of layer LAYER over positions 0 .. n - 1 of x ([users, seq, DIM]), causal."""
-    attn = reference_model.model.layers[LAYER].self_attn
+    attn = reference_model.get_submodule(f"{LAYER_PATH}.self_attn")
     positions = torch.arange(n)[None].expand(x.shape[0], -1)
     with torch.no_grad():
-        cos_sin = reference_model.model.rotary_emb(x[:, :n], positions)
+        cos_sin = reference_model.get_submodule("model.rotary_emb")(x[:, :n], positions)
         return attn(x[:, :n], position_embeddings=cos_sin, attention_mask=_mask(n))[0]
 
 
@@ -89,11 +90,11 @@ def _hf_keys_values(reference_model, x: torch.Tensor) -> tuple[torch.Tensor, tor
     """Rotated keys and values [users, N_KV_HEADS, seq, HEAD_DIM] as HF caches them."""
     from transformers import DynamicCache
 
-    attn = reference_model.model.layers[LAYER].self_attn
+    attn = reference_model.get_submodule(f"{LAYER_PATH}.self_attn")
     users, seq = x.shape[:2]
     cache = DynamicCache()  # full layers (a config would make a sliding-window layer keep only its window)
     with torch.no_grad():
-        cos_sin = reference_model.model.rotary_emb(x, torch.arange(seq)[None].expand(users, -1))
+        cos_sin = reference_model.get_submodule("model.rotary_emb")(x, torch.arange(seq)[None].expand(users, -1))
         attn(x, position_embeddings=cos_sin, attention_mask=_mask(seq), cache=cache)
     return cache.layers[LAYER].keys, cache.layers[LAYER].values
 
@@ -121,7 +122,7 @@ def test_attention_prefill_then_decode(reference_model, state_dict, device):
     torch.manual_seed(1)
     x = torch.randn(users, total, DIM)
     attention = Attention(
-        device, load_attention_weights(state_dict, f"model.layers.{LAYER}.self_attn", device), allocate_kv_cache(device)
+        device, load_attention_weights(state_dict, f"{LAYER_PATH}.self_attn", device), allocate_kv_cache(device)
     )
     rope = RotarySetup(device)
     page_table = ttnn.from_torch(default_page_table(), device=device, memory_config=ttnn.DRAM_MEMORY_CONFIG)
@@ -164,7 +165,7 @@ def test_attention_prefill_then_decode(reference_model, state_dict, device):
 
 
 def test_decoder(reference_model, state_dict, device):
-    prefix = f"model.layers.{LAYER}"
+    prefix = LAYER_PATH
     block = TransformerBlock(
         RMSNorm(device, load_norm_weight(state_dict[f"{prefix}.input_layernorm.weight"], device)),
         Attention(device, load_attention_weights(state_dict, f"{prefix}.self_attn", device), allocate_kv_cache(device)),
@@ -175,9 +176,9 @@ def test_decoder(reference_model, state_dict, device):
     page_table = ttnn.from_torch(default_page_table(), device=device, memory_config=ttnn.DRAM_MEMORY_CONFIG)
     torch.manual_seed(2)
     x = torch.randn(1, PREFILL_LEN + 1, DIM)
-    hf = reference_model.model.layers[LAYER]
+    hf = reference_model.get_submodule(LAYER_PATH)
     with torch.no_grad():
-        cos_sin = reference_model.model.rotary_emb(x, torch.arange(PREFILL_LEN + 1)[None])
+        cos_sin = reference_model.get_submodule("model.rotary_emb")(x, torch.arange(PREFILL_LEN + 1)[None])
         expected = hf(x, position_embeddings=cos_sin, attention_mask=_mask(PREFILL_LEN + 1))
         expected = expected[0] if isinstance(expected, tuple) else expected
     cos, sin = rope.prefill_rot_mats(PREFILL_LEN)

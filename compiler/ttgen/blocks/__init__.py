@@ -1,0 +1,114 @@
+"""Block kinds: one unit each — its lowering (captures → weights and per-mode programs), its module
+skeleton, the file it becomes — and the model kinds that compose them.
+
+A spec rule's `template:` names a block kind. Adding one is a `register_block(BlockKind(...))` call
+next to its lowering and skeleton (here for the built-in kinds, or in any module imported before the
+spec is loaded): nothing in the planner or the emitter lists block kinds.
+
+The lowering is `lower(lowering, rule, matches, decode_matches) -> (weights, {mode: (Signature,
+ops)})`, built with the toolkit of `ttgen.plan.lower.Lowering` (matmul configs, memory configs,
+the program builder). The skeleton is a Jinja template that interpolates `block` (its constants,
+imports, per-mode parameters and bodies printed from the program, weight memory configs, dtypes and
+sources) and the model-wide values (`f`, `paged`, ...)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ttgen.errors import TtgenError
+
+__all__ = ["BLOCKS", "MODEL_KINDS", "BlockKind", "ModelKind", "get_block", "register_block"]
+
+
+@dataclass(frozen=True)
+class BlockKind:
+    name: str  # the spec's `template:` value
+    lower: Callable = field(repr=False)
+    skeleton: str | Path | None = None  # a template under ttgen/blocks/, or a file path; None: glue
+    module: str | None = None  # the generated file (e.g. "mlp.py"); None: nothing emitted
+    role: str | None = None  # the slot it fills in its model kind (default: its name)
+    context: Callable | None = field(
+        default=None, repr=False
+    )  # (ModulePlan, EmitPlan) → skeleton extras
+
+    @property
+    def slot(self) -> str:
+        return self.role or self.name
+
+
+@dataclass(frozen=True)
+class ModelKind:
+    """How blocks compose into a model: the roles it needs, its modes, its model-level files."""
+
+    name: str
+    roles: tuple[str, ...]
+    modes: tuple[str, ...]
+    files: tuple[tuple[str, str | None], ...]  # output file → template under ttgen/templates/
+    layout: Callable = field(repr=False)  # (prefill MatchResult, graph) → ModelLayout
+
+
+BLOCKS: dict[str, BlockKind] = {}
+
+
+def register_block(kind: BlockKind) -> BlockKind:
+    if kind.name in BLOCKS and BLOCKS[kind.name] != kind:
+        raise TtgenError(f"block kind '{kind.name}' is already registered")
+    if (kind.skeleton is None) != (kind.module is None):
+        raise TtgenError(f"block kind '{kind.name}': a skeleton and a module file go together")
+    BLOCKS[kind.name] = kind
+    return kind
+
+
+def get_block(name: str) -> BlockKind:
+    try:
+        return BLOCKS[name]
+    except KeyError:
+        raise TtgenError(
+            f"unknown block kind '{name}' (known: {', '.join(sorted(BLOCKS))})"
+        ) from None
+
+
+def _causal_lm_layout(result, graph):
+    from ttgen.blocks.causal_lm import causal_lm_layout
+
+    return causal_lm_layout(result, graph)
+
+
+CAUSAL_LM = ModelKind(
+    "causal_lm",
+    roles=("embedding", "rotary_setup", "rms_norm", "attention", "mlp", "decoder", "lm_head"),
+    modes=("prefill", "decode"),
+    files=(
+        ("__init__.py", "init.py.j2"),
+        ("model_config.py", "model_config.py.j2"),
+        ("model.py", "model.py.j2"),
+        ("generator.py", "generator.py.j2"),
+        ("tests/__init__.py", None),
+        ("tests/conftest.py", "tests/conftest.py.j2"),
+        ("tests/test_modules.py", "tests/test_modules.py.j2"),
+        ("tests/test_model.py", "tests/test_model.py.j2"),
+    ),
+    layout=_causal_lm_layout,
+)
+MODEL_KINDS = {CAUSAL_LM.name: CAUSAL_LM}
+
+
+def _glue(lowering, rule, matches, decode_matches):
+    """Positions and masks that the TTNN ops compute themselves: no weights, no program."""
+    return [], {}
+
+
+register_block(BlockKind("none", _glue))
+
+# the built-in block kinds register themselves
+from ttgen.blocks import (  # noqa: E402, F401
+    attention,
+    decoder,
+    embedding,
+    lm_head,
+    mlp,
+    rms_norm,
+    rotary,
+)

@@ -1,0 +1,209 @@
+"""GQA attention with interleaved-pair RoPE, a paged or static KV cache, SDPA (tt-transformers attention.py)."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from ttgen.blocks import BlockKind, register_block
+from ttgen.plan.facts import PlanError
+from ttgen.plan.formulas import (
+    height_sharded,
+    ranges_for,
+)
+from ttgen.plan.lower import DRAM, L1, Lowering
+from ttgen.plan.types import (
+    TILE,
+    TILE_BYTES,
+    Const,
+    Lit,
+    MemCfg,
+    ProgCfg,
+    Ref,
+    Signature,
+    WeightPlan,
+)
+
+
+def lower(lw: Lowering, rule, matches, decode_matches):
+    f, rows = lw.facts, lw.batch
+    paged = lw.spec.target.kv_cache == "paged"
+    weights = [
+        lw.matmul_weight("wqkv", lw.sources(rule, matches, "wqkv"), f.dim, f.qkv_size, "wqkv", "fuse_qkv"),
+        lw.matmul_weight("wo", lw.sources(rule, matches, "wo"), f.n_heads * f.head_dim, f.dim, "wo", "transpose"),
+    ]  # fmt: skip
+    lw.consume(matches, "x", "cos", "sin")
+    # HF's static cache buffers and the positions it writes at: TTNN's KV cache replaces them
+    lw.consume(decode_matches, "k_cache", "v_cache", "cache_pos")
+    for m in matches:
+        view = tuple(m["kv_view"])
+        if (
+            m["half"] != f.head_dim // 2
+            or view[-1] != f.head_dim
+            or view[-2] not in (-1, f.n_kv_heads)
+        ):
+            raise PlanError(f"{rule.loc}: rule {rule.name} at {m.module}: rotate-half at {m['half']} and "
+                            f"k/v view {m['kv_view']} do not fit {f.n_kv_heads} KV heads of {f.head_dim}")  # fmt: skip
+    sources = lw.sources(rule, matches, "bqkv")
+    if sources is not None:
+        weights += [
+            WeightPlan("bqkv_decode", sources, "fuse_qkv_bias", (1, 1, rows, f.qkv_size), "bfloat16", "TILE",
+                       DRAM, per_layer=True),
+            WeightPlan("bqkv_prefill", sources, "fuse_qkv_bias", (1, f.qkv_size), "bfloat16", "TILE", DRAM,
+                       per_layer=True),
+        ]  # fmt: skip
+    wqkv, wo = weights[0], weights[1]
+    kv_dtype = lw.precision.kv_cache
+    cache = lw.t(lw.kv_cache_shape(), kv_dtype)
+    state = lw.state(weights) | {"k_cache": cache, "v_cache": cache}
+    heads_mem = height_sharded(TILE, f.head_dim, rows, lw.grid)
+    sdpa_op = lw.spec_op(rule, "sdpa")
+    sdpa_compute_d = lw.compute(sdpa_op.fidelity_key("decode"))
+    sdpa_compute_p = lw.compute(sdpa_op.fidelity_key("prefill"))
+    scale = Const("ATTN_SCALE", f.attn_scale, shared=True)
+    n_heads = {"num_heads": Const("N_HEADS", f.n_heads, shared=True),
+               "num_kv_heads": Const("N_KV_HEADS", f.n_kv_heads, shared=True)}  # fmt: skip
+    window = (
+        {"sliding_window_size": Const("SLIDING_WINDOW", f.sliding_window, shared=True)}
+        if f.sliding_window
+        else {}
+    )
+    page = {"page_table": Ref("page_table")} if paged else {}
+
+    # decode
+    params = {
+        "x": lw.t((1, 1, rows, f.dim), memory=lw.residual_mem()),
+        "current_pos": lw.t((rows,), "int32", DRAM, "ROW_MAJOR"),
+        "cos": lw.t((1, rows, 1, f.head_dim), "bfloat16", heads_mem),
+        "sin": lw.t((1, rows, 1, f.head_dim), "bfloat16", heads_mem),
+        "trans_mat": lw.t((1, 1, TILE * rows, TILE), "bfloat16", height_sharded(TILE, TILE, rows, lw.grid)),
+    }  # fmt: skip
+    if paged:
+        params["page_table"] = lw.t((rows, lw.spec.target.max_seq_len // lw.spec.target.block_size),
+                                      "int32", DRAM, "ROW_MAJOR")  # fmt: skip
+    b = lw.builder(params, state)
+    lw.decode_matmul(b, "qkv", lw.spec_op(rule, "qkv"), "x", wqkv, "xqkv")
+    b.call("qkv_interleaved", "ttnn.sharded_to_interleaved", [Ref("xqkv"), Const("L1", L1)], outs=("xqkv_l1",),
+           out=lw.t((1, 1, rows, f.qkv_size), memory=L1))  # fmt: skip
+    heads_in = "xqkv_l1"
+    if sources is not None:
+        b.call("qkv_bias", "ttnn.add", [Ref("xqkv_l1"), Ref("self.bqkv_decode")], {"memory_config": Const("L1", L1)},
+               outs=("xqkv_biased",), out=lw.t((1, 1, rows, f.qkv_size), memory=L1))  # fmt: skip
+        heads_in = "xqkv_biased"
+    q_t = lw.t((1, rows, f.n_heads, f.head_dim), memory=heads_mem)
+    kv_t = lw.t((1, rows, f.n_kv_heads, f.head_dim), memory=heads_mem)
+    b.call("create_heads", "ttnn.experimental.nlp_create_qkv_heads_decode", [Ref(heads_in)],
+           n_heads | {"memory_config": Lit("ttnn.L1_HEIGHT_SHARDED_MEMORY_CONFIG")}, outs=("q", "k", "v"),
+           out=(q_t, kv_t, kv_t))  # fmt: skip
+    for which, t in (("q", q_t), ("k", kv_t)):
+        b.call(f"rope_{which}", "ttnn.experimental.rotary_embedding_llama",
+               [Ref(which), Ref("cos"), Ref("sin"), Ref("trans_mat")], {"is_decode_mode": Lit("True")},
+               outs=(f"{which}_rot",), out=t)  # fmt: skip
+    for which, value in (("k", "k_rot"), ("v", "v")):
+        b.call(f"update_{which}", "ttnn.experimental.paged_update_cache", [Ref(f"self.{which}_cache"), Ref(value)],
+               {"update_idxs_tensor": Ref("current_pos")} | page)  # fmt: skip
+    sdpa_pc = ProgCfg("sdpa", (min(8, lw.grid[0]), min(8, lw.grid[1])),
+                      (("q_chunk_size", 0), ("k_chunk_size", 0), ("exp_approx_mode", False)))  # fmt: skip
+    sdpa_fn = ("ttnn.transformer.paged_scaled_dot_product_attention_decode" if paged
+               else "ttnn.transformer.scaled_dot_product_attention_decode")  # fmt: skip
+    b.call("sdpa", sdpa_fn, [Ref("q_rot"), Ref("self.k_cache"), Ref("self.v_cache"), *([Ref("page_table")] if paged else [])],
+           {"cur_pos_tensor": Ref("current_pos"), "scale": scale, **window,
+            "program_config": Const("SDPA_DECODE_PROGCFG", sdpa_pc),
+            "compute_kernel_config": lw.compute_const(sdpa_compute_d), "memory_config": Const("DRAM", DRAM)},
+           outs=("attn",), out=lw.t((1, rows, f.n_heads, f.head_dim)), program=sdpa_pc, compute=sdpa_compute_d,
+           cb=2 * 2 * (256 // TILE) * (f.head_dim // TILE) * TILE_BYTES[kv_dtype],
+           flops=4 * lw.users * f.n_heads * f.head_dim * lw.spec.target.max_seq_len)  # fmt: skip
+    # nlp_concat_heads_decode wants its users on one core rectangle from (0, 0) (more ranges
+    # mean sub-core grids): at most 8 columns, so 32 users form an 8x4 block on any device
+    concat_in = height_sharded(TILE, f.head_dim, rows, (min(8, lw.grid[0]), lw.grid[1]))
+    lw.to_memory(
+        b,
+        "heads_to_l1",
+        "attn",
+        "attn_sharded",
+        concat_in,
+        Const("HEADS_DECODE_MEMCFG", concat_in),
+    )
+    concat_mem = MemCfg("WIDTH_SHARDED", "L1", ranges_for(f.n_heads, lw.grid), (TILE, f.head_dim))
+    b.call("concat_heads", "ttnn.experimental.nlp_concat_heads_decode", [Ref("attn_sharded")],
+           {"num_heads": n_heads["num_heads"]}, outs=("attn_cat",),
+           out=lw.t((1, 1, rows, f.n_heads * f.head_dim), memory=concat_mem))  # fmt: skip
+    lw.decode_matmul(b, "wo", lw.spec_op(rule, "wo"), "attn_cat", wo, "out")
+    out = lw.to_memory(b, "to_residual", "out", "residual", lw.residual_mem(), lw.residual_const())
+    sig_d = Signature("forward_decode", tuple(params), (out,))
+    decode = b.finish(sig_d)
+
+    # prefill
+    sig_p = Signature("forward_prefill", ("x", "cos", "sin", "trans_mat", "user_id", *(["page_table"] if paged else [])),
+                      ("out",))  # fmt: skip
+    bias = weights[3] if sources is not None else None
+
+    def prefill(s):
+        p = {
+            "x": lw.t((1, 1, s, f.dim)),
+            "cos": lw.t((1, 1, s, f.head_dim), "bfloat16"),
+            "sin": lw.t((1, 1, s, f.head_dim), "bfloat16"),
+            "trans_mat": lw.t((1, 1, TILE, TILE), "bfloat16"),
+        }
+        if paged:
+            p["page_table"] = params["page_table"]
+        b = lw.builder(p, state, s)
+        qkv_cfg = lw.prefill_matmul_config("qkv", lw.spec_op(rule, "qkv"), p["x"], wqkv, s)
+        if qkv_cfg[2] < s:
+            lw.chunk_rows(b, "qkv_chunk", "x", qkv_cfg[2], "QKV_PREFILL_CHUNKS")
+        lw.prefill_matmul(b, "qkv", lw.spec_op(rule, "qkv"), "x", wqkv, "xqkv", qkv_cfg, bias=bias)
+        if qkv_cfg[2] < s:
+            lw.unchunk_rows(b, "qkv_unchunk", "xqkv", "QKV_PREFILL_CHUNKS")
+        qp = lw.t((1, f.n_heads, s, f.head_dim))
+        kp = lw.t((1, f.n_kv_heads, s, f.head_dim))
+        b.call("create_heads", "ttnn.experimental.nlp_create_qkv_heads", [Ref("xqkv")],
+               n_heads | {"transpose_k_heads": Lit("False"), "memory_config": Const("DRAM", DRAM)},
+               outs=("q", "k", "v"), out=(qp, kp, kp))  # fmt: skip
+        for which, t in (("q", qp), ("k", kp)):
+            b.call(f"rope_{which}", "ttnn.experimental.rotary_embedding_llama",
+                   [Ref(which), Ref("cos"), Ref("sin"), Ref("trans_mat")], {"is_decode_mode": Lit("False")},
+                   outs=(f"{which}_rot",), out=t)  # fmt: skip
+        kv_cast = Const("KV_CACHE_DTYPE", f"ttnn.{kv_dtype}", shared=True)
+        for which, src in (("k", "k_rot"), ("v", "v")):
+            b.call(f"{which}_to_cache_dtype", "ttnn.typecast", [Ref(src), kv_cast], outs=(f"{which}_cached",),
+                   out=replace(kp, dtype=kv_dtype))  # fmt: skip
+        for which in ("k", "v"):
+            if paged:
+                b.call(f"fill_{which}", "ttnn.experimental.paged_fill_cache",
+                       [Ref(f"self.{which}_cache"), Ref(f"{which}_cached"), Ref("page_table")],
+                       {"batch_idx": Lit("user_id")})  # fmt: skip
+            else:
+                b.call(f"fill_{which}", "ttnn.fill_cache",
+                       [Ref(f"self.{which}_cache"), Ref(f"{which}_cached"), Lit("user_id")])  # fmt: skip
+        # SDPA takes q in the cache's dtype
+        b.call("q_to_cache_dtype", "ttnn.typecast", [Ref("q_rot"), kv_cast], outs=("q_cached",),
+               out=replace(qp, dtype=kv_dtype))  # fmt: skip
+        chunk = min(256 if s >= 2048 else 64, s)
+        sdpa_p = ProgCfg("sdpa", (min(8, lw.grid[0]), min(8, lw.grid[1])),
+                         (("q_chunk_size", chunk), ("k_chunk_size", chunk), ("exp_approx_mode", False)))  # fmt: skip
+        ct, ht = chunk // TILE, f.head_dim // TILE
+        sdpa_cb = (2 * ct * ht * TILE_BYTES[kv_dtype] + 2 * 2 * ct * ht * TILE_BYTES[kv_dtype]
+                   + ct * ct * TILE_BYTES["float32"] + 2 * ct * ht * TILE_BYTES["float32"])  # fmt: skip
+        b.call("sdpa", "ttnn.transformer.scaled_dot_product_attention",
+               [Ref("q_cached"), Ref("k_cached"), Ref("v_cached")],
+               {"is_causal": Lit("True"), "scale": scale, **window,
+                "program_config": Const("SDPA_PREFILL_PROGCFG", sdpa_p),
+                "compute_kernel_config": lw.compute_const(sdpa_compute_p)},
+               outs=("attn",), out=replace(qp, dtype=kv_dtype), program=sdpa_p, compute=sdpa_compute_p,
+               cb=sdpa_cb, flops=2 * 2 * f.n_heads * s * s * f.head_dim // 2)  # fmt: skip
+        b.call("concat_heads", "ttnn.experimental.nlp_concat_heads", [Ref("attn")],
+               {"memory_config": Const("DRAM", DRAM)}, outs=("attn_cat",),
+               out=lw.t((1, 1, s, f.n_heads * f.head_dim), kv_dtype))  # fmt: skip
+        wo_cfg = lw.prefill_matmul_config("wo", lw.spec_op(rule, "wo"), b.tensor("attn_cat"), wo, s)
+        if wo_cfg[2] < s:
+            lw.chunk_rows(b, "wo_chunk", "attn_cat", wo_cfg[2], "WO_PREFILL_CHUNKS")
+        lw.prefill_matmul(b, "wo", lw.spec_op(rule, "wo"), "attn_cat", wo, "out", wo_cfg)
+        if wo_cfg[2] < s:
+            lw.unchunk_rows(b, "wo_unchunk", "out", "WO_PREFILL_CHUNKS")
+        return b.finish(sig_p)
+
+    return weights, {"decode": (sig_d, decode), "prefill": (sig_p, lw.prefill_variants(prefill))}
+
+
+BLOCK = register_block(
+    BlockKind("attention", lower, skeleton="attention.py.j2", module="attention.py")
+)

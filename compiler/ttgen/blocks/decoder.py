@@ -1,0 +1,78 @@
+"""Pre-norm decoder layer: norm → attention → residual add, norm → MLP → residual add (tt-transformers decoder.py)."""
+
+from __future__ import annotations
+
+from ttgen.blocks import BlockKind, register_block
+from ttgen.plan.lower import DRAM, Lowering
+from ttgen.plan.types import (
+    TILE,
+    Const,
+    Lit,
+    Ref,
+    Signature,
+)
+
+
+def lower(lw: Lowering, rule, matches, decode_matches):
+    f, rows = lw.facts, lw.batch
+    paged = lw.spec.target.kv_cache == "paged"
+    extra = ("page_table",) if paged else ()
+    # the two residual adds, each of a sub-block's input and its update (the pre-norm layer)
+    lw.consume(matches, "residual", "update")
+
+    def program(b, mode, attn_args, out_memory: Const):
+        x = b.tensor("x")
+        sub = f"forward_{mode}"
+        b.call("attention_norm", f"self.attention_norm.{sub}", [Ref("x")], outs=("attn_in",), out=x)
+        b.call(
+            "attention",
+            f"self.attention.{sub}",
+            [Ref("attn_in"), *attn_args],
+            outs=("attn_out",),
+            out=x,
+        )
+        b.call("attn_residual", "ttnn.add", [Ref("x"), Ref("attn_out")], {"memory_config": out_memory},
+               outs=("h",), out=x)  # fmt: skip
+        b.call("ff_norm", f"self.ff_norm.{sub}", [Ref("h")], outs=("ff_in",), out=x)
+        b.call("feed_forward", f"self.feed_forward.{sub}", [Ref("ff_in")], outs=("ff_out",), out=x)
+        b.call("mlp_residual", "ttnn.add", [Ref("h"), Ref("ff_out")], {"memory_config": out_memory},
+               outs=("out",), out=x)  # fmt: skip
+
+    d_params = {"x": lw.t((1, 1, rows, f.dim), memory=lw.residual_mem()),
+                "current_pos": lw.t((rows,), "int32", DRAM, "ROW_MAJOR"),
+                "cos": lw.t((1, rows, 1, f.head_dim), "bfloat16"), "sin": lw.t((1, rows, 1, f.head_dim), "bfloat16"),
+                "trans_mat": lw.t((1, 1, TILE * rows, TILE), "bfloat16")}  # fmt: skip
+    if paged:
+        d_params["page_table"] = lw.t((rows, 1), "int32", DRAM, "ROW_MAJOR")
+    b = lw.builder(d_params, {})
+    program(
+        b,
+        "decode",
+        [Ref(n) for n in ("current_pos", "cos", "sin", "trans_mat", *extra)],
+        lw.residual_const(),
+    )
+    sig_d = Signature("forward_decode", tuple(d_params), ("out",), consumes=("x",))
+    decode = b.finish(sig_d)
+    sig_p = Signature("forward_prefill", ("x", "cos", "sin", "trans_mat", "user_id", *extra), ("out",),
+                      consumes=("x",))  # fmt: skip
+
+    def prefill(s):
+        p = {"x": lw.t((1, 1, s, f.dim)), "cos": lw.t((1, 1, s, f.head_dim), "bfloat16"),
+             "sin": lw.t((1, 1, s, f.head_dim), "bfloat16"), "trans_mat": lw.t((1, 1, TILE, TILE), "bfloat16")}  # fmt: skip
+        if paged:
+            p["page_table"] = d_params["page_table"]
+        b = lw.builder(p, {}, s)
+        args = [
+            Ref("cos"),
+            Ref("sin"),
+            Ref("trans_mat"),
+            Lit("user_id"),
+            *(Ref(n) for n in extra),
+        ]
+        program(b, "prefill", args, Const("DRAM", DRAM))
+        return b.finish(sig_p)
+
+    return [], {"decode": (sig_d, decode), "prefill": (sig_p, lw.prefill_variants(prefill))}
+
+
+BLOCK = register_block(BlockKind("decoder", lower, skeleton="decoder.py.j2", module="decoder.py"))
