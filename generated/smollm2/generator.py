@@ -55,16 +55,16 @@ class Generator:
         """Prefill user i with prompts[i]; returns the last-token logits, [len(prompts), VOCAB_SIZE]."""
         if len(prompts) > MAX_BATCH:
             raise ValueError(f"{len(prompts)} prompts exceed MAX_BATCH {MAX_BATCH}")
-        return torch.stack([self.model.prefill_forward(p, user_id) for user_id, p in enumerate(prompts)])
+        return torch.stack([self.model.forward_prefill(p, user_id) for user_id, p in enumerate(prompts)])
 
     # ------------------------------------------------------------------ decode
     def _capture(self, host_inputs: dict) -> None:
         self.trace_inputs = self.model.to_device(host_inputs)
         # compile run outside the trace, then capture
-        ttnn.deallocate(self.model.decode_forward(self.trace_inputs))
+        ttnn.deallocate(self.model.forward_decode(self.trace_inputs))
         self._write_inputs(host_inputs)
         self.trace_id = ttnn.begin_trace_capture(self.device, cq_id=0)
-        self.trace_logits = self.model.decode_forward(self.trace_inputs)
+        self.trace_logits = self.model.forward_decode(self.trace_inputs)
         ttnn.end_trace_capture(self.device, self.trace_id, cq_id=0)
 
     def _write_inputs(self, host_inputs: dict) -> None:
@@ -84,7 +84,7 @@ class Generator:
         host_inputs = self.model.prepare_decode_inputs(tokens, positions)
         if not self.use_trace:
             device_inputs = self.model.to_device(host_inputs)
-            logits_tt = self.model.decode_forward(device_inputs)
+            logits_tt = self.model.forward_decode(device_inputs)
             logits = ttnn.to_torch(logits_tt).float()[0, 0, :MAX_BATCH, :VOCAB_SIZE]
             ttnn.deallocate(logits_tt)
             for t in device_inputs.values():

@@ -97,7 +97,7 @@ class Transformer:
         self.page_table_device = ttnn.from_torch(self.page_table, device=device, memory_config=ttnn.DRAM_MEMORY_CONFIG)
 
     # ------------------------------------------------------------------ prefill
-    def prefill_forward(self, tokens: torch.Tensor, user_id: int) -> torch.Tensor:
+    def forward_prefill(self, tokens: torch.Tensor, user_id: int) -> torch.Tensor:
         """Prefill one user's prompt (a 1-D tensor of token ids) into KV cache slot `user_id`;
         returns the logits of its last token ([VOCAB_SIZE], float32)."""
         n_tokens = tokens.shape[-1]
@@ -146,7 +146,7 @@ class Transformer:
     def to_device(self, host_inputs: dict) -> dict:
         return {name: ttnn.to_device(t, self.device, ttnn.DRAM_MEMORY_CONFIG) for name, t in host_inputs.items()}
 
-    def decode_forward(self, inputs: dict) -> ttnn.Tensor:
+    def forward_decode(self, inputs: dict) -> ttnn.Tensor:
         """One decode step on device inputs (see prepare_decode_inputs): allocates only its own
         intermediates, so it can be captured as a trace. Returns logits [1, 1, DECODE_BATCH, VOCAB_SIZE]."""
         x = self.embedding.forward_decode(inputs["tokens"])

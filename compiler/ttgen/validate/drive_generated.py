@@ -163,7 +163,7 @@ def drive(package_dir: Path, weights: dict, *, emu: bool, measure_l1: bool, pref
             t0 = time.perf_counter()
             recorder.phase = f"prefill {seq_len}"
             tokens = torch.arange(seq_len, dtype=torch.int64) % cfg.VOCAB_SIZE
-            model.prefill_forward(tokens, user_id=0)
+            model.forward_prefill(tokens, user_id=0)
             timings[recorder.phase] = time.perf_counter() - t0
         batch = cfg.MAX_BATCH
         for step in range(decode_steps):
@@ -173,7 +173,7 @@ def drive(package_dir: Path, weights: dict, *, emu: bool, measure_l1: bool, pref
             inputs = model.to_device(
                 model.prepare_decode_inputs(torch.zeros(batch, dtype=torch.int64), positions)
             )
-            logits = model.decode_forward(inputs)
+            logits = model.forward_decode(inputs)
             ttnn.to_torch(logits)
             ttnn.deallocate(logits)
             for t in inputs.values():

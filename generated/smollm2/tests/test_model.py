@@ -62,7 +62,7 @@ def test_prefill_and_decode_logits(reference_model, model, prompt):
 
 def test_kv_cache(reference_model, model, prompt):
     """After prefill, layer 0's cached keys and values match HF's."""
-    model.prefill_forward(prompt, 0)
+    model.forward_prefill(prompt, 0)
     with torch.no_grad():
         out = reference_model(input_ids=prompt[None], use_cache=True)
     hf_k, hf_v = out.cache.layers[0].keys[0], out.cache.layers[0].values[0]
@@ -112,7 +112,7 @@ def test_trace_replay_equals_eager(model, prompt):
     positions = torch.full((MAX_BATCH,), -1, dtype=torch.int64)
     eager, traced = Generator(model, use_trace=False), Generator(model, use_trace=True, two_cqs=True)
     for user in range(2):
-        model.prefill_forward(prompt[: PROMPT_LEN - user], user)
+        model.forward_prefill(prompt[: PROMPT_LEN - user], user)
     results = []
     for generator in (eager, traced):
         outs = []
@@ -122,6 +122,6 @@ def test_trace_replay_equals_eager(model, prompt):
             outs.append(generator.decode(ids, positions)[:2])
         results.append(torch.stack(outs))
         for user in range(2):  # restore the caches' prompt rows for the second run
-            model.prefill_forward(prompt[: PROMPT_LEN - user], user)
+            model.forward_prefill(prompt[: PROMPT_LEN - user], user)
     traced.release()
     assert torch.equal(results[0], results[1])
