@@ -103,6 +103,28 @@ def test_driver_records_the_generated_model_on_the_emulator(tmp_path):
     assert concat["outputs"][0]["shape"] == [1, 1, 32, 256]
     assert concat["outputs"][0]["memory"] == "WIDTH_SHARDED"
 
+    # the committed package's run is its plan, call for call and spec for spec
+    import dataclasses
+
+    from ttgen.pipeline import analyze
+    from ttgen.plan import make_plan
+    from ttgen.spec import load_spec
+    from ttgen.validate.plan_check import compare_with_plan
+
+    plan = make_plan(analyze(load_spec(ROOT / "specs" / "llama.yaml")))
+    for phase, calls in (("prefill 128", 48), ("decode step 0", 54)):
+        assert compare_with_plan(plan, data["records"], phase) == (calls, None)
+    # a plan that says another dtype for one output is caught
+    mlp = next(m for m in plan.modules if m.template == "mlp")
+    ops = tuple(dataclasses.replace(op, output=dataclasses.replace(op.output, dtype="bfloat16"))
+                if op.name == "gate_mul" else op for op in mlp.program("decode"))  # fmt: skip
+    wrong = dataclasses.replace(
+        mlp, ops=(*(x for x in mlp.ops if x[0] != "decode"), ("decode", ops))
+    )
+    bad = dataclasses.replace(plan, modules=tuple(wrong if m is mlp else m for m in plan.modules))
+    compared, diff = compare_with_plan(bad, data["records"], "decode step 0")
+    assert diff is not None and "gate_mul" in diff
+
 
 def test_missing_python312_is_one_clear_error(monkeypatch, tmp_path):
     from ttgen.errors import TtgenError

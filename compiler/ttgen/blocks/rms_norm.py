@@ -66,7 +66,12 @@ def lower(lw: Lowering, rule, matches, decode_matches):
             cb=interleaved_rms_norm_cb_bytes(width_tiles=f.dim // TILE, fp32_dest_acc_en=fp32))  # fmt: skip
         return b.finish(sig_p)
 
-    return [w], {"decode": (sig_d, decode), "prefill": (sig_p, lw.prefill_variants(prefill))}
+    # the model runs its final norm on the tile row of the last prompt token only (as tt-transformers
+    # does before the LM head): one more variant, at 32 rows
+    variants = lw.prefill_variants(prefill) + (
+        [] if TILE in lw.prefill_seq_lens else list(prefill(TILE))
+    )
+    return [w], {"decode": (sig_d, decode), "prefill": (sig_p, variants)}
 
 
 def context(module, plan) -> dict:

@@ -4,7 +4,8 @@ Each run emits a package for its device (max sequence 1024), then drives it on b
 ttgen.validate.drive_generated: weights loaded (zeros), prefill at 128 and 1024 tokens, three
 decode steps. The real package must accept every op (its validators, allocator and program
 factories run on the mock device); each op's output shape, dtype, layout and memory config must be
-the emulator's; the planner's L1 estimate per op group is set against the real peak L1 per core
+the emulator's, and every module call must be the next call of its planned program with the
+planned output specs (ttgen.validate.plan_check); the planner's L1 estimate per op group is set against the real peak L1 per core
 (NO_DISPATCH graph capture of each op).
 """
 
@@ -20,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ttgen.errors import TtgenError
+from ttgen.validate.plan_check import compare_with_plan
 
 __all__ = ["RUNS", "Run", "generated_rows"]
 
@@ -248,6 +250,13 @@ def generated_rows(python: Path, status: Callable[[str], None] = lambda _m: None
                     + (f" ({t_emu:.1f} s)" if t_emu is not None else ""),
                     diff is None and not real.error and not emu.error,
                 ))  # fmt: skip
+            if not real.error:  # the plan itself against what the real package ran
+                for phase in phases[1:]:
+                    compared, diff = compare_with_plan(plan, real.records, phase)
+                    if compared or diff:
+                        rows.append(Row(f"plan: {run.label}", f"{device}: {phase}",
+                                        f"planned specs, {compared} calls" if diff is None else f"DIFFERS: {diff[:300]}",
+                                        "-", diff is None))  # fmt: skip
             seq_len = run.prefill[-1]
             for group, estimate, real_peak in _l1_by_group(plan, real, seq_len):
                 mode = group.split()[-1]
