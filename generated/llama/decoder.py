@@ -13,7 +13,9 @@ from .rmsnorm import RMSNorm
 
 
 class TransformerBlock:
-    def __init__(self, attention_norm: RMSNorm, attention: Attention, ff_norm: RMSNorm, feed_forward: MLP):
+    def __init__(
+        self, attention_norm: RMSNorm, attention: Attention, ff_norm: RMSNorm, feed_forward: MLP
+    ):
         self.attention_norm = attention_norm
         self.attention = attention
         self.ff_norm = ff_norm
@@ -22,7 +24,9 @@ class TransformerBlock:
     def forward_decode(self, x, current_pos, cos, sin, trans_mat, page_table):
         """x: [1, 1, DECODE_BATCH, DIM] width-sharded residual; consumed."""
         attn_in = self.attention_norm.forward_decode(x)
-        attn_out = self.attention.forward_decode(attn_in, current_pos, cos, sin, trans_mat, page_table)
+        attn_out = self.attention.forward_decode(
+            attn_in, current_pos, cos, sin, trans_mat, page_table
+        )
         ttnn.deallocate(attn_in)
         h = ttnn.add(x, attn_out, memory_config=RESIDUAL_MEMCFG)
         ttnn.deallocate(x)

@@ -178,7 +178,11 @@ def allocate_kv_cache(device) -> tuple[ttnn.Tensor, ttnn.Tensor]:
     zeros = torch.zeros(KV_CACHE_SHAPE)
     return tuple(
         ttnn.as_tensor(
-            zeros, KV_CACHE_DTYPE, layout=ttnn.TILE_LAYOUT, device=device, memory_config=ttnn.DRAM_MEMORY_CONFIG
+            zeros,
+            KV_CACHE_DTYPE,
+            layout=ttnn.TILE_LAYOUT,
+            device=device,
+            memory_config=ttnn.DRAM_MEMORY_CONFIG,
         )
         for _ in range(2)
     )
@@ -206,16 +210,27 @@ class Attention:
         xqkv_l1 = ttnn.sharded_to_interleaved(xqkv, ttnn.L1_MEMORY_CONFIG)
         ttnn.deallocate(xqkv)
         q, k, v = ttnn.experimental.nlp_create_qkv_heads_decode(
-            xqkv_l1, num_heads=N_HEADS, num_kv_heads=N_KV_HEADS, memory_config=ttnn.L1_HEIGHT_SHARDED_MEMORY_CONFIG
+            xqkv_l1,
+            num_heads=N_HEADS,
+            num_kv_heads=N_KV_HEADS,
+            memory_config=ttnn.L1_HEIGHT_SHARDED_MEMORY_CONFIG,
         )
         ttnn.deallocate(xqkv_l1)
-        q_rot = ttnn.experimental.rotary_embedding_llama(q, cos, sin, trans_mat, is_decode_mode=True)
+        q_rot = ttnn.experimental.rotary_embedding_llama(
+            q, cos, sin, trans_mat, is_decode_mode=True
+        )
         ttnn.deallocate(q)
-        k_rot = ttnn.experimental.rotary_embedding_llama(k, cos, sin, trans_mat, is_decode_mode=True)
+        k_rot = ttnn.experimental.rotary_embedding_llama(
+            k, cos, sin, trans_mat, is_decode_mode=True
+        )
         ttnn.deallocate(k)
-        ttnn.experimental.paged_update_cache(self.k_cache, k_rot, update_idxs_tensor=current_pos, page_table=page_table)
+        ttnn.experimental.paged_update_cache(
+            self.k_cache, k_rot, update_idxs_tensor=current_pos, page_table=page_table
+        )
         ttnn.deallocate(k_rot)
-        ttnn.experimental.paged_update_cache(self.v_cache, v, update_idxs_tensor=current_pos, page_table=page_table)
+        ttnn.experimental.paged_update_cache(
+            self.v_cache, v, update_idxs_tensor=current_pos, page_table=page_table
+        )
         ttnn.deallocate(v)
         attn = ttnn.transformer.paged_scaled_dot_product_attention_decode(
             q_rot,
@@ -266,9 +281,13 @@ class Attention:
             memory_config=ttnn.DRAM_MEMORY_CONFIG,
         )
         ttnn.deallocate(xqkv)
-        q_rot = ttnn.experimental.rotary_embedding_llama(q, cos, sin, trans_mat, is_decode_mode=False)
+        q_rot = ttnn.experimental.rotary_embedding_llama(
+            q, cos, sin, trans_mat, is_decode_mode=False
+        )
         ttnn.deallocate(q)
-        k_rot = ttnn.experimental.rotary_embedding_llama(k, cos, sin, trans_mat, is_decode_mode=False)
+        k_rot = ttnn.experimental.rotary_embedding_llama(
+            k, cos, sin, trans_mat, is_decode_mode=False
+        )
         ttnn.deallocate(k)
         k_cached = ttnn.typecast(k_rot, KV_CACHE_DTYPE)
         ttnn.deallocate(k_rot)

@@ -26,7 +26,9 @@ class Embedding:
 
     def forward_decode(self, tokens) -> ttnn.Tensor:
         """tokens: [1, DECODE_BATCH] uint32 → [1, 1, DECODE_BATCH, DIM] width-sharded residual."""
-        x = ttnn.embedding(tokens, self.weight, layout=ttnn.TILE_LAYOUT, memory_config=ttnn.DRAM_MEMORY_CONFIG)
+        x = ttnn.embedding(
+            tokens, self.weight, layout=ttnn.TILE_LAYOUT, memory_config=ttnn.DRAM_MEMORY_CONFIG
+        )
         x = ttnn.reshape(x, [1, 1, DECODE_BATCH, DIM])
         residual = ttnn.to_memory_config(x, RESIDUAL_MEMCFG)
         ttnn.deallocate(x)
@@ -34,6 +36,8 @@ class Embedding:
 
     def forward_prefill(self, tokens) -> ttnn.Tensor:
         """tokens: [1, seq_len] uint32 → [1, 1, seq_len, DIM] in DRAM."""
-        x = ttnn.embedding(tokens, self.weight, layout=ttnn.TILE_LAYOUT, memory_config=ttnn.DRAM_MEMORY_CONFIG)
+        x = ttnn.embedding(
+            tokens, self.weight, layout=ttnn.TILE_LAYOUT, memory_config=ttnn.DRAM_MEMORY_CONFIG
+        )
         x = ttnn.reshape(x, [1, 1, tokens.shape[-1], DIM])
         return x

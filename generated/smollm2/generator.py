@@ -55,7 +55,9 @@ class Generator:
         """Prefill user i with prompts[i]; returns the last-token logits, [len(prompts), VOCAB_SIZE]."""
         if len(prompts) > MAX_BATCH:
             raise ValueError(f"{len(prompts)} prompts exceed MAX_BATCH {MAX_BATCH}")
-        return torch.stack([self.model.forward_prefill(p, user_id) for user_id, p in enumerate(prompts)])
+        return torch.stack(
+            [self.model.forward_prefill(p, user_id) for user_id, p in enumerate(prompts)]
+        )
 
     # ------------------------------------------------------------------ decode
     def _capture(self, host_inputs: dict) -> None:
@@ -122,10 +124,14 @@ class Generator:
         users = len(prompts)
         lengths = [p.shape[-1] for p in prompts]
         if max(lengths) + max_new_tokens > MAX_SEQ_LEN:
-            raise ValueError(f"prompt + {max_new_tokens} new tokens exceed MAX_SEQ_LEN {MAX_SEQ_LEN}")
+            raise ValueError(
+                f"prompt + {max_new_tokens} new tokens exceed MAX_SEQ_LEN {MAX_SEQ_LEN}"
+            )
         rng = torch.Generator().manual_seed(seed)
         logits = self.prefill(prompts)
-        next_tokens = sample(logits, temperature=temperature, top_k=top_k, top_p=top_p, generator=rng)
+        next_tokens = sample(
+            logits, temperature=temperature, top_k=top_k, top_p=top_p, generator=rng
+        )
         outputs = [[int(t)] for t in next_tokens]
         done = [stop_token is not None and out[-1] == stop_token for out in outputs]
         if on_token:
@@ -140,7 +146,9 @@ class Generator:
                 tokens[u] = outputs[u][-1]
                 positions[u] = -1 if done[u] else lengths[u] + step
             logits = self.decode(tokens, positions)[:users]
-            next_tokens = sample(logits, temperature=temperature, top_k=top_k, top_p=top_p, generator=rng)
+            next_tokens = sample(
+                logits, temperature=temperature, top_k=top_k, top_p=top_p, generator=rng
+            )
             for u in range(users):
                 if done[u]:
                     continue

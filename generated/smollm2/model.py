@@ -33,7 +33,9 @@ def padded_prefill_len(n_tokens: int) -> int:
     for seq_len in PREFILL_SEQ_LENS:
         if n_tokens <= seq_len:
             return seq_len
-    raise ValueError(f"a prompt of {n_tokens} tokens exceeds the maximum sequence length {MAX_SEQ_LEN}")
+    raise ValueError(
+        f"a prompt of {n_tokens} tokens exceeds the maximum sequence length {MAX_SEQ_LEN}"
+    )
 
 
 def default_page_table() -> torch.Tensor:
@@ -57,7 +59,8 @@ class Transformer:
             return None if cache is None else cache / name
 
         self.embedding = Embedding(
-            device, load_embedding_weight(state_dict["lm_head.weight"], device, cached("tok_embeddings"))
+            device,
+            load_embedding_weight(state_dict["lm_head.weight"], device, cached("tok_embeddings")),
         )
         self.rope = RotarySetup(device)
         self.layers = []
@@ -66,18 +69,24 @@ class Transformer:
             attention_norm = RMSNorm(
                 device,
                 load_norm_weight(
-                    state_dict[f"{prefix}.input_layernorm.weight"], device, cached(f"layers.{i}.attention_norm")
+                    state_dict[f"{prefix}.input_layernorm.weight"],
+                    device,
+                    cached(f"layers.{i}.attention_norm"),
                 ),
             )
             ff_norm = RMSNorm(
                 device,
                 load_norm_weight(
-                    state_dict[f"{prefix}.post_attention_layernorm.weight"], device, cached(f"layers.{i}.ffn_norm")
+                    state_dict[f"{prefix}.post_attention_layernorm.weight"],
+                    device,
+                    cached(f"layers.{i}.ffn_norm"),
                 ),
             )
             attention = Attention(
                 device,
-                load_attention_weights(state_dict, f"{prefix}.self_attn", device, cached(f"layers.{i}.attention")),
+                load_attention_weights(
+                    state_dict, f"{prefix}.self_attn", device, cached(f"layers.{i}.attention")
+                ),
                 allocate_kv_cache(device),
             )
             mlp = MLP(
@@ -91,10 +100,16 @@ class Transformer:
                 ),
             )
             self.layers.append(TransformerBlock(attention_norm, attention, ff_norm, mlp))
-        self.norm = RMSNorm(device, load_norm_weight(state_dict["model.norm.weight"], device, cached("norm")))
-        self.lm_head = LMHead(device, load_lm_head_weights(state_dict["lm_head.weight"], device, cached("output")))
+        self.norm = RMSNorm(
+            device, load_norm_weight(state_dict["model.norm.weight"], device, cached("norm"))
+        )
+        self.lm_head = LMHead(
+            device, load_lm_head_weights(state_dict["lm_head.weight"], device, cached("output"))
+        )
         self.page_table = default_page_table()
-        self.page_table_device = ttnn.from_torch(self.page_table, device=device, memory_config=ttnn.DRAM_MEMORY_CONFIG)
+        self.page_table_device = ttnn.from_torch(
+            self.page_table, device=device, memory_config=ttnn.DRAM_MEMORY_CONFIG
+        )
 
     # ------------------------------------------------------------------ prefill
     def forward_prefill(self, tokens: torch.Tensor, user_id: int) -> torch.Tensor:
@@ -111,7 +126,9 @@ class Transformer:
         ttnn.deallocate(tokens_tt)
         cos, sin = self.rope.prefill_rot_mats(seq_len)
         for layer in self.layers:
-            x = layer.forward_prefill(x, cos, sin, self.rope.trans_mat_prefill, user_id, self.page_table_device)
+            x = layer.forward_prefill(
+                x, cos, sin, self.rope.trans_mat_prefill, user_id, self.page_table_device
+            )
         ttnn.deallocate(cos)
         ttnn.deallocate(sin)
         # only the tile of rows holding the last token goes through the norm and the LM head
@@ -138,13 +155,17 @@ class Transformer:
             "tokens": ttnn.from_torch(padded_tokens, dtype=ttnn.uint32),
             "current_pos": ttnn.from_torch(padded_positions, dtype=ttnn.int32),
             "rot_idxs": ttnn.from_torch(
-                padded_positions.clamp(min=0).reshape(1, DECODE_BATCH).to(torch.int64), dtype=ttnn.uint32
+                padded_positions.clamp(min=0).reshape(1, DECODE_BATCH).to(torch.int64),
+                dtype=ttnn.uint32,
             ),
         }
         return inputs
 
     def to_device(self, host_inputs: dict) -> dict:
-        return {name: ttnn.to_device(t, self.device, ttnn.DRAM_MEMORY_CONFIG) for name, t in host_inputs.items()}
+        return {
+            name: ttnn.to_device(t, self.device, ttnn.DRAM_MEMORY_CONFIG)
+            for name, t in host_inputs.items()
+        }
 
     def forward_decode(self, inputs: dict) -> ttnn.Tensor:
         """One decode step on device inputs (see prepare_decode_inputs): allocates only its own
@@ -153,7 +174,12 @@ class Transformer:
         cos, sin = self.rope.decode_rot_mats(inputs["rot_idxs"])
         for layer in self.layers:
             x = layer.forward_decode(
-                x, inputs["current_pos"], cos, sin, self.rope.trans_mat_decode, self.page_table_device
+                x,
+                inputs["current_pos"],
+                cos,
+                sin,
+                self.rope.trans_mat_decode,
+                self.page_table_device,
             )
         ttnn.deallocate(cos)
         ttnn.deallocate(sin)

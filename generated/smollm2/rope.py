@@ -32,14 +32,18 @@ ROT_MATS_DECODE_MEMCFG = ttnn.MemoryConfig(
 
 
 def inverse_frequencies() -> torch.Tensor:
-    inv_freq = 1.0 / (ROPE_THETA ** (torch.arange(0, HEAD_DIM, 2, dtype=torch.int64).float() / HEAD_DIM))
+    inv_freq = 1.0 / (
+        ROPE_THETA ** (torch.arange(0, HEAD_DIM, 2, dtype=torch.int64).float() / HEAD_DIM)
+    )
     return inv_freq
 
 
 def rotary_tables() -> tuple[torch.Tensor, torch.Tensor]:
     """cos and sin for positions 0 .. MAX_SEQ_LEN - 1, each frequency repeated for its pair."""
     angles = torch.outer(torch.arange(MAX_SEQ_LEN, dtype=torch.float32), inverse_frequencies())
-    return torch.cos(angles).repeat_interleave(2, dim=-1), torch.sin(angles).repeat_interleave(2, dim=-1)
+    return torch.cos(angles).repeat_interleave(2, dim=-1), torch.sin(angles).repeat_interleave(
+        2, dim=-1
+    )
 
 
 def transformation_matrix() -> torch.Tensor:

@@ -32,7 +32,13 @@ def _ruff_command() -> list[str]:
 
 
 _RUFF = _ruff_command()
-_RUFF_SETTINGS = ["--isolated", "--line-length", "120", "--target-version", "py310"]
+_RUFF_SETTINGS = [
+    "--isolated",
+    "--line-length",
+    "100",
+    "--target-version",
+    "py310",
+]  # the project's
 
 
 def _block_skeleton(name: str):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
-from ttgen.blocks import MODEL_KINDS
+from ttgen.blocks import MODEL_KINDS, get_block
 from ttgen.devices import get_device
 from ttgen.match import capture_reads
 from ttgen.plan.captures import check_captures
@@ -103,6 +103,16 @@ def make_plan(analysis, *, device: str | None = None, precision: str | None = No
 
     with capture_reads() as lowered:
         modules = _lower_rules(spec, lowering, prefill, decode)
+    for ov in spec.overrides:  # the model loads per-layer dtypes into the MLP's weights only
+        for group, _ in ov.weights:
+            owners = [m for m in modules for w in m.weights if w.name == group and w.per_layer]
+            if not owners:
+                known = sorted({w.name for m in modules for w in m.weights if w.per_layer})
+                raise PlanError(f"{ov.loc}: overrides.weights.{group}: no per-layer weight of that name "
+                                f"(known: {', '.join(known)})")  # fmt: skip
+            if any(get_block(m.template).slot != "mlp" for m in owners):
+                raise PlanError(f"{ov.loc}: overrides.weights.{group}: per-layer dtypes are supported "
+                                "for the MLP's weights (w1, w3, w2) only")  # fmt: skip
     check_captures(spec, analysis.matches, analysis.trace.graphs, reads | lowered)
 
     kv_shape = lowering.kv_cache_shape()

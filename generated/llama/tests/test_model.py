@@ -70,7 +70,9 @@ def test_kv_cache(reference_model, model, prompt):
     for cache, expected, permuted in ((k_cache, hf_k, True), (v_cache, hf_v, False)):
         values = ttnn.to_torch(cache).float()
         table = default_page_table()
-        values = values[table[:1].long()].permute(0, 2, 1, 3, 4).reshape(1, N_KV_HEADS, -1, HEAD_DIM)
+        values = (
+            values[table[:1].long()].permute(0, 2, 1, 3, 4).reshape(1, N_KV_HEADS, -1, HEAD_DIM)
+        )
         values = values[0, :, :PROMPT_LEN]
         if permuted:  # keys use interleaved RoPE pairs
             values = (
@@ -102,7 +104,9 @@ def test_teacher_forcing(reference_model, model, prompt):
         logits = generator.decode(ids, positions)[0]
     generator.release()
     top1, top5 = top1 / TEACHER_FORCING_TOKENS, top5 / TEACHER_FORCING_TOKENS
-    print(f"teacher forcing over {TEACHER_FORCING_TOKENS} tokens: top-1 {top1:.3f}, top-5 {top5:.3f}")
+    print(
+        f"teacher forcing over {TEACHER_FORCING_TOKENS} tokens: top-1 {top1:.3f}, top-5 {top5:.3f}"
+    )
     assert top1 >= TOP1 and top5 >= TOP5
 
 
@@ -110,7 +114,10 @@ def test_trace_replay_equals_eager(model, prompt):
     """Decode through a captured trace gives bit-identical logits to eager decode."""
     ids = torch.zeros(MAX_BATCH, dtype=torch.int64)
     positions = torch.full((MAX_BATCH,), -1, dtype=torch.int64)
-    eager, traced = Generator(model, use_trace=False), Generator(model, use_trace=True, two_cqs=True)
+    eager, traced = (
+        Generator(model, use_trace=False),
+        Generator(model, use_trace=True, two_cqs=True),
+    )
     for user in range(2):
         model.forward_prefill(prompt[: PROMPT_LEN - user], user)
     results = []

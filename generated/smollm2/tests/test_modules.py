@@ -29,14 +29,22 @@ PREFILL_LEN = PREFILL_SEQ_LENS[0]
 
 def _prefill_input(x: torch.Tensor, device) -> ttnn.Tensor:
     return ttnn.from_torch(
-        x[None], dtype=ttnn.bfloat16, layout=ttnn.TILE_LAYOUT, device=device, memory_config=ttnn.DRAM_MEMORY_CONFIG
+        x[None],
+        dtype=ttnn.bfloat16,
+        layout=ttnn.TILE_LAYOUT,
+        device=device,
+        memory_config=ttnn.DRAM_MEMORY_CONFIG,
     )
 
 
 def _decode_input(x: torch.Tensor, device) -> ttnn.Tensor:
     """x: [users, DIM] → [1, 1, users, DIM] width-sharded residual."""
     return ttnn.from_torch(
-        x[None, None], dtype=ttnn.bfloat16, layout=ttnn.TILE_LAYOUT, device=device, memory_config=RESIDUAL_MEMCFG
+        x[None, None],
+        dtype=ttnn.bfloat16,
+        layout=ttnn.TILE_LAYOUT,
+        device=device,
+        memory_config=RESIDUAL_MEMCFG,
     )
 
 
@@ -47,7 +55,9 @@ def _out(t: ttnn.Tensor) -> torch.Tensor:
 @pytest.mark.parametrize("mode", ["prefill", "decode"])
 def test_rmsnorm(reference_model, state_dict, device, mode):
     hf = reference_model.get_submodule(f"{LAYER_PATH}.input_layernorm")
-    norm = RMSNorm(device, load_norm_weight(state_dict[f"{LAYER_PATH}.input_layernorm.weight"], device))
+    norm = RMSNorm(
+        device, load_norm_weight(state_dict[f"{LAYER_PATH}.input_layernorm.weight"], device)
+    )
     x = torch.randn(PREFILL_LEN if mode == "prefill" else DECODE_BATCH, DIM)
     with torch.no_grad():
         expected = hf(x[None])[0]
@@ -92,9 +102,13 @@ def _hf_keys_values(reference_model, x: torch.Tensor) -> tuple[torch.Tensor, tor
 
     attn = reference_model.get_submodule(f"{LAYER_PATH}.self_attn")
     users, seq = x.shape[:2]
-    cache = DynamicCache()  # full layers (a config would make a sliding-window layer keep only its window)
+    cache = (
+        DynamicCache()
+    )  # full layers (a config would make a sliding-window layer keep only its window)
     with torch.no_grad():
-        cos_sin = reference_model.get_submodule("model.rotary_emb")(x, torch.arange(seq)[None].expand(users, -1))
+        cos_sin = reference_model.get_submodule("model.rotary_emb")(
+            x, torch.arange(seq)[None].expand(users, -1)
+        )
         attn(x, position_embeddings=cos_sin, attention_mask=_mask(seq), cache=cache)
     return cache.layers[LAYER].keys, cache.layers[LAYER].values
 
@@ -103,7 +117,9 @@ def _cached(cache: ttnn.Tensor, users: int, seq: int, permuted: bool) -> torch.T
     """The first `seq` cached positions of each user, in HF's head layout."""
     values = ttnn.to_torch(cache).float()
     table = default_page_table()
-    values = values[table[:users].long()].permute(0, 2, 1, 3, 4).reshape(users, N_KV_HEADS, -1, HEAD_DIM)
+    values = (
+        values[table[:users].long()].permute(0, 2, 1, 3, 4).reshape(users, N_KV_HEADS, -1, HEAD_DIM)
+    )
     values = values[:users, :, :seq]
     if permuted:  # undo the interleaved-pair permutation of the q/k projections
         values = (
@@ -122,14 +138,23 @@ def test_attention_prefill_then_decode(reference_model, state_dict, device):
     torch.manual_seed(1)
     x = torch.randn(users, total, DIM)
     attention = Attention(
-        device, load_attention_weights(state_dict, f"{LAYER_PATH}.self_attn", device), allocate_kv_cache(device)
+        device,
+        load_attention_weights(state_dict, f"{LAYER_PATH}.self_attn", device),
+        allocate_kv_cache(device),
     )
     rope = RotarySetup(device)
-    page_table = ttnn.from_torch(default_page_table(), device=device, memory_config=ttnn.DRAM_MEMORY_CONFIG)
+    page_table = ttnn.from_torch(
+        default_page_table(), device=device, memory_config=ttnn.DRAM_MEMORY_CONFIG
+    )
     cos, sin = rope.prefill_rot_mats(PREFILL_LEN)
     for user in range(users):
         out = attention.forward_prefill(
-            _prefill_input(x[user : user + 1, :PREFILL_LEN], device), cos, sin, rope.trans_mat_prefill, user, page_table
+            _prefill_input(x[user : user + 1, :PREFILL_LEN], device),
+            cos,
+            sin,
+            rope.trans_mat_prefill,
+            user,
+            page_table,
         )
         expected = _hf_attention(reference_model, x[user : user + 1], PREFILL_LEN)[0]
         pcc = comp_pcc(expected, _out(out)[0, 0])
@@ -139,7 +164,9 @@ def test_attention_prefill_then_decode(reference_model, state_dict, device):
         # decode runs DECODE_BATCH rows; the rows past the users are idle (position -1)
         positions = torch.full((DECODE_BATCH,), -1, dtype=torch.int32)
         positions[:users] = pos
-        current_pos = ttnn.from_torch(positions, device=device, memory_config=ttnn.DRAM_MEMORY_CONFIG)
+        current_pos = ttnn.from_torch(
+            positions, device=device, memory_config=ttnn.DRAM_MEMORY_CONFIG
+        )
         rot_idxs = ttnn.from_torch(
             positions.clamp(min=0).reshape(1, DECODE_BATCH).long(),
             dtype=ttnn.uint32,
@@ -168,17 +195,28 @@ def test_decoder(reference_model, state_dict, device):
     prefix = LAYER_PATH
     block = TransformerBlock(
         RMSNorm(device, load_norm_weight(state_dict[f"{prefix}.input_layernorm.weight"], device)),
-        Attention(device, load_attention_weights(state_dict, f"{prefix}.self_attn", device), allocate_kv_cache(device)),
-        RMSNorm(device, load_norm_weight(state_dict[f"{prefix}.post_attention_layernorm.weight"], device)),
+        Attention(
+            device,
+            load_attention_weights(state_dict, f"{prefix}.self_attn", device),
+            allocate_kv_cache(device),
+        ),
+        RMSNorm(
+            device,
+            load_norm_weight(state_dict[f"{prefix}.post_attention_layernorm.weight"], device),
+        ),
         MLP(device, load_mlp_weights(state_dict, f"{prefix}.mlp", device)),
     )
     rope = RotarySetup(device)
-    page_table = ttnn.from_torch(default_page_table(), device=device, memory_config=ttnn.DRAM_MEMORY_CONFIG)
+    page_table = ttnn.from_torch(
+        default_page_table(), device=device, memory_config=ttnn.DRAM_MEMORY_CONFIG
+    )
     torch.manual_seed(2)
     x = torch.randn(1, PREFILL_LEN + 1, DIM)
     hf = reference_model.get_submodule(LAYER_PATH)
     with torch.no_grad():
-        cos_sin = reference_model.get_submodule("model.rotary_emb")(x, torch.arange(PREFILL_LEN + 1)[None])
+        cos_sin = reference_model.get_submodule("model.rotary_emb")(
+            x, torch.arange(PREFILL_LEN + 1)[None]
+        )
         expected = hf(x, position_embeddings=cos_sin, attention_mask=_mask(PREFILL_LEN + 1))
         expected = expected[0] if isinstance(expected, tuple) else expected
     cos, sin = rope.prefill_rot_mats(PREFILL_LEN)
