@@ -544,9 +544,15 @@ def load_spec(path: str | Path, predicates=None) -> Spec:
               "decode_steps": int, "teacher_forcing_tokens": int, "top1": float, "top5": float}  # fmt: skip
     _keys(tests, tuple(fields), "tests")
     values = {k: _get(tests, k, t, where=f"tests.{k}") for k, t in fields.items()}
-    for k in ("module_pcc", "model_prefill_pcc", "decode_pcc", "kv_cache_pcc", "top1", "top5"):
+    for k in ("module_pcc", "model_prefill_pcc", "decode_pcc", "kv_cache_pcc"):
         if not 0.0 < values[k] <= 1.0:
             _fail(_loc(tests, k), f"tests.{k}", f"must be in (0, 1], got {values[k]}")
+    for k in ("top1", "top5"):  # fractions of tokens
+        if not 0.0 <= values[k] <= 1.0:
+            _fail(_loc(tests, k), f"tests.{k}", f"must be in [0, 1], got {values[k]}")
+    for k in ("decode_steps", "teacher_forcing_tokens"):  # a count of 0 would make a test vacuous
+        if values[k] <= 0:
+            _fail(_loc(tests, k), f"tests.{k}", f"must be a positive count, got {values[k]}")
 
     return Spec(
         path=_display(path), sha256=hasher.hexdigest(), family=family, target=target, precision=precision,
