@@ -12,12 +12,12 @@ from .model_config import (
     ATTN_SCALE,
     COMPUTE_HIFI2,
     COMPUTE_HIFI4,
-    HEAD_DIM,
     KV_CACHE_DTYPE,
     KV_CACHE_SHAPE,
     N_HEADS,
     N_KV_HEADS,
 )
+from .weights import to_interleaved_pairs
 
 WQKV_WO_MEMCFG = ttnn.MemoryConfig(
     ttnn.TensorMemoryLayout.WIDTH_SHARDED,
@@ -159,19 +159,18 @@ WO_PREFILL_PROGCFG = {
 }
 
 
-def _to_interleaved_pairs(w: torch.Tensor, n_heads: int) -> torch.Tensor:
-    """Permute q/k projection rows from HF's half-split RoPE layout to interleaved pairs."""
-    return w.reshape(n_heads, 2, HEAD_DIM // 2, *w.shape[1:]).transpose(1, 2).reshape(w.shape)
-
-
 def load_attention_weights(state_dict: dict, prefix: str, device, cache_prefix=None) -> dict:
     """`prefix` is the HF module path, e.g. "model.layers.0.self_attn"."""
-    wq = _to_interleaved_pairs(state_dict[f"{prefix}.q_proj.weight"], N_HEADS)
-    wk = _to_interleaved_pairs(state_dict[f"{prefix}.k_proj.weight"], N_KV_HEADS)
-    wv = state_dict[f"{prefix}.v_proj.weight"]
     weights = {
         "wqkv": ttnn.as_tensor(
-            torch.cat([wq.T, wk.T, wv.T], dim=-1),
+            torch.cat(
+                [
+                    to_interleaved_pairs(state_dict[f"{prefix}.q_proj.weight"], N_HEADS).T,
+                    to_interleaved_pairs(state_dict[f"{prefix}.k_proj.weight"], N_KV_HEADS).T,
+                    state_dict[f"{prefix}.v_proj.weight"].T,
+                ],
+                dim=-1,
+            ),
             ttnn.bfloat8_b,
             layout=ttnn.TILE_LAYOUT,
             device=device,

@@ -22,9 +22,9 @@ LM_HEAD_DECODE_PROGCFG = ttnn.MatmulMultiCoreReuseMultiCastDRAMShardedProgramCon
 def load_lm_head_weights(weight, device, cache_prefix=None) -> dict:
     """weight: HF [VOCAB_SIZE, DIM] → per split [DIM, columns] DRAM-sharded over the DRAM banks."""
 
-    def split(name, start, end, memory_config):
+    def split(name, columns, memory_config):
         return ttnn.as_tensor(
-            weight[start:end].T,
+            columns,
             ttnn.bfloat8_b,
             layout=ttnn.TILE_LAYOUT,
             device=device,
@@ -33,7 +33,7 @@ def load_lm_head_weights(weight, device, cache_prefix=None) -> dict:
         )
 
     return {
-        "weight_0": split("weight_0", 0, 1024, WEIGHT_0_MEMCFG),
+        "weight_0": split("weight_0", weight[0:1024].T, WEIGHT_0_MEMCFG),
     }
 
 

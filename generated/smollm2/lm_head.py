@@ -34,9 +34,9 @@ LM_HEAD_LAST_DECODE_PROGCFG = ttnn.MatmulMultiCoreReuseMultiCastDRAMShardedProgr
 def load_lm_head_weights(weight, device, cache_prefix=None) -> dict:
     """weight: HF [VOCAB_SIZE, DIM] → per split [DIM, columns] DRAM-sharded over the DRAM banks."""
 
-    def split(name, start, end, memory_config):
+    def split(name, columns, memory_config):
         return ttnn.as_tensor(
-            weight[start:end].T,
+            columns,
             ttnn.bfloat16,
             layout=ttnn.TILE_LAYOUT,
             device=device,
@@ -45,13 +45,13 @@ def load_lm_head_weights(weight, device, cache_prefix=None) -> dict:
         )
 
     return {
-        "weight_0": split("weight_0", 0, 7104, WEIGHT_MEMCFG),
-        "weight_1": split("weight_1", 7104, 14208, WEIGHT_MEMCFG),
-        "weight_2": split("weight_2", 14208, 21312, WEIGHT_MEMCFG),
-        "weight_3": split("weight_3", 21312, 28416, WEIGHT_MEMCFG),
-        "weight_4": split("weight_4", 28416, 35520, WEIGHT_MEMCFG),
-        "weight_5": split("weight_5", 35520, 42624, WEIGHT_MEMCFG),
-        "weight_6": split("weight_6", 42624, 49152, WEIGHT_6_MEMCFG),
+        "weight_0": split("weight_0", weight[0:7104].T, WEIGHT_MEMCFG),
+        "weight_1": split("weight_1", weight[7104:14208].T, WEIGHT_MEMCFG),
+        "weight_2": split("weight_2", weight[14208:21312].T, WEIGHT_MEMCFG),
+        "weight_3": split("weight_3", weight[21312:28416].T, WEIGHT_MEMCFG),
+        "weight_4": split("weight_4", weight[28416:35520].T, WEIGHT_MEMCFG),
+        "weight_5": split("weight_5", weight[35520:42624].T, WEIGHT_MEMCFG),
+        "weight_6": split("weight_6", weight[42624:49152].T, WEIGHT_6_MEMCFG),
     }
 
 

@@ -138,18 +138,22 @@ FF2_PREFILL_PROGCFG = {
 def load_mlp_weights(state_dict: dict, prefix: str, device, cache_prefix=None, dtypes=None) -> dict:
     """`prefix` is the HF module path, e.g. "model.layers.0.mlp"; `dtypes` overrides per weight."""
     dtypes = {"w1": ttnn.bfloat16, "w3": ttnn.bfloat16, "w2": ttnn.bfloat16, **(dtypes or {})}
-    sources = {"w1": "gate_proj.weight", "w3": "up_proj.weight", "w2": "down_proj.weight"}
+    torch_weights = {
+        "w1": state_dict[f"{prefix}.gate_proj.weight"].T,
+        "w3": state_dict[f"{prefix}.up_proj.weight"].T,
+        "w2": state_dict[f"{prefix}.down_proj.weight"].T,
+    }
     memcfgs = {"w1": W1_W3_MEMCFG, "w3": W1_W3_MEMCFG, "w2": W2_MEMCFG}
     return {
         name: ttnn.as_tensor(
-            state_dict[f"{prefix}.{hf_name}"].T,
+            weight,
             dtypes[name],
             layout=ttnn.TILE_LAYOUT,
             device=device,
             memory_config=memcfgs[name],
             cache_file_name=None if cache_prefix is None else f"{cache_prefix}.{name}",
         )
-        for name, hf_name in sources.items()
+        for name, weight in torch_weights.items()
     }
 
 

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from ttgen.blocks import BLOCKS, BlockKind, register_block
+from ttgen.plan import weights as W
 from ttgen.plan.lower import DRAM, Lowering
 from ttgen.plan.types import Const, Ref, Signature
 
@@ -54,7 +55,7 @@ def lower_unfused_mlp(lw: Lowering, rule, matches, decode_matches):
     """Prefill as three 2D matmuls with a separate ttnn.silu; decode as the DRAM-sharded matmuls."""
     f = lw.facts
     weights = [
-        lw.matmul_weight(n, lw.sources(rule, matches, n), k, m, n, "transpose")
+        lw.matmul_weight(n, lw.sources(rule, matches, n), k, m, n, W.transpose(W.source(0)))
         for n, k, m in (
             ("w1", f.dim, f.hidden_dim),
             ("w3", f.dim, f.hidden_dim),

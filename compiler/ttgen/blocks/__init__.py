@@ -83,6 +83,7 @@ CAUSAL_LM = ModelKind(
     files=(
         ("__init__.py", "init.py.j2"),
         ("model_config.py", "model_config.py.j2"),
+        ("weights.py", "weights.py.j2"),
         ("model.py", "model.py.j2"),
         ("generator.py", "generator.py.j2"),
         ("tests/__init__.py", None),

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from ttgen.blocks import BlockKind, register_block
+from ttgen.plan import weights as W
 from ttgen.plan.facts import PlanError
 from ttgen.plan.formulas import (
     height_sharded,
@@ -28,8 +29,11 @@ def lower(lw: Lowering, rule, matches, decode_matches):
     f, rows = lw.facts, lw.batch
     paged = lw.spec.target.kv_cache == "paged"
     weights = [
-        lw.matmul_weight("wqkv", lw.sources(rule, matches, "wqkv"), f.dim, f.qkv_size, "wqkv", "fuse_qkv"),
-        lw.matmul_weight("wo", lw.sources(rule, matches, "wo"), f.n_heads * f.head_dim, f.dim, "wo", "transpose"),
+        lw.matmul_weight("wqkv", lw.sources(rule, matches, "wqkv"), f.dim, f.qkv_size, "wqkv", W.concat(
+            [W.transpose(W.rope_pairs(W.source(0), "N_HEADS")), W.transpose(W.rope_pairs(W.source(1), "N_KV_HEADS")),
+             W.transpose(W.source(2))])),
+        lw.matmul_weight("wo", lw.sources(rule, matches, "wo"), f.n_heads * f.head_dim, f.dim, "wo",
+                         W.transpose(W.source(0))),
     ]  # fmt: skip
     lw.consume(matches, "x", "cos", "sin")
     # HF's static cache buffers and the positions it writes at: TTNN's KV cache replaces them
@@ -45,10 +49,18 @@ def lower(lw: Lowering, rule, matches, decode_matches):
                             f"k/v view {m['kv_view']} do not fit {f.n_kv_heads} KV heads of {f.head_dim}")  # fmt: skip
     sources = lw.sources(rule, matches, "bqkv")
     if sources is not None:
+        # decode adds the bias to every user row: expanded once at load, not broadcast in the trace
+        bias = W.concat(
+            [
+                W.rope_pairs(W.source(0), "N_HEADS"),
+                W.rope_pairs(W.source(1), "N_KV_HEADS"),
+                W.source(2),
+            ]
+        )
         weights += [
-            WeightPlan("bqkv_decode", sources, "fuse_qkv_bias", (1, 1, rows, f.qkv_size), "bfloat16", "TILE",
+            WeightPlan("bqkv_decode", sources, W.rows(bias, rows), (1, 1, rows, f.qkv_size), "bfloat16", "TILE",
                        DRAM, per_layer=True),
-            WeightPlan("bqkv_prefill", sources, "fuse_qkv_bias", (1, f.qkv_size), "bfloat16", "TILE", DRAM,
+            WeightPlan("bqkv_prefill", sources, W.unsqueeze(bias), (1, f.qkv_size), "bfloat16", "TILE", DRAM,
                        per_layer=True),
         ]  # fmt: skip
     wqkv, wo = weights[0], weights[1]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from ttgen.blocks import BlockKind, register_block
+from ttgen.plan import weights as W
 from ttgen.plan.lower import DRAM, Lowering
 from ttgen.plan.types import (
     Const,
@@ -17,7 +18,7 @@ def lower(lw: Lowering, rule, matches, decode_matches):
     f = lw.facts
     (src,) = lw.sources(rule, matches, "embedding", relative=False)
     lw.consume(matches, "tokens")
-    w = WeightPlan("weight", (src,), "embedding", (f.vocab_size, f.dim), lw.weight_dtype("embedding"),
+    w = WeightPlan("weight", (src,), W.source(0), (f.vocab_size, f.dim), lw.weight_dtype("embedding"),
                    "ROW_MAJOR", DRAM, per_layer=False)  # fmt: skip
     state = lw.state([w])
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from ttgen.blocks import BlockKind, register_block
+from ttgen.plan import weights as W
 from ttgen.plan.facts import PlanError
 from ttgen.plan.formulas import ceil_div, dram_weight_memcfg, largest_divisor
 from ttgen.plan.lower import L1, Lowering
@@ -49,7 +50,7 @@ def lower(lw: Lowering, rule, matches, decode_matches):
     )
     weights, start = [], 0
     for i, width in enumerate(splits):
-        weights.append(WeightPlan(f"weight_{i}", (src,), f"vocab_slice:{start}:{start + width}", (f.dim, width),
+        weights.append(WeightPlan(f"weight_{i}", (src,), W.transpose(W.slice_(W.source(0), 0, start, start + width)), (f.dim, width),
                                   lw.weight_dtype("lm_head"), "TILE",
                                   dram_weight_memcfg(f.dim, width, lw.device.dram_banks), per_layer=False))  # fmt: skip
         start += width

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from ttgen.blocks import BlockKind, register_block
+from ttgen.plan import weights as W
 from ttgen.plan.formulas import (
     k_grid_cores,
     width_sharded,
@@ -23,13 +24,13 @@ from ttgen.plan.types import (
 def lower(lw: Lowering, rule, matches, decode_matches):
     f, rows = lw.facts, lw.batch
     w1 = lw.matmul_weight(
-        "w1", lw.sources(rule, matches, "w1"), f.dim, f.hidden_dim, "w1", "transpose"
+        "w1", lw.sources(rule, matches, "w1"), f.dim, f.hidden_dim, "w1", W.transpose(W.source(0))
     )
     w3 = lw.matmul_weight(
-        "w3", lw.sources(rule, matches, "w3"), f.dim, f.hidden_dim, "w3", "transpose"
+        "w3", lw.sources(rule, matches, "w3"), f.dim, f.hidden_dim, "w3", W.transpose(W.source(0))
     )
     w2 = lw.matmul_weight(
-        "w2", lw.sources(rule, matches, "w2"), f.hidden_dim, f.dim, "w2", "transpose"
+        "w2", lw.sources(rule, matches, "w2"), f.hidden_dim, f.dim, "w2", W.transpose(W.source(0))
     )
     lw.consume(matches, "x")
     state = lw.state([w1, w3, w2])

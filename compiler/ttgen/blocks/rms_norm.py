@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from ttgen.blocks import BlockKind, register_block
 from ttgen.devices.rules import interleaved_rms_norm_cb_bytes, sharded_rms_norm_cb_bytes
+from ttgen.plan import weights as W
 from ttgen.plan.formulas import (
     ceil_div,
     largest_divisor,
@@ -23,7 +24,7 @@ def _norm_weight(lw: Lowering, rule, matches) -> WeightPlan:
     srcs = lw.sources(rule, matches, "norm")
     lw.consume(matches, "x")
     per_layer = any(m.layer is not None for m in matches)
-    return WeightPlan("weight", srcs, "norm_sticks", (1, 1, lw.facts.dim // TILE, TILE),
+    return WeightPlan("weight", srcs, W.reshape(W.source(0), ("1", "1", "DIM // 32", "32")), (1, 1, lw.facts.dim // TILE, TILE),
                       lw.weight_dtype("norm"), "ROW_MAJOR", DRAM, per_layer=per_layer)  # fmt: skip
 
 

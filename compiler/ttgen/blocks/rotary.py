@@ -36,12 +36,12 @@ def lower(lw: Lowering, rule, matches, decode_matches):
             raise PlanError(f"{rule.loc}: rule {rule.name} at {m.module}: RoPE attention_scaling "
                             f"{m['attention_scaling']} (rope type {dict(f.rope_scaling).get('rope_type')}) is not supported")  # fmt: skip
     weights = [
-        WeightPlan("cos", (), "rope_cos", (1, 1, seq, f.head_dim), "bfloat16", "TILE", DRAM, per_layer=False),
-        WeightPlan("sin", (), "rope_sin", (1, 1, seq, f.head_dim), "bfloat16", "TILE", DRAM, per_layer=False),
-        WeightPlan("cos_rows", (), "rope_cos", (seq, f.head_dim), "bfloat16", "ROW_MAJOR", DRAM, per_layer=False),
-        WeightPlan("sin_rows", (), "rope_sin", (seq, f.head_dim), "bfloat16", "ROW_MAJOR", DRAM, per_layer=False),
-        WeightPlan("trans_mat_prefill", (), "rope_transformation", (1, 1, TILE, TILE), "bfloat16", "TILE", DRAM, per_layer=False),
-        WeightPlan("trans_mat_decode", (), "rope_transformation", (1, 1, TILE * b_rows, TILE), "bfloat16", "TILE",
+        WeightPlan("cos", (), ("computed", "rope_cos"), (1, 1, seq, f.head_dim), "bfloat16", "TILE", DRAM, per_layer=False),
+        WeightPlan("sin", (), ("computed", "rope_sin"), (1, 1, seq, f.head_dim), "bfloat16", "TILE", DRAM, per_layer=False),
+        WeightPlan("cos_rows", (), ("computed", "rope_cos"), (seq, f.head_dim), "bfloat16", "ROW_MAJOR", DRAM, per_layer=False),
+        WeightPlan("sin_rows", (), ("computed", "rope_sin"), (seq, f.head_dim), "bfloat16", "ROW_MAJOR", DRAM, per_layer=False),
+        WeightPlan("trans_mat_prefill", (), ("computed", "rope_transformation"), (1, 1, TILE, TILE), "bfloat16", "TILE", DRAM, per_layer=False),
+        WeightPlan("trans_mat_decode", (), ("computed", "rope_transformation"), (1, 1, TILE * b_rows, TILE), "bfloat16", "TILE",
                    height_sharded(TILE, TILE, cores, lw.grid), per_layer=False),
     ]  # fmt: skip
     state = lw.state(weights)

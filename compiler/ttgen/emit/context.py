@@ -9,7 +9,7 @@ import pprint
 import re
 from typing import Any
 
-from ttgen.emit.exprs import compute_expr, dtype_expr, mem_expr
+from ttgen.emit.exprs import compute_expr, dtype_expr, mem_expr, weight_expr
 from ttgen.plan.types import EmitPlan, ModulePlan, decode_rows
 
 __all__ = ["EmitError", "build_context"]
@@ -71,6 +71,20 @@ def _module_code(module: ModulePlan) -> dict[str, Any]:
         "example": _param_path(module.instances[0]) if module.instances else "",
         # HF parameter paths relative to the module instance (from the rule's captures)
         "sources": {w.name: [_param_path(p) for p in w.sources] for w in module.weights},
+        # each weight's transform as torch code over the module's state dict (prefix: its HF path)
+        # or over the one tensor a loader is given (`weight`)
+        "expr": {
+            w.name: weight_expr(
+                w.transform, lambda i, w=w: f'state_dict[f"{{prefix}}.{_param_path(w.sources[i])}"]'
+            )
+            for w in module.weights
+            if w.transform[0] != "computed"
+        },
+        "expr_of_weight": {
+            w.name: weight_expr(w.transform, lambda i: "weight")
+            for w in module.weights
+            if w.transform[0] != "computed"
+        },
     }
 
 

@@ -4,7 +4,15 @@ from __future__ import annotations
 
 from ttgen.plan.types import ComputeCfg, MemCfg, ProgCfg
 
-__all__ = ["compute_expr", "const_expr", "dtype_expr", "layout_expr", "mem_expr", "prog_expr"]
+__all__ = [
+    "compute_expr",
+    "const_expr",
+    "dtype_expr",
+    "layout_expr",
+    "mem_expr",
+    "prog_expr",
+    "weight_expr",
+]
 
 _LAYOUT = {"TILE": "ttnn.TILE_LAYOUT", "ROW_MAJOR": "ttnn.ROW_MAJOR_LAYOUT"}
 
@@ -89,3 +97,35 @@ def const_expr(value) -> str:
     if isinstance(value, (int, float)):
         return repr(value)
     raise ValueError(f"no expression for constant {value!r}")
+
+
+def weight_expr(transform: tuple, source) -> str:
+    """The torch expression of a typed weight transform (ttgen.plan.weights); `source(i)` spells
+    the i-th source tensor. The one place that turns transforms into code."""
+
+    def r(e) -> str:
+        op = e[0]
+        if op == "source":
+            return source(e[1])
+        if op == "transpose":
+            return f"{r(e[1])}.T"
+        if op == "concat":
+            return f"torch.cat([{', '.join(r(p) for p in e[1])}], dim={e[2]})"
+        if op == "rope_pairs":
+            return f"to_interleaved_pairs({r(e[1])}, {e[2]})"
+        if op == "slice":
+            _, inner, dim, start, end = e
+            return (
+                f"{r(inner)}[{start}:{end}]"
+                if dim == 0
+                else f"{r(inner)}.narrow({dim}, {start}, {end - start})"
+            )
+        if op == "reshape":
+            return f"{r(e[1])}.reshape({', '.join(e[2])})"
+        if op == "rows":
+            return f"{r(e[1])}.expand({e[2]}, -1)[None, None].contiguous()"
+        if op == "unsqueeze":
+            return f"{r(e[1])}[None]"
+        raise ValueError(f"no expression for weight transform {op!r}")
+
+    return r(transform)

@@ -320,7 +320,7 @@ class Lowering:
 
     # ------------------------------------------------------------------ weights
     def matmul_weight(
-        self, name: str, sources, k: int, n: int, group: str, transform: str
+        self, name: str, sources, k: int, n: int, group: str, transform: tuple
     ) -> WeightPlan:
         return WeightPlan(name, tuple(sources), transform, (k, n), self.weight_dtype(group), "TILE",
                           dram_weight_memcfg(k, n, self.device.dram_banks), per_layer=True)  # fmt: skip

@@ -213,7 +213,9 @@ class OpPlan:
 class WeightPlan:
     name: str
     sources: tuple[str, ...]  # HF parameter names; `{layer}` for per-layer weights
-    transform: str  # how the HF tensor becomes the device tensor (see ttgen.plan.lower)
+    # how the HF tensors become the device tensor: a typed expression over the sources (see
+    # ttgen.plan.weights), or ("computed", what) for a table the module builds itself
+    transform: tuple
     shape: tuple[int, ...]  # device tensor shape
     dtype: str
     layout: str
@@ -372,7 +374,7 @@ def _value(hint, value):
         if len(args) == 2 and args[1] is Ellipsis:
             return tuple(_value(args[0], v) for v in value)
         return tuple(_value(a, v) for a, v in zip(args, value, strict=True))
-    if hint is Any:
+    if hint is Any or hint is tuple:  # a bare tuple: nested data such as a weight transform
         return _guess(value)
     return value
 
