@@ -10,3 +10,10 @@ def to_interleaved_pairs(w: torch.Tensor, n_heads: int) -> torch.Tensor:
     """Permute q/k projection rows from HF's half-split RoPE layout (i, i + HEAD_DIM / 2) to the
     interleaved pairs (2i, 2i + 1) that ttnn.experimental.rotary_embedding_llama rotates."""
     return w.reshape(n_heads, 2, HEAD_DIM // 2, *w.shape[1:]).transpose(1, 2).reshape(w.shape)
+
+
+def pad_to(w: torch.Tensor, dim: int, size: int) -> torch.Tensor:
+    """Zeros appended along `dim` up to `size` (a vocabulary padded to whole tiles per shard)."""
+    shape = list(w.shape)
+    shape[dim] = size - w.shape[dim]
+    return torch.cat([w, w.new_zeros(shape)], dim=dim)

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from ttgen.blocks import BLOCKS, BlockKind, register_block
+from ttgen.blocks.mlp import facts as mlp_facts
 from ttgen.plan import weights as W
 from ttgen.plan.lower import DRAM, Lowering
 from ttgen.plan.types import Const, Ref, Signature
@@ -117,8 +118,16 @@ def lower_unfused_mlp(lw: Lowering, rule, matches, decode_matches):
 def unfused_block(tmp_path):
     skeleton = tmp_path / "unfused_mlp.py.j2"
     skeleton.write_text(SKELETON)
+    # the MLP role's facts (hidden size from the gate's captured weight) are the built-in block's
     kind = register_block(
-        BlockKind("unfused_mlp", lower_unfused_mlp, skeleton=skeleton, module="mlp.py", role="mlp")
+        BlockKind(
+            "unfused_mlp",
+            lower_unfused_mlp,
+            skeleton=skeleton,
+            module="mlp.py",
+            role="mlp",
+            facts=mlp_facts,
+        )  # fmt: skip
     )
     yield kind
     BLOCKS.pop(kind.name)

@@ -29,9 +29,10 @@ class BlockKind:
     skeleton: str | Path | None = None  # a template under ttgen/blocks/, or a file path; None: glue
     module: str | None = None  # the generated file (e.g. "mlp.py"); None: nothing emitted
     role: str | None = None  # the slot it fills in its model kind (default: its name)
-    context: Callable | None = field(
-        default=None, repr=False
-    )  # (ModulePlan, EmitPlan) → skeleton extras
+    # (ModulePlan, EmitPlan) → extra skeleton values
+    context: Callable | None = field(default=None, repr=False)
+    # (its matches, parameter shapes) → its typed facts record, from its own captures only
+    facts: Callable | None = field(default=None, repr=False)
 
     @property
     def slot(self) -> str:
@@ -47,6 +48,7 @@ class ModelKind:
     modes: tuple[str, ...]
     files: tuple[tuple[str, str | None], ...]  # output file → template under ttgen/templates/
     layout: Callable = field(repr=False)  # (prefill MatchResult, graph) → ModelLayout
+    facts: Callable = field(repr=False)  # (facts records by role, HF config, mode) → ModelFacts
 
 
 BLOCKS: dict[str, BlockKind] = {}
@@ -76,6 +78,12 @@ def _causal_lm_layout(result, graph):
     return causal_lm_layout(result, graph)
 
 
+def _causal_lm_facts(records, config, mode):
+    from ttgen.blocks.causal_lm import causal_lm_facts
+
+    return causal_lm_facts(records, config, mode)
+
+
 CAUSAL_LM = ModelKind(
     "causal_lm",
     roles=("embedding", "rotary_setup", "rms_norm", "attention", "mlp", "decoder", "lm_head"),
@@ -92,6 +100,7 @@ CAUSAL_LM = ModelKind(
         ("tests/test_model.py", "tests/test_model.py.j2"),
     ),
     layout=_causal_lm_layout,
+    facts=_causal_lm_facts,
 )
 MODEL_KINDS = {CAUSAL_LM.name: CAUSAL_LM}
 
@@ -101,7 +110,19 @@ def _glue(lowering, rule, matches, decode_matches):
     return [], {}
 
 
-register_block(BlockKind("none", _glue))
+@dataclass(frozen=True)
+class GlueFacts:
+    sliding_window: int | None  # the window of a sliding-window mask (Mistral), if one matched
+
+
+def _glue_facts(matches, shapes) -> GlueFacts:
+    from ttgen.plan.facts import only
+
+    windows = {m.get("sliding_window") for m in matches if m.get("sliding_window") is not None}
+    return GlueFacts(only(windows, "sliding window") if windows else None)
+
+
+register_block(BlockKind("none", _glue, facts=_glue_facts))
 
 # the built-in block kinds register themselves
 from ttgen.blocks import (  # noqa: E402, F401

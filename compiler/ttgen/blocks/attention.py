@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 from ttgen.blocks import BlockKind, register_block
 from ttgen.plan import weights as W
-from ttgen.plan.facts import PlanError
+from ttgen.plan.facts import PlanError, only
 from ttgen.plan.formulas import (
     height_sharded,
     ranges_for,
@@ -23,6 +23,25 @@ from ttgen.plan.types import (
     Signature,
     WeightPlan,
 )
+
+
+@dataclass(frozen=True)
+class AttentionFacts:
+    n_layers: int
+    n_heads: int
+    n_kv_heads: int
+    head_dim: int
+    scale: float
+    qkv_bias: bool
+
+
+def facts(matches, shapes) -> AttentionFacts:
+    head_dim = only({m["q_view"][-1] for m in matches}, "head_dim")
+    wq = only({shapes[m["w_q"]] for m in matches}, "query projection shape")
+    wk = only({shapes[m["w_k"]] for m in matches}, "key projection shape")
+    return AttentionFacts(len(matches), wq[0] // head_dim, wk[0] // head_dim, head_dim,
+                          only({m["scale"] for m in matches}, "attention scale"),
+                          any(m.get("b_q") is not None for m in matches))  # fmt: skip
 
 
 def lower(lw: Lowering, rule, matches, decode_matches):
@@ -217,5 +236,5 @@ def lower(lw: Lowering, rule, matches, decode_matches):
 
 
 BLOCK = register_block(
-    BlockKind("attention", lower, skeleton="attention.py.j2", module="attention.py")
+    BlockKind("attention", lower, facts=facts, skeleton="attention.py.j2", module="attention.py")
 )

@@ -8,9 +8,46 @@ A model whose matches do not line up that way is refused with the layer that dif
 from __future__ import annotations
 
 from ttgen.plan.facts import PlanError
-from ttgen.plan.types import ModelLayout
+from ttgen.plan.types import ModelFacts, ModelLayout
 
-__all__ = ["causal_lm_layout"]
+__all__ = ["causal_lm_facts", "causal_lm_layout"]
+
+ROLES_WITH_FACTS = ("embedding", "rms_norm", "attention", "mlp", "lm_head")
+
+
+def causal_lm_facts(records: dict, config: dict, mode: str) -> ModelFacts:
+    """ModelFacts from the blocks' records (each built from its own captures) and the HF config."""
+    for role in ROLES_WITH_FACTS:
+        if role not in records:
+            raise PlanError(
+                f"no '{role}' match in the {mode} graph: the spec's rules do not cover this model"
+            )
+    attn, emb, lm = records["attention"], records["embedding"], records["lm_head"]
+    if emb.shape != lm.shape:
+        raise PlanError(
+            f"embedding {list(emb.shape)} and LM head {list(lm.shape)} disagree on [vocab, dim]"
+        )
+    glue = records.get("none")
+    rope = dict(config.get("rope_parameters") or {})
+    theta = float(rope.pop("rope_theta", config.get("rope_theta", 10000.0)))
+    return ModelFacts(
+        dim=lm.shape[1],
+        n_layers=attn.n_layers,
+        n_heads=attn.n_heads,
+        n_kv_heads=attn.n_kv_heads,
+        head_dim=attn.head_dim,
+        hidden_dim=records["mlp"].hidden_dim,
+        vocab_size=lm.shape[0],
+        norm_eps=records["rms_norm"].eps,
+        attn_scale=attn.scale,
+        rope_theta=theta,
+        rope_scaling=tuple(sorted((k, v) for k, v in rope.items() if v is not None)),
+        max_position_embeddings=int(config.get("max_position_embeddings", 0)),
+        qkv_bias=attn.qkv_bias,
+        sliding_window=glue.sliding_window if glue else None,
+        tied_embeddings=emb.weight == lm.weight,
+    )
+
 
 LAYER_ROLES = ("attention_norm", "attention", "ff_norm", "feed_forward")
 _LAYER_SLOTS = ("rms_norm", "attention", "rms_norm", "mlp")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from ttgen.blocks import BlockKind, register_block
 from ttgen.plan import weights as W
 from ttgen.plan.lower import DRAM, Lowering
@@ -12,6 +14,17 @@ from ttgen.plan.types import (
     Signature,
     WeightPlan,
 )
+
+
+@dataclass(frozen=True)
+class EmbeddingFacts:
+    weight: str  # the HF parameter
+    shape: tuple[int, int]  # [vocab, dim]
+
+
+def facts(matches, shapes) -> EmbeddingFacts:
+    (m,) = matches
+    return EmbeddingFacts(m["w_embedding"], tuple(shapes[m["w_embedding"]]))
 
 
 def lower(lw: Lowering, rule, matches, decode_matches):
@@ -46,5 +59,5 @@ def lower(lw: Lowering, rule, matches, decode_matches):
 
 
 BLOCK = register_block(
-    BlockKind("embedding", lower, skeleton="embedding.py.j2", module="embedding.py")
+    BlockKind("embedding", lower, facts=facts, skeleton="embedding.py.j2", module="embedding.py")
 )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from ttgen.blocks import BlockKind, register_block
 from ttgen.plan import weights as W
 from ttgen.plan.facts import PlanError
@@ -37,6 +39,17 @@ def vocab_splits(lw: Lowering, cores: int, compute) -> list[int]:
             if widths[-1] > 0:
                 return widths
     raise PlanError(f"LM head: vocab {f.vocab_size} does not fit L1 even in 128 splits")
+
+
+@dataclass(frozen=True)
+class LmHeadFacts:
+    weight: str  # the HF parameter
+    shape: tuple[int, int]  # [vocab, dim]
+
+
+def facts(matches, shapes) -> LmHeadFacts:
+    (m,) = matches
+    return LmHeadFacts(m["w_lm_head"], tuple(shapes[m["w_lm_head"]]))
 
 
 def lower(lw: Lowering, rule, matches, decode_matches):
@@ -103,5 +116,12 @@ def context(module, plan) -> dict:
 
 
 BLOCK = register_block(
-    BlockKind("lm_head", lower, skeleton="lm_head.py.j2", module="lm_head.py", context=context)
+    BlockKind(
+        "lm_head",
+        lower,
+        facts=facts,
+        skeleton="lm_head.py.j2",
+        module="lm_head.py",
+        context=context,
+    )
 )

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 from ttgen.blocks import BlockKind, register_block
 from ttgen.plan import weights as W
+from ttgen.plan.facts import only
 from ttgen.plan.formulas import (
     k_grid_cores,
     width_sharded,
@@ -19,6 +20,15 @@ from ttgen.plan.types import (
     Ref,
     Signature,
 )
+
+
+@dataclass(frozen=True)
+class MlpFacts:
+    hidden_dim: int
+
+
+def facts(matches, shapes) -> MlpFacts:
+    return MlpFacts(only({shapes[m["w_gate"]] for m in matches}, "gate projection shape")[0])
 
 
 def lower(lw: Lowering, rule, matches, decode_matches):
@@ -92,4 +102,4 @@ def lower(lw: Lowering, rule, matches, decode_matches):
     }
 
 
-BLOCK = register_block(BlockKind("mlp", lower, skeleton="mlp.py.j2", module="mlp.py"))
+BLOCK = register_block(BlockKind("mlp", lower, facts=facts, skeleton="mlp.py.j2", module="mlp.py"))

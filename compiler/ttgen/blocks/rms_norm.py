@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from ttgen.blocks import BlockKind, register_block
 from ttgen.devices.rules import interleaved_rms_norm_cb_bytes, sharded_rms_norm_cb_bytes
 from ttgen.plan import weights as W
+from ttgen.plan.facts import only
 from ttgen.plan.formulas import (
     ceil_div,
     largest_divisor,
@@ -18,6 +21,15 @@ from ttgen.plan.types import (
     Signature,
     WeightPlan,
 )
+
+
+@dataclass(frozen=True)
+class NormFacts:
+    eps: float
+
+
+def facts(matches, shapes) -> NormFacts:
+    return NormFacts(only({m["eps"] for m in matches}, "RMSNorm eps"))
 
 
 def _norm_weight(lw: Lowering, rule, matches) -> WeightPlan:
@@ -80,5 +92,12 @@ def context(module, plan) -> dict:
 
 
 BLOCK = register_block(
-    BlockKind("rms_norm", lower, skeleton="rmsnorm.py.j2", module="rmsnorm.py", context=context)
+    BlockKind(
+        "rms_norm",
+        lower,
+        facts=facts,
+        skeleton="rmsnorm.py.j2",
+        module="rmsnorm.py",
+        context=context,
+    )
 )

@@ -126,6 +126,10 @@ def weight_expr(transform: tuple, source) -> str:
             return f"{r(e[1])}.expand({e[2]}, -1)[None, None].contiguous()"
         if op == "unsqueeze":
             return f"{r(e[1])}[None]"
+        if op == "add":
+            return f"({r(e[1])} + {e[2]!r})"
+        if op == "pad":
+            return f"pad_to({r(e[1])}, {e[2]}, {e[3]})"
         raise ValueError(f"no expression for weight transform {op!r}")
 
     return r(transform)

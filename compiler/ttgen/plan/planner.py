@@ -81,7 +81,7 @@ def make_plan(analysis, *, device: str | None = None, precision: str | None = No
             )
     g = analysis.trace.graphs["prefill"]
     with capture_reads() as reads:
-        facts = model_facts(prefill, g, analysis.trace.meta["config"])
+        facts = model_facts(prefill, g, analysis.trace.meta["config"], spec.model_kind)
     if target.max_seq_len > facts.max_position_embeddings:
         raise PlanError(
             f"target max_seq_len {target.max_seq_len} exceeds the model's {facts.max_position_embeddings} positions"

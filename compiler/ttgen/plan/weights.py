@@ -11,11 +11,16 @@ tuple, so the plan stays frozen and JSON-serialisable:
     ("reshape", e, shape)           `shape` names model_config dimensions ("1, 1, DIM // 32, 32")
     ("rows", e, n)                  one row repeated n times, [1, 1, n, width] (a decode bias)
     ("unsqueeze", e)                a leading dim of 1
+    ("add", e, c)                   a constant folded in at load time (Gemma's `1 + w` norms)
+    ("pad", e, dim, size)           zeros up to `size` along `dim` (a tile-aligned vocabulary)
 """
 
 from __future__ import annotations
 
-__all__ = ["concat", "rope_pairs", "rows", "reshape", "slice_", "source", "transpose", "unsqueeze"]
+__all__ = [
+    "add", "concat", "pad", "rope_pairs", "rows", "reshape", "slice_", "source", "transpose",
+    "unsqueeze",
+]  # fmt: skip
 
 
 def source(i: int = 0) -> tuple:
@@ -50,3 +55,11 @@ def rows(e: tuple, n: int) -> tuple:
 
 def unsqueeze(e: tuple) -> tuple:
     return ("unsqueeze", e)
+
+
+def add(e: tuple, c: float) -> tuple:
+    return ("add", e, float(c))
+
+
+def pad(e: tuple, dim: int, size: int) -> tuple:
+    return ("pad", e, dim, size)
