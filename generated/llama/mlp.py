@@ -5,6 +5,8 @@ HF: down(act(gate(x)) * up(x))
 here: w2(silu(w1(x)) * w3(x)); w1 = gate_proj.weight, w3 = up_proj.weight, w2 = down_proj.weight
 """
 
+from dataclasses import dataclass
+
 import ttnn
 
 from .model_config import COMPUTE_HIFI2_FP16
@@ -161,7 +163,16 @@ FF2_PREFILL_PROGCFG = {
 }
 
 
-def load_mlp_weights(state_dict: dict, prefix: str, device, cache_prefix=None, dtypes=None) -> dict:
+@dataclass
+class MLPWeights:
+    w1: ttnn.Tensor  # [DIM, HIDDEN_DIM] gate
+    w3: ttnn.Tensor  # [DIM, HIDDEN_DIM] up
+    w2: ttnn.Tensor  # [HIDDEN_DIM, DIM] down
+
+
+def load_mlp_weights(
+    state_dict: dict, prefix: str, device, cache_prefix=None, dtypes=None
+) -> MLPWeights:
     """`prefix` is the HF module path, e.g. "model.layers.0.mlp"; `dtypes` overrides per weight."""
     dtypes = {"w1": ttnn.bfloat8_b, "w3": ttnn.bfloat8_b, "w2": ttnn.bfloat8_b, **(dtypes or {})}
     torch_weights = {
@@ -170,23 +181,25 @@ def load_mlp_weights(state_dict: dict, prefix: str, device, cache_prefix=None, d
         "w2": state_dict[f"{prefix}.down_proj.weight"].T,
     }
     memcfgs = {"w1": W1_W3_MEMCFG, "w3": W1_W3_MEMCFG, "w2": W2_MEMCFG}
-    return {
-        name: ttnn.as_tensor(
-            weight,
-            dtypes[name],
-            layout=ttnn.TILE_LAYOUT,
-            device=device,
-            memory_config=memcfgs[name],
-            cache_file_name=None if cache_prefix is None else f"{cache_prefix}.{name}",
-        )
-        for name, weight in torch_weights.items()
-    }
+    return MLPWeights(
+        **{
+            name: ttnn.as_tensor(
+                weight,
+                dtypes[name],
+                layout=ttnn.TILE_LAYOUT,
+                device=device,
+                memory_config=memcfgs[name],
+                cache_file_name=None if cache_prefix is None else f"{cache_prefix}.{name}",
+            )
+            for name, weight in torch_weights.items()
+        }
+    )
 
 
 class MLP:
-    def __init__(self, device, weights: dict):
+    def __init__(self, device, weights: MLPWeights):
         self.device = device
-        self.w1, self.w3, self.w2 = weights["w1"], weights["w3"], weights["w2"]
+        self.w1, self.w3, self.w2 = weights.w1, weights.w3, weights.w2
 
     def forward_decode(self, x) -> ttnn.Tensor:
         """x: [1, 1, DECODE_BATCH, DIM] width-sharded → same."""

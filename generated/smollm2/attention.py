@@ -5,6 +5,8 @@ HF names → here: q_proj.weight, k_proj.weight, v_proj.weight → wqkv (fused a
 to interleaved RoPE pairs); o_proj.weight → wo; past_key_values → a paged KV cache per layer.
 """
 
+from dataclasses import dataclass
+
 import torch
 import ttnn
 
@@ -142,10 +144,18 @@ WO_PREFILL_PROGCFG = {
 }
 
 
-def load_attention_weights(state_dict: dict, prefix: str, device, cache_prefix=None) -> dict:
+@dataclass
+class AttentionWeights:
+    wqkv: ttnn.Tensor  # [DIM, QKV] fused q, k, v (q/k rows in interleaved RoPE pairs)
+    wo: ttnn.Tensor  # [N_HEADS * HEAD_DIM, DIM]
+
+
+def load_attention_weights(
+    state_dict: dict, prefix: str, device, cache_prefix=None
+) -> AttentionWeights:
     """`prefix` is the HF module path, e.g. "model.layers.0.self_attn"."""
-    weights = {
-        "wqkv": ttnn.as_tensor(
+    return AttentionWeights(
+        wqkv=ttnn.as_tensor(
             torch.cat(
                 [
                     to_interleaved_pairs(state_dict[f"{prefix}.q_proj.weight"], N_HEADS).T,
@@ -160,7 +170,7 @@ def load_attention_weights(state_dict: dict, prefix: str, device, cache_prefix=N
             memory_config=WQKV_MEMCFG,
             cache_file_name=None if cache_prefix is None else f"{cache_prefix}.wqkv",
         ),
-        "wo": ttnn.as_tensor(
+        wo=ttnn.as_tensor(
             state_dict[f"{prefix}.o_proj.weight"].T,
             ttnn.bfloat16,
             layout=ttnn.TILE_LAYOUT,
@@ -168,8 +178,7 @@ def load_attention_weights(state_dict: dict, prefix: str, device, cache_prefix=N
             memory_config=WO_MEMCFG,
             cache_file_name=None if cache_prefix is None else f"{cache_prefix}.wo",
         ),
-    }
-    return weights
+    )
 
 
 def allocate_kv_cache(device) -> tuple[ttnn.Tensor, ttnn.Tensor]:
@@ -188,10 +197,12 @@ def allocate_kv_cache(device) -> tuple[ttnn.Tensor, ttnn.Tensor]:
 
 
 class Attention:
-    def __init__(self, device, weights: dict, kv_cache: tuple[ttnn.Tensor, ttnn.Tensor]):
+    def __init__(
+        self, device, weights: AttentionWeights, kv_cache: tuple[ttnn.Tensor, ttnn.Tensor]
+    ):
         self.device = device
-        self.wqkv = weights["wqkv"]
-        self.wo = weights["wo"]
+        self.wqkv = weights.wqkv
+        self.wo = weights.wo
         self.k_cache, self.v_cache = kv_cache
 
     def forward_decode(self, x, current_pos, cos, sin, trans_mat, page_table):
