@@ -113,3 +113,59 @@ def test_dynamic_rope_is_refused_at_trace_and_linear_rope_is_supported(tmp_path,
     proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--ttnn=emu",
                            str(out / "tests" / "test_modules.py")], capture_output=True, text=True, cwd=tmp_path)  # fmt: skip
     assert proc.returncode == 0, proc.stdout[-3000:]
+
+
+_READ_KEYS = """
+import json, sys
+sys.path.insert(0, sys.argv[1])
+from ttgen import emu
+emu.install()
+import importlib, torch, ttnn
+from ttgen.models.checkpoint import load_checkpoint
+from pathlib import Path
+
+class Recording(dict):
+    read = set()
+
+    def __getitem__(self, key):
+        Recording.read.add(key)
+        return dict.__getitem__(self, key)
+
+model = importlib.import_module(sys.argv[2] + ".model")
+state_dict = load_checkpoint(Path(sys.argv[3])).state_dict()  # the loaders' contract: HF's state dict
+weights = Recording(state_dict)
+device = ttnn.open_device(device_id=0)
+model.Transformer(device, weights)
+print(json.dumps([sorted(Recording.read), sorted(state_dict)]))
+"""
+
+
+@pytest.mark.parametrize("family", ["llama", "qwen2"])  # untied and tied LM heads
+def test_the_generated_loaders_read_every_parameter_of_the_checkpoint(family, tmp_path):
+    """Every tensor of the checkpoint is read by the generated loaders, except those no op of the
+    traced graph reads (a tied LM head's second name)."""
+    import json
+
+    from ttgen.pipeline import analyze
+    from ttgen.spec import load_spec
+
+    ckpt = _checkpoint(tmp_path, family)
+    out = tmp_path / f"pkg_{family}"
+    assert (
+        main(["emit", SPEC, "--checkpoint", str(ckpt), "--seq-len", "64", "--out", str(out)]) == 0
+    )
+    proc = subprocess.run([sys.executable, "-c", _READ_KEYS, str(tmp_path), out.name, str(ckpt)],
+                          capture_output=True, text=True)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    read, stored = map(set, json.loads(proc.stdout.strip().splitlines()[-1]))
+    analysis = analyze(load_spec(SPEC), checkpoint=ckpt, seq_len=64)
+    g = analysis.trace.graphs["prefill"]
+    unread = {
+        g.nodes[n]["param"]
+        for n in analysis.matches["prefill"].structural
+        if g.nodes[n].get("param")
+    }
+    unread &= stored  # (graph inputs and non-persistent buffers are structural too)
+    assert read == stored - unread, (sorted(stored - unread - read), sorted(read - stored))
+    if family == "qwen2":  # tied: one of the two names of the shared tensor is read, twice
+        assert len(unread) == 1 and unread < {"lm_head.weight", "model.embed_tokens.weight"}

@@ -134,7 +134,9 @@ def test_every_forward_method_runs_exactly_its_program(emitted):
             continue
         tree = ast.parse(files[get_block(module.template).module])
         consts = _constants(tree)
-        (cls,) = [n for n in tree.body if isinstance(n, ast.ClassDef)]
+        wanted = {sig.method for _, sig in module.signatures}
+        (cls,) = [n for n in tree.body if isinstance(n, ast.ClassDef)
+                  and wanted <= {f.name for f in n.body if isinstance(f, ast.FunctionDef)}]  # fmt: skip
         methods = {f.name: f for f in cls.body if isinstance(f, ast.FunctionDef)}
         for mode, sig in module.signatures:
             fn = methods[sig.method]
