@@ -74,24 +74,23 @@ def lower_unfused_mlp(lw: Lowering, rule, matches, decode_matches):
         lw.decode_matmul(b, name, lw.spec_op(rule, name), x, w, out)
 
     # decode: w2's input is resharded over as many cores as suit its K
-    b2 = b
-    decode_mm(b2, "ff1", "x", w1, "w1_out")
-    decode_mm(b2, "ff3", "x", w3, "w3_out")
-    act = b2.tensor("w1_out").memory
-    b2.call("silu", "ttnn.silu", [Ref("w1_out")], {"memory_config": Const("DECODE_ACT_MEMCFG", act)},
-            outs=("gate",), out=b2.tensor("w1_out"))  # fmt: skip
-    b2.call("gate_mul", "ttnn.mul", [Ref("gate"), Ref("w3_out")], {"memory_config": Const("DECODE_ACT_MEMCFG", act)},
-            outs=("w2_in",), out=b2.tensor("w1_out"))  # fmt: skip
+    decode_mm(b, "ff1", "x", w1, "w1_out")
+    decode_mm(b, "ff3", "x", w3, "w3_out")
+    act = b.tensor("w1_out").memory
+    b.call("silu", "ttnn.silu", [Ref("w1_out")], {"memory_config": Const("DECODE_ACT_MEMCFG", act)},
+            outs=("gate",), out=b.tensor("w1_out"))  # fmt: skip
+    b.call("gate_mul", "ttnn.mul", [Ref("gate"), Ref("w3_out")], {"memory_config": Const("DECODE_ACT_MEMCFG", act)},
+            outs=("w2_in",), out=b.tensor("w1_out"))  # fmt: skip
     from ttgen.plan.formulas import k_grid_cores, width_sharded
 
     ff2_in = width_sharded(
         lw.batch, f.hidden_dim, k_grid_cores(f.hidden_dim // 32, lw.grid), lw.act_grid
     )
-    x2 = lw.to_memory(b2, "to_ff2_input", "w2_in", "w2_in_sharded", ff2_in)
-    decode_mm(b2, "ff2", x2, w2, "w2_out")
-    out = lw.to_memory(b2, "to_residual", "w2_out", "out", lw.residual_mem(), lw.residual_const())
+    x2 = lw.to_memory(b, "to_ff2_input", "w2_in", "w2_in_sharded", ff2_in)
+    decode_mm(b, "ff2", x2, w2, "w2_out")
+    out = lw.to_memory(b, "to_residual", "w2_out", "out", lw.residual_mem(), lw.residual_const())
     sig_d = Signature("forward_decode", ("x",), (out,))
-    decode = b2.finish(sig_d)
+    decode = b.finish(sig_d)
     sig_p = Signature("forward_prefill", ("x",), ("out",))
 
     def prefill(s):

@@ -64,8 +64,6 @@ def _calls(body: list[ast.stmt], seq_len: int | None, consts: dict[str, ast.AST]
         if isinstance(stmt, ast.Assign) and isinstance(stmt.value, ast.Call):
             (target,) = stmt.targets
             names = [e.id for e in target.elts] if isinstance(target, ast.Tuple) else [target.id]
-            if _dotted(stmt.value.func) in ("x.shape.__getitem__",):
-                continue
             out.append((stmt.value, tuple(names)))
         elif isinstance(stmt, ast.Expr) and isinstance(stmt.value, ast.Call):
             out.append((stmt.value, ()))
@@ -155,8 +153,7 @@ def test_every_forward_method_runs_exactly_its_program(emitted):
                 for op in ops:
                     expected.append(op)
                     expected += [("free", n) for n in op.call.frees]
-                calls = [c for c in _calls(body, seq_len, consts)
-                         if not (isinstance(c[0].func, ast.Attribute) and _dotted(c[0].func).endswith(".shape"))]  # fmt: skip
+                calls = _calls(body, seq_len, consts)
                 where = f"{module.rule} {sig.method}" + (
                     f" at seq_len {seq_len}" if seq_len else ""
                 )

@@ -86,7 +86,7 @@ def lower(lw: Lowering, rule, matches, decode_matches):
     kv_dtype = lw.precision.kv_cache
     cache = lw.t(lw.kv_cache_shape(), kv_dtype)
     state = lw.state(weights) | {"k_cache": cache, "v_cache": cache}
-    heads_mem = height_sharded(TILE, f.head_dim, rows, lw.grid)
+    heads_mem = lw.layer_inputs()["cos"].memory  # q, k and v are one user per core, as the tables
     sdpa_op = lw.spec_op(rule, "sdpa")
     sdpa_compute_d = lw.compute(sdpa_op.fidelity_key("decode"))
     sdpa_compute_p = lw.compute(sdpa_op.fidelity_key("prefill"))
@@ -101,16 +101,7 @@ def lower(lw: Lowering, rule, matches, decode_matches):
     page = {"page_table": Ref("page_table")} if paged else {}
 
     # decode
-    params = {
-        "x": lw.t((1, 1, rows, f.dim), memory=lw.residual_mem()),
-        "current_pos": lw.t((rows,), "int32", DRAM, "ROW_MAJOR"),
-        "cos": lw.t((1, rows, 1, f.head_dim), "bfloat16", heads_mem),
-        "sin": lw.t((1, rows, 1, f.head_dim), "bfloat16", heads_mem),
-        "trans_mat": lw.t((1, 1, TILE * rows, TILE), "bfloat16", height_sharded(TILE, TILE, rows, lw.grid)),
-    }  # fmt: skip
-    if paged:
-        params["page_table"] = lw.t((rows, lw.spec.target.max_seq_len // lw.spec.target.block_size),
-                                      "int32", DRAM, "ROW_MAJOR")  # fmt: skip
+    params = lw.layer_inputs()
     b = lw.builder(params, state)
     lw.decode_matmul(b, "qkv", lw.spec_op(rule, "qkv"), "x", wqkv, "xqkv")
     b.call("qkv_interleaved", "ttnn.sharded_to_interleaved", [Ref("xqkv"), Const("L1", L1)], outs=("xqkv_l1",),
@@ -164,19 +155,12 @@ def lower(lw: Lowering, rule, matches, decode_matches):
     decode = b.finish(sig_d)
 
     # prefill
-    sig_p = Signature("forward_prefill", ("x", "cos", "sin", "trans_mat", "user_id", *(["page_table"] if paged else [])),
+    sig_p = Signature("forward_prefill", ("x", "cos", "sin", "trans_mat", "user_id", *(("page_table",) if paged else ())),
                       ("out",))  # fmt: skip
     bias = weights[3] if sources is not None else None
 
     def prefill(s):
-        p = {
-            "x": lw.t((1, 1, s, f.dim)),
-            "cos": lw.t((1, 1, s, f.head_dim), "bfloat16"),
-            "sin": lw.t((1, 1, s, f.head_dim), "bfloat16"),
-            "trans_mat": lw.t((1, 1, TILE, TILE), "bfloat16"),
-        }
-        if paged:
-            p["page_table"] = params["page_table"]
+        p = lw.layer_inputs(s)
         b = lw.builder(p, state, s)
         qkv_cfg = lw.prefill_matmul_config("qkv", lw.spec_op(rule, "qkv"), p["x"], wqkv, s)
         if qkv_cfg[2] < s:

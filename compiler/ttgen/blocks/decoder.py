@@ -5,7 +5,6 @@ from __future__ import annotations
 from ttgen.blocks import BlockKind, register_block
 from ttgen.plan.lower import DRAM, Lowering
 from ttgen.plan.types import (
-    TILE,
     Const,
     Lit,
     Ref,
@@ -14,7 +13,6 @@ from ttgen.plan.types import (
 
 
 def lower(lw: Lowering, rule, matches, decode_matches):
-    f, rows = lw.facts, lw.batch
     paged = lw.spec.target.kv_cache == "paged"
     extra = ("page_table",) if paged else ()
     # the two residual adds, each of a sub-block's input and its update (the pre-norm layer)
@@ -38,12 +36,7 @@ def lower(lw: Lowering, rule, matches, decode_matches):
         b.call("mlp_residual", "ttnn.add", [Ref("h"), Ref("ff_out")], {"memory_config": out_memory},
                outs=("out",), out=x)  # fmt: skip
 
-    d_params = {"x": lw.t((1, 1, rows, f.dim), memory=lw.residual_mem()),
-                "current_pos": lw.t((rows,), "int32", DRAM, "ROW_MAJOR"),
-                "cos": lw.t((1, rows, 1, f.head_dim), "bfloat16"), "sin": lw.t((1, rows, 1, f.head_dim), "bfloat16"),
-                "trans_mat": lw.t((1, 1, TILE * rows, TILE), "bfloat16")}  # fmt: skip
-    if paged:
-        d_params["page_table"] = lw.t((rows, 1), "int32", DRAM, "ROW_MAJOR")
+    d_params = lw.layer_inputs()
     b = lw.builder(d_params, {})
     program(
         b,
@@ -57,10 +50,7 @@ def lower(lw: Lowering, rule, matches, decode_matches):
                       consumes=("x",))  # fmt: skip
 
     def prefill(s):
-        p = {"x": lw.t((1, 1, s, f.dim)), "cos": lw.t((1, 1, s, f.head_dim), "bfloat16"),
-             "sin": lw.t((1, 1, s, f.head_dim), "bfloat16"), "trans_mat": lw.t((1, 1, TILE, TILE), "bfloat16")}  # fmt: skip
-        if paged:
-            p["page_table"] = d_params["page_table"]
+        p = lw.layer_inputs(s)
         b = lw.builder(p, {}, s)
         args = [
             Ref("cos"),

@@ -4,9 +4,6 @@ from __future__ import annotations
 
 from ttgen.blocks import BlockKind, register_block
 from ttgen.plan.facts import PlanError
-from ttgen.plan.formulas import (
-    height_sharded,
-)
 from ttgen.plan.lower import DRAM, Lowering
 from ttgen.plan.types import (
     TILE,
@@ -23,7 +20,6 @@ ROPE_TYPES = ("default", "linear", "llama3")  # frequency schemes the skeleton c
 def lower(lw: Lowering, rule, matches, decode_matches):
     f, b_rows = lw.facts, lw.batch
     seq = lw.spec.target.max_seq_len
-    cores = b_rows
     # the tables are computed from the config's rope parameters (ModelFacts), not read from HF's
     # inv_freq buffer; HF multiplies cos and sin by attention_scaling, which must then be 1
     lw.consume(matches, "inv_freq", "positions", "angles")
@@ -35,6 +31,7 @@ def lower(lw: Lowering, rule, matches, decode_matches):
         if m["attention_scaling"] != 1.0:
             raise PlanError(f"{rule.loc}: rule {rule.name} at {m.module}: RoPE attention_scaling "
                             f"{m['attention_scaling']} (rope type {dict(f.rope_scaling).get('rope_type')}) is not supported")  # fmt: skip
+    decode_inputs = lw.layer_inputs()  # what the layers take: one user's row per core
     weights = [
         WeightPlan("cos", (), ("computed", "rope_cos"), (1, 1, seq, f.head_dim), "bfloat16", "TILE", DRAM, per_layer=False),
         WeightPlan("sin", (), ("computed", "rope_sin"), (1, 1, seq, f.head_dim), "bfloat16", "TILE", DRAM, per_layer=False),
@@ -42,10 +39,10 @@ def lower(lw: Lowering, rule, matches, decode_matches):
         WeightPlan("sin_rows", (), ("computed", "rope_sin"), (seq, f.head_dim), "bfloat16", "ROW_MAJOR", DRAM, per_layer=False),
         WeightPlan("trans_mat_prefill", (), ("computed", "rope_transformation"), (1, 1, TILE, TILE), "bfloat16", "TILE", DRAM, per_layer=False),
         WeightPlan("trans_mat_decode", (), ("computed", "rope_transformation"), (1, 1, TILE * b_rows, TILE), "bfloat16", "TILE",
-                   height_sharded(TILE, TILE, cores, lw.grid), per_layer=False),
+                   decode_inputs["trans_mat"].memory, per_layer=False),
     ]  # fmt: skip
     state = lw.state(weights)
-    sharded = height_sharded(TILE, f.head_dim, cores, lw.grid)
+    sharded = decode_inputs["cos"].memory
     b = lw.builder({"rot_idxs": lw.t((1, b_rows), "uint32", DRAM, "ROW_MAJOR")}, state)
     for which in ("cos", "sin"):
         rows = lw.t((1, b_rows, f.head_dim), "bfloat16")

@@ -17,8 +17,6 @@ from ttgen.plan.types import Call, Const, Lit, MemCfg, ModulePlan, OpPlan, Ref, 
 
 __all__ = ["PrintedModule", "print_module"]
 
-_KINDS = ("MEMCFG", "PROGCFG", "SHAPE", "DTYPE")
-
 
 @dataclass
 class PrintedModule:
@@ -30,7 +28,7 @@ class PrintedModule:
 
     def weight_memcfg(self, name: str, memory: MemCfg) -> str:
         """The expression a loader passes as `memory_config` for weight `name`."""
-        return self.rename.get(weight_const(name, memory)) or const_expr(memory)
+        return self.rename.get(weight_const(name)) or const_expr(memory)
 
 
 def _variants(module: ModulePlan, mode: str) -> list[tuple[int | None, list[OpPlan]]]:
@@ -103,7 +101,8 @@ def _merged_name(names: list[str]) -> str:
     return "_".join([*heads, *tail])
 
 
-def weight_const(name: str, memory: MemCfg) -> str:
+def weight_const(name: str) -> str:
+    """The planned constant name of weight `name`'s memory config (the loaders name it)."""
     return f"{name.upper()}_MEMCFG"
 
 
@@ -112,7 +111,7 @@ def print_module(module: ModulePlan) -> PrintedModule:
     # constant name → {seq_len or None: value}; shared names are model_config's. The weights'
     # memory configs come first: the loaders name them.
     values: dict[str, dict[int | None, object]] = {
-        weight_const(w.name, w.memory): {None: w.memory} for w in module.weights if w.memory.sharded
+        weight_const(w.name): {None: w.memory} for w in module.weights if w.memory.sharded
     }
     tables: set[str] = set()
     plans: dict[str, tuple] = {}

@@ -21,6 +21,7 @@ from ttgen.plan.formulas import (
     dest_for,
     dram_sharded_matmul,
     dram_weight_memcfg,
+    height_sharded,
     k_grid_cores,
     matmul_2d,
     ranges_for,
@@ -203,6 +204,33 @@ class Lowering:
             out=replace(t, memory=memory),
         )
         return out
+
+    def layer_inputs(self, seq_len: int | None = None) -> dict[str, TensorPlan]:
+        """What a decoder layer and its attention take besides the block's own state, as the
+        embedding, the rotary setup and the model make them: decode (seq_len None) the residual,
+        the positions, the per-user rotation tables, the transformation matrix and the page table
+        if paged; prefill one user's sequence and the tables' first `seq_len` rows."""
+        f, rows, target = self.facts, self.batch, self.spec.target
+        if seq_len is None:
+            heads = height_sharded(TILE, f.head_dim, rows, self.grid)
+            inputs = {
+                "x": self.t((1, 1, rows, f.dim), memory=self.residual_mem()),
+                "current_pos": self.t((rows,), "int32", DRAM, "ROW_MAJOR"),
+                "cos": self.t((1, rows, 1, f.head_dim), "bfloat16", heads),
+                "sin": self.t((1, rows, 1, f.head_dim), "bfloat16", heads),
+                "trans_mat": self.t((1, 1, TILE * rows, TILE), "bfloat16", height_sharded(TILE, TILE, rows, self.grid)),
+            }  # fmt: skip
+        else:
+            inputs = {
+                "x": self.t((1, 1, seq_len, f.dim)),
+                "cos": self.t((1, 1, seq_len, f.head_dim), "bfloat16"),
+                "sin": self.t((1, 1, seq_len, f.head_dim), "bfloat16"),
+                "trans_mat": self.t((1, 1, TILE, TILE), "bfloat16"),
+            }
+        if target.kv_cache == "paged":
+            blocks = target.max_seq_len // target.block_size
+            inputs["page_table"] = self.t((rows, blocks), "int32", DRAM, "ROW_MAJOR")
+        return inputs
 
     # ------------------------------------------------------------------ matmuls
     def decode_matmul(self, b: ProgramBuilder, name: str, spec_op, x: str, w: WeightPlan, out: str,
