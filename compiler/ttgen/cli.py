@@ -7,7 +7,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from ttgen.errors import TtgenError
+from ttgen.errors import TtgenError, one_line
 
 __all__ = ["main"]
 
@@ -291,29 +291,23 @@ def _cmd_emit(args: argparse.Namespace) -> int:
     from rich.console import Console
 
     from ttgen.emit import emit
+    from ttgen.emit.writer import check_package_folder
     from ttgen.plan import make_plan
     from ttgen.spec import load_spec
-    from ttgen.trace.trace import check_writable
 
     spec = load_spec(args.spec)
     out = args.out or Path("generated") / spec.family
-    created = not out.exists()
-    check_writable(out / "__init__.py")
+    check_package_folder(out)  # before the minutes of tracing, and again under the write lock
     err = Console(stderr=True, log_path=False)
-    try:
-        with err.status("tracing") as status:
-            analysis = _analyze(args, spec, status)
-            status.update("planning")
-            plan = make_plan(analysis, device=args.device, precision=args.precision, max_batch=args.batch,
-                             max_seq_len=args.max_seq_len)  # fmt: skip
-            status.update("rendering")
-            written = emit(plan, out)
-    except BaseException:
-        if created and out.is_dir() and not any(out.iterdir()):
-            out.rmdir()  # the folder the failed emit would have filled
-        raise
+    with err.status("tracing") as status:
+        analysis = _analyze(args, spec, status)
+        status.update("planning")
+        plan = make_plan(analysis, device=args.device, precision=args.precision, max_batch=args.batch,
+                         max_seq_len=args.max_seq_len)  # fmt: skip
+        status.update("rendering")
+        written = emit(plan, out)
     print(
-        f"{out}: {len(written)} file(s) written"
+        f"{out}: {len(written)} file(s) changed"
         + (f" ({', '.join(written)})" if written else " (up to date)")
     )
     return 0
@@ -345,6 +339,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
     except ValueError as exc:
         raise TtgenError(str(exc)) from None
     cache = args.weight_cache or cache_root() / "weights" / args.package.resolve().name
+    if cache.exists() and not cache.is_dir():
+        raise TtgenError(f"--weight-cache {cache}: exists and is not a folder")
     out, err = Console(), Console(stderr=True, log_path=False)
     out.print(f"[bold]{args.package}[/] on {backend}")
     for i, p in enumerate(prompts):
@@ -457,7 +453,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _cmd_perf(args)
         raise TtgenError(f"unknown command {args.command}")
     except TtgenError as exc:
-        print(f"ttgen: error: {exc}", file=sys.stderr)
+        print(f"ttgen: error: {one_line(str(exc))}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
         print("ttgen: interrupted", file=sys.stderr)

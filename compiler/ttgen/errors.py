@@ -12,3 +12,9 @@ class TtgenError(Exception):
 
 class CheckpointError(TtgenError):
     """A local Hugging Face checkpoint folder is missing, incomplete or corrupt."""
+
+
+def one_line(text: str) -> str:
+    """`text` with every unprintable character (newlines included) escaped: an error is one line,
+    whatever a file name or a value in it holds."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)

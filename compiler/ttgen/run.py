@@ -55,6 +55,10 @@ def load_package(path: Path):
         raise TtgenError(
             f"{path}: not a ttgen-generated model package (no model.py / model_config.py)"
         )
+    from ttgen.emit.writer import check_package_name, verify_package
+
+    verify_package(path)
+    check_package_name(path)
     parent, name = str(path.parent), path.name
     if parent not in sys.path:
         sys.path.insert(0, parent)
@@ -110,12 +114,10 @@ def run(package: Path, prompts: list[str], *, max_new_tokens: int, checkpoint: P
         raise TtgenError(f"{len(prompts)} prompts exceed the package's MAX_BATCH {cfg.MAX_BATCH}")
     checkpoint = Path(checkpoint) if checkpoint else default_checkpoint(package)
     status(f"loading the HF checkpoint {checkpoint}")
-    from transformers import AutoTokenizer
+    from ttgen.models.checkpoint import load_checkpoint, load_tokenizer
 
-    from ttgen.models.checkpoint import load_checkpoint
-
-    tokenizer = AutoTokenizer.from_pretrained(checkpoint)
     hf = load_checkpoint(checkpoint)
+    tokenizer = load_tokenizer(checkpoint)
     if (hf.config.hidden_size, hf.config.num_hidden_layers, hf.config.vocab_size) != (
         cfg.DIM,
         cfg.N_LAYERS,

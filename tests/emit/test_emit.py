@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from ttgen.emit.emit import render
-from ttgen.emit.writer import write_files
+from ttgen.emit.writer import MANIFEST, write_files
 from ttgen.pipeline import analyze
 from ttgen.plan import PlanError, make_plan
 from ttgen.spec import load_spec
@@ -32,10 +32,8 @@ def files(analysis):
 
 def test_committed_tree_equals_a_fresh_emission(files, tmp_path):
     """generated/llama is exactly what `ttgen emit specs/llama.yaml` writes (no drift, no hand edits)."""
-    write_files(files, tmp_path)
-    committed = {
-        p.relative_to(GENERATED).as_posix(): p.read_text() for p in GENERATED.rglob("*.py")
-    }
+    write_files(files, tmp_path / "llama")
+    committed = _package_files(GENERATED)
     assert set(committed) == set(files), "file sets differ"
     for name, text in files.items():
         assert committed[name] == text, (
@@ -43,10 +41,20 @@ def test_committed_tree_equals_a_fresh_emission(files, tmp_path):
         )
 
 
+def _package_files(folder: Path) -> dict[str, str]:
+    """Every file of a package folder but the caches Python and pytest leave."""
+    return {
+        p.relative_to(folder).as_posix(): p.read_text()
+        for p in folder.rglob("*")
+        if p.is_file() and not {"__pycache__", ".pytest_cache"} & set(p.parts)
+    }
+
+
 def test_emitting_twice_gives_identical_bytes(analysis, files, tmp_path):
     again = render(make_plan(analysis))
     assert again == files
-    assert write_files(files, tmp_path) and write_files(again, tmp_path) == []  # nothing rewritten
+    out = tmp_path / "pkg"
+    assert write_files(files, out) and write_files(again, out) == []  # nothing rewritten
 
 
 def test_changing_one_rule_changes_only_its_files(analysis, files):
@@ -65,8 +73,15 @@ def test_changing_one_rule_changes_only_its_files(analysis, files):
         rules.append(rule)
     changed = dataclasses.replace(analysis, spec=dataclasses.replace(spec, rules=tuple(rules)))
     other = render(make_plan(changed))
-    differing = {name for name in files if files[name] != other[name]}
+
+    def body(text: str) -> str:  # below the header, which names the plan's hash
+        return text.split("\n", 1)[1]
+
+    differing = {name for name in files if name.endswith(".py") and body(files[name]) != body(other[name])}
     assert differing == {"mlp.py"}
+    # the headers and the manifest name the new plan: a package mixing the two is detectable
+    assert all(files[n].splitlines()[0] != other[n].splitlines()[0] for n in files if n.endswith(".py"))
+    assert files[MANIFEST] != other[MANIFEST]
 
 
 def test_invalid_plan_emits_nothing(analysis, tmp_path):
@@ -206,10 +221,7 @@ def test_committed_smollm2_equals_a_fresh_emission(tmp_path):
             "--precision", "bf16", "--out", str(out)]  # fmt: skip
     assert main(args) == 0
     committed = ROOT / "generated" / "smollm2"
-    fresh = {p.relative_to(out).as_posix(): p.read_text() for p in out.rglob("*.py")}
-    assert fresh == {
-        p.relative_to(committed).as_posix(): p.read_text() for p in committed.rglob("*.py")
-    }
+    assert _package_files(out) == _package_files(committed)
 
 
 @pytest.mark.parametrize(

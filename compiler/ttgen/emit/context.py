@@ -9,7 +9,7 @@ import pprint
 import re
 from typing import Any
 
-from ttgen.emit.exprs import compute_expr, dtype_expr, mem_expr, weight_expr
+from ttgen.emit.exprs import compute_expr, dtype_expr, mem_expr, text, weight_expr
 from ttgen.plan.types import EmitPlan, ModulePlan, decode_rows
 
 __all__ = ["EmitError", "build_context"]
@@ -122,8 +122,8 @@ def build_context(plan: EmitPlan) -> tuple[dict[str, Any], dict[str, dict[str, A
         "device": plan.device,
         "arch": plan.arch,
         "precision": plan.precision,
-        "source": plan.source,
-        "spec_path": plan.spec_path,
+        "source": text(plan.source),  # a preset's name, or a checkpoint folder's: free text
+        "spec_path": text(plan.spec_path),
         "f": f,
         "sliding_window": f.sliding_window,
         "max_batch": plan.max_batch,

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
 from ttgen.emit.context import build_context
-from ttgen.emit.writer import MARKER, render_files, write_files
+from ttgen.emit.exprs import text
+from ttgen.emit.writer import MANIFEST, MARKER, manifest_text, render_files, write_files
 from ttgen.plan.types import EmitPlan
 
 __all__ = ["emit", "render"]
@@ -13,7 +15,11 @@ __all__ = ["emit", "render"]
 
 def render(plan: EmitPlan) -> dict[str, str]:
     """The package's files, from the plan alone."""
-    header = f"{MARKER} from {plan.spec_path} (sha256:{plan.spec_sha256[:16]}) for {plan.family} {plan.source} on {plan.device} — do not edit."
+    plan_sha256 = hashlib.sha256(plan.to_json().encode()).hexdigest()
+    header = (
+        f"{MARKER} from {text(plan.spec_path)} for {plan.family} {text(plan.source)} on {plan.device} "
+        f"(spec sha256:{plan.spec_sha256[:16]}, plan sha256:{plan_sha256[:16]}) — do not edit."
+    )
     from ttgen.blocks import MODEL_KINDS, get_block
 
     common, blocks = build_context(plan)
@@ -22,7 +28,8 @@ def render(plan: EmitPlan) -> dict[str, str]:
         kind = get_block(m.template)
         if kind.module:
             jobs.append((kind.module, f"block:{kind.name}", common | {"block": blocks[m.rule]}))
-    return render_files(jobs, header)
+    files = render_files(jobs, header)
+    return files | {MANIFEST: manifest_text(files, plan_sha256)}
 
 
 def emit(plan: EmitPlan, out_dir: Path) -> list[str]:

@@ -10,6 +10,7 @@ __all__ = [
     "dtype_expr",
     "layout_expr",
     "mem_expr",
+    "text",
     "prog_expr",
     "weight_expr",
 ]
@@ -133,3 +134,16 @@ def weight_expr(transform: tuple, source) -> str:
         raise ValueError(f"no expression for weight transform {op!r}")
 
     return r(transform)
+
+
+def text(value) -> str:
+    """Free text (a file name, a checkpoint folder's name) for a docstring or a comment: newlines,
+    other unprintable characters, quotes and backslashes are escaped, so it cannot end the comment
+    or the string it is in."""
+
+    def escape(c: str) -> str:
+        if c in "\"\\":
+            return "\\" + c
+        return c if c.isprintable() else repr(c)[1:-1]
+
+    return "".join(escape(c) for c in str(value))

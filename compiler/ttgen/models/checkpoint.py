@@ -15,7 +15,7 @@ from pathlib import Path
 
 from ttgen.errors import CheckpointError
 
-__all__ = ["causal_lm_class", "load_checkpoint", "read_checkpoint_config"]
+__all__ = ["causal_lm_class", "load_checkpoint", "load_tokenizer", "read_checkpoint_config"]
 
 
 def read_checkpoint_config(path: Path) -> dict:
@@ -89,3 +89,15 @@ def load_checkpoint(path: Path):
     if mismatched:
         raise CheckpointError(f"{path}: checkpoint tensors with wrong shapes: {mismatched[:3]}")
     return model
+
+
+def load_tokenizer(path: Path):
+    """The checkpoint folder's own tokenizer (offline); a folder without one is a CheckpointError."""
+    from transformers import AutoTokenizer
+
+    read_checkpoint_config(path)
+    try:
+        return AutoTokenizer.from_pretrained(path, local_files_only=True)
+    except Exception as exc:  # noqa: BLE001 - a missing or broken tokenizer is a bad checkpoint
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise CheckpointError(f"{path}: no usable tokenizer ({first})") from None

@@ -77,6 +77,11 @@ def _l1_on_core(t: TensorPlan) -> int:
     return ceil_div(_tensor_bytes(t), 64 * 2048) * 2048  # interleaved pages over the cores
 
 
+def _at(spec_op: OpSpec | None) -> str:
+    """`file:line: ` of the spec's entry for an op, when the spec has one."""
+    return f"{spec_op.loc}: " if spec_op is not None else ""
+
+
 @dataclass
 class Lowering:
     spec: Spec
@@ -111,7 +116,8 @@ class Lowering:
             return None
         fid = dict(self.precision.fidelity)
         if key not in fid:
-            raise PlanError(f"precision preset '{self.precision.name}' has no fidelity for '{key}'")
+            raise PlanError(f"{self.precision.loc}: precision preset '{self.precision.name}' has no "
+                            f"fidelity for '{key}' (an op of the spec's rules names it)")  # fmt: skip
         c = self.spec.compute_config(fid[key])
         return ComputeCfg(
             c.name, c.math_fidelity, c.math_approx_mode, c.fp32_dest_acc_en, c.packer_l1_acc
@@ -121,7 +127,7 @@ class Lowering:
         weights = dict(self.precision.weights)
         if group not in weights:
             raise PlanError(
-                f"precision preset '{self.precision.name}' has no dtype for weight '{group}'"
+                f"{self.precision.loc}: precision preset '{self.precision.name}' has no dtype for weight '{group}'"
             )
         return weights[group]
 
@@ -167,14 +173,14 @@ class Lowering:
         kind = default if choice is None or choice.kind == "auto" else choice.kind
         return kind, dict(choice.fields) if choice else {}
 
-    def _override(self, pc: ProgCfg, fields: dict) -> ProgCfg:
+    def _override(self, pc: ProgCfg, fields: dict, spec_op: OpSpec | None = None) -> ProgCfg:
         if not fields:
             return pc
         known = {k for k, _ in pc.fields}
         unknown = set(fields) - known
         if unknown:
             raise PlanError(
-                f"program config field(s) {sorted(unknown)} do not exist in a {pc.kind} config"
+                f"{_at(spec_op)}program config field(s) {sorted(unknown)} do not exist in a {pc.kind} config"
             )
         return replace(pc, fields=tuple((k, fields.get(k, v)) for k, v in pc.fields))
 
@@ -241,13 +247,13 @@ class Lowering:
         kind, fields = self._choice(spec_op, "decode", "dram_sharded")
         if kind != "dram_sharded":
             raise PlanError(
-                f"decode op {name}: program '{kind}' is not supported for decode matmuls (use dram_sharded)"
+                f"{_at(spec_op)}decode op {name}: program '{kind}' is not supported for decode matmuls (use dram_sharded)"
             )
         compute = self.compute(spec_op.fidelity_key("decode") if spec_op else None)
         xt = b.tensor(x)
         k, n = xt.shape[-1], w.shape[-1]
         cores = xt.memory.num_cores
-        pc = self._override(dram_sharded_matmul(self.batch, k, n, cores, activation), fields)
+        pc = self._override(dram_sharded_matmul(self.batch, k, n, cores, activation), fields, spec_op)
         out_mem = MemCfg(
             "WIDTH_SHARDED",
             "L1",
@@ -275,14 +281,14 @@ class Lowering:
         kind, fields = self._choice(spec_op, "prefill", "2d")
         if kind != "2d":
             raise PlanError(
-                f"prefill op {name}: program '{kind}' is not supported for prefill matmuls (use 2d)"
+                f"{_at(spec_op)}prefill op {name}: program '{kind}' is not supported for prefill matmuls (use 2d)"
             )
         cap = fields.pop("rows", None)  # the spec's row-chunk cap (tt-transformers' prefill cutoff)
         if cap is not None:
             if cap % TILE:
-                raise PlanError(f"prefill op {name}: rows {cap} is not a multiple of {TILE}")
+                raise PlanError(f"{_at(spec_op)}prefill op {name}: rows {cap} is not a multiple of {TILE}")
             if cap < seq and seq % cap:
-                raise PlanError(f"prefill op {name}: rows {cap} does not divide seq_len {seq}")
+                raise PlanError(f"{_at(spec_op)}prefill op {name}: rows {cap} does not divide seq_len {seq}")
             rows = min(rows or seq, cap)
         compute = self.compute(spec_op.fidelity_key("prefill") if spec_op else None)
         k, n = x.shape[-1], w.shape[-1]
@@ -294,7 +300,7 @@ class Lowering:
             for kb in sorted((d for d in range(1, 9) if (k // TILE) % d == 0), reverse=True):
                 pc = matmul_2d(m_chunk, k, n, grid, kb, dest_for(compute), fuse_batch=m_chunk == seq,
                                fused_activation=activation)  # fmt: skip
-                pc = self._override(pc, fields)
+                pc = self._override(pc, fields, spec_op)
                 if (
                     cb_matmul(pc, x.dtype, w.dtype, out_dtype, compute, False, False) <= budget
                     or fields
@@ -304,7 +310,7 @@ class Lowering:
             if best is None:
                 if m_chunk <= 128:
                     raise PlanError(
-                        f"prefill op {name}: no 2D matmul config fits L1 ({budget} B per core) for K={k}, N={n}"
+                        f"{_at(spec_op)}prefill op {name}: no 2D matmul config fits L1 ({budget} B per core) for K={k}, N={n}"
                     )
                 m_chunk //= 2
         return (
@@ -392,7 +398,7 @@ class Lowering:
             prefix = f"{m.module}." if m.module and relative else ""
             found.add(tuple(v.removeprefix(prefix) for v in values))
         if len(found) != 1:
-            raise PlanError(f"rule {rule.name}: weights.{key} come from different parameters per instance: "
+            raise PlanError(f"{rule.loc}: rule {rule.name}: weights.{key} come from different parameters per instance: "
                             f"{sorted(map(str, found))}")  # fmt: skip
         return found.pop()
 

@@ -6,6 +6,8 @@ A spec file may `import` pattern files (relative to itself); imported files may 
 from __future__ import annotations
 
 import hashlib
+import keyword
+import re
 from pathlib import Path
 
 import yaml
@@ -16,6 +18,7 @@ from ttgen.spec.schema import (
     FIDELITIES,
     KV_CACHE_KINDS,
     MODES,
+    PROGRAM_FIELDS,
     PROGRAM_KINDS,
     ComputeConfigSpec,
     Loc,
@@ -31,7 +34,7 @@ from ttgen.spec.schema import (
     Target,
     Thresholds,
 )
-from ttgen.spec.yamlloc import LocDict, LocList, load_yaml
+from ttgen.spec.yamlloc import LocDict, LocList, YamlInputError, load_yaml
 
 __all__ = ["SpecError", "load_spec"]
 
@@ -82,6 +85,19 @@ def _get(
     return value
 
 
+_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_RULE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*")
+
+
+def _name(node: LocDict, name, what: str, pattern=_IDENTIFIER, key: str | None = None) -> str:
+    """A name the spec defines and generated code may spell (a constant, a field, a key): a plain
+    identifier, so no spec string can put anything else into generated code."""
+    if not isinstance(name, str) or not pattern.fullmatch(name) or keyword.iskeyword(name):
+        _fail(_loc(node, key or (name if isinstance(name, str) else None)), what,
+              f"{name!r} is not a valid name (letters, digits and _, not starting with a digit)")  # fmt: skip
+    return name
+
+
 def _keys(node, allowed: tuple[str, ...], what: str) -> None:
     if not isinstance(node, LocDict):
         _fail(_loc(node), what, f"expected a mapping, got {type(node).__name__}")
@@ -105,6 +121,7 @@ def _str_map(
     m = _get(node, key, LocDict, required=False, default=LocDict())
     out = []
     for k, v in m.items():
+        _name(m, k, f"{key}.{k}")
         if not isinstance(v, value_kind) or isinstance(v, bool) and value_kind is not bool:
             _fail(
                 _loc(m, k),
@@ -130,6 +147,7 @@ def _patterns(node: LocDict) -> list[PatternSpec]:
 
     out = []
     for name, body in node.items():
+        _name(node, name, f"patterns.{name}")
         where = _loc(node, name)
         if isinstance(body, str):
             body = LocDict({"root": body})
@@ -158,6 +176,7 @@ def _patterns(node: LocDict) -> list[PatternSpec]:
 def _compute_configs(node: LocDict) -> list[ComputeConfigSpec]:
     out = []
     for name, body in node.items():
+        _name(node, name, f"compute_configs.{name}")
         _keys(
             body,
             ("math_fidelity", "math_approx_mode", "fp32_dest_acc_en", "packer_l1_acc"),
@@ -178,6 +197,7 @@ def _compute_configs(node: LocDict) -> list[ComputeConfigSpec]:
 def _precisions(node: LocDict) -> list[PrecisionSpec]:
     out = []
     for name, body in node.items():
+        _name(node, name, f"precision_presets.{name}")
         _keys(
             body,
             ("weights", "kv_cache", "activations", "logits", "mlp_gate", "fidelity"),
@@ -225,8 +245,13 @@ def _program(node, where: Loc, key: str) -> ProgramChoice:
     for k, v in node.items():
         if k == "kind":
             continue
+        if k not in PROGRAM_FIELDS[kind]:
+            known = ", ".join(PROGRAM_FIELDS[kind]) or "none"
+            _fail(_loc(node, k), f"{key}.{k}", f"not a field of a {kind} program config (fields: {known})")
         if not isinstance(v, int) or isinstance(v, bool) or v <= 0:
             _fail(_loc(node, k), f"{key}.{k}", f"expected a positive integer, got {v!r}")
+        if k == "rows" and v % 32:
+            _fail(_loc(node, k), f"{key}.{k}", f"must be a multiple of 32 (whole tile rows), got {v}")
         fields.append((k, v))
     return ProgramChoice(kind, tuple(fields))
 
@@ -246,7 +271,7 @@ def _per_mode(node: LocDict, key: str, parse_value):
 
 def _rule(node: LocDict, patterns: dict, predicates) -> Rule:
     _keys(node, ("name", "match", "when", "template", "weights", "ops", "ignore"), "rule")
-    name = _get(node, "name", str)
+    name = _name(node, _get(node, "name", str), "rules.name", _RULE_NAME, key="name")
     where = _loc(node)
     match = _get(node, "match", LocDict)
     _keys(match, ("module", "require"), f"rule {name} match")
@@ -280,7 +305,7 @@ def _rule(node: LocDict, patterns: dict, predicates) -> Rule:
             )
         count = _get(item, "count", int, required=False, default=1)
         modes = item.get("modes", list(MODES))
-        if not isinstance(modes, list) or not set(modes) <= set(MODES):
+        if not isinstance(modes, list) or not all(isinstance(m, str) and m in MODES for m in modes):
             _fail(
                 _loc(item, "modes"),
                 f"rules.{name}.match.require.modes",
@@ -312,6 +337,7 @@ def _rule(node: LocDict, patterns: dict, predicates) -> Rule:
     weights = []
     wnode = _get(node, "weights", LocDict, required=False, default=LocDict())
     for wname, src in wnode.items():
+        _name(wnode, wname, f"rules.{name}.weights.{wname}")
         src = [src] if isinstance(src, str) else src
         if not isinstance(src, list) or not src or not all(isinstance(s, str) for s in src):
             _fail(
@@ -323,6 +349,7 @@ def _rule(node: LocDict, patterns: dict, predicates) -> Rule:
     ops = []
     onode = _get(node, "ops", LocDict, required=False, default=LocDict())
     for oname, body in onode.items():
+        _name(onode, oname, f"rules.{name}.ops.{oname}")
         _keys(body, ("weight", "fidelity", "program"), f"rule {name} op {oname}")
         weight = _get(body, "weight", str, required=False)
         if weight is not None and weight not in dict(weights):
@@ -375,6 +402,12 @@ def _read(path: Path, display: str):
         data = load_yaml(path, display)
     except FileNotFoundError:
         raise SpecError(f"{display}: no such spec file") from None
+    except IsADirectoryError:
+        raise SpecError(f"{display}: is a folder, not a spec file") from None
+    except PermissionError:
+        raise SpecError(f"{display}: not readable (permission denied)") from None
+    except YamlInputError as exc:
+        raise SpecError(f"{display}:{exc.line}: {exc}") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
         line = mark.line + 1 if mark else 0
@@ -392,23 +425,35 @@ def _display(path: Path) -> str:
         return str(path)
 
 
-def _collect(path: Path, stack: tuple[Path, ...], acc: dict, hasher) -> LocDict:
-    """Load `path` and its imports depth-first, merging shared sections into `acc`."""
+IMPORT_SUFFIXES = (".yaml", ".yml")
+
+
+def _collect(path: Path, stack: tuple[Path, ...], acc: dict, hasher, root: Path, seen: dict) -> LocDict:
+    """Load `path` and its imports depth-first, merging shared sections into `acc`. Imports are
+    `.yaml` files inside `root` (the folder of the spec given on the command line) and its
+    subfolders: a spec cannot make ttgen read anything else on disk."""
     display = _display(path)
     data = _read(path, display)
     hasher.update(display.encode() + b"\0" + path.read_bytes())
     imports = _get(data, "imports", LocList, required=False, default=LocList())
     for i, rel in enumerate(imports):
         where = Loc(display, imports.item_lines[i])
-        if not isinstance(rel, str):
+        if not isinstance(rel, str) or not rel:
             _fail(where, "imports", f"expected a file path, got {rel!r}")
         target = (path.parent / rel).resolve()
+        if not target.is_relative_to(root):
+            _fail(where, "imports", f"'{rel}' is outside the spec's folder {_display(root)}")
+        if target.suffix not in IMPORT_SUFFIXES:
+            _fail(where, "imports", f"'{rel}' is not a .yaml file")
         if target in stack:
             chain = " -> ".join(_display(p) for p in (*stack, target))
             _fail(where, "imports", f"cyclic import: {chain}")
+        if target in seen:
+            _fail(where, "imports", f"'{rel}' is already imported (at {seen[target]})")
         if not target.is_file():
             _fail(where, "imports", f"no such file '{rel}'")
-        imported = _collect(target, (*stack, target), acc, hasher)
+        seen[target] = where
+        imported = _collect(target, (*stack, target), acc, hasher, root, seen)
         _keys(
             imported,
             ("imports", "patterns", "compute_configs", "precision_presets"),
@@ -436,10 +481,13 @@ def load_spec(path: str | Path, predicates=None) -> Spec:
     path = Path(path)
     hasher = hashlib.sha256()
     acc: dict = {"patterns": {}, "compute_configs": {}, "precision_presets": {}}
-    data = _collect(path.resolve(), (path.resolve(),), acc, hasher)
+    data = _collect(path.resolve(), (path.resolve(),), acc, hasher, path.resolve().parent, {})
     _keys(data, ("family", "model", "imports", "target", "precision", "precision_presets", "compute_configs",
                  "patterns", "rules", "overrides", "tests"), "spec")  # fmt: skip
     family = _get(data, "family", str)
+    from ttgen.models.registry import FAMILIES
+
+    _one_of(data, "family", family, tuple(sorted(FAMILIES)), "family")
     from ttgen.blocks import MODEL_KINDS
 
     model_kind = _get(data, "model", str, required=False, default="causal_lm")

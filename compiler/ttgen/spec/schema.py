@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 __all__ = [
-    "DTYPES", "FIDELITIES", "KV_CACHE_KINDS", "MODES", "PROGRAM_KINDS",
+    "DTYPES", "FIDELITIES", "KV_CACHE_KINDS", "MODES", "PROGRAM_FIELDS", "PROGRAM_KINDS",
     "ComputeConfigSpec", "Loc", "MatchSpec", "OpSpec", "Override", "PatternSpec", "PrecisionSpec",
     "ProgramChoice", "Requirement", "Rule", "Spec", "Target", "Thresholds",
 ]  # fmt: skip
@@ -19,6 +19,13 @@ DTYPES = ("bfloat16", "float32", "bfloat8_b", "bfloat4_b")
 FIDELITIES = ("LoFi", "HiFi2", "HiFi3", "HiFi4")
 KV_CACHE_KINDS = ("static", "paged")
 PROGRAM_KINDS = ("auto", "dram_sharded", "2d", "1d", "interleaved")
+_BLOCKS = ("in0_block_w", "out_subblock_h", "out_subblock_w", "out_block_h", "out_block_w", "per_core_M", "per_core_N")  # fmt: skip
+# the integer fields a spec may set for each kind: the ttnn program config's own names, and `rows`,
+# the row-chunk cap of a prefill matmul (a multiple of 32)
+PROGRAM_FIELDS = {
+    "auto": (), "interleaved": (), "2d": (*_BLOCKS, "rows"), "1d": _BLOCKS,
+    "dram_sharded": ("in0_block_w", "per_core_M", "per_core_N"),
+}  # fmt: skip
 
 
 @dataclass(frozen=True)

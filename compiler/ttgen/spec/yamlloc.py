@@ -7,7 +7,7 @@ from pathlib import Path
 
 import yaml
 
-__all__ = ["LocDict", "LocList", "load_yaml"]
+__all__ = ["MAX_BYTES", "LocDict", "LocList", "YamlInputError", "load_yaml"]
 
 
 class LocDict(dict):
@@ -58,9 +58,50 @@ _Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _mapping
 _Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_SEQUENCE_TAG, _sequence)
 
 
+MAX_BYTES = 1 << 20  # a spec or pattern file is a few kB; anything near this is not a spec
+MAX_DEPTH = 64  # nesting of mappings and lists (PyYAML would recurse once per level)
+
+
+class YamlInputError(ValueError):
+    """A file that is not a spec before YAML is parsed: too large, not UTF-8, nested too deeply.
+    `line` is 1-based."""
+
+    def __init__(self, line: int, message: str):
+        super().__init__(message)
+        self.line = line
+
+
+def _text(path: Path) -> str:
+    with path.open("rb") as f:
+        data = f.read(MAX_BYTES + 1)
+    if len(data) > MAX_BYTES:
+        raise YamlInputError(1, f"larger than {MAX_BYTES >> 10} KiB; not a spec")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise YamlInputError(line, f"not UTF-8 text (byte 0x{data[exc.start]:02x})") from None
+
+
+def _check_depth(text: str, display: str) -> None:
+    depth = 0
+    for token in yaml.scan(text, Loader=yaml.SafeLoader):
+        if isinstance(token, (yaml.FlowSequenceStartToken, yaml.FlowMappingStartToken,
+                              yaml.BlockSequenceStartToken, yaml.BlockMappingStartToken)):  # fmt: skip
+            depth += 1
+            if depth > MAX_DEPTH:
+                raise YamlInputError(
+                    token.start_mark.line + 1, f"nested deeper than {MAX_DEPTH} levels"
+                )
+        elif isinstance(token, (yaml.FlowSequenceEndToken, yaml.FlowMappingEndToken, yaml.BlockEndToken)):  # fmt: skip
+            depth -= 1
+
+
 def load_yaml(path: Path, display: str):
-    """Parse `path`; `display` is the name used in locations. Raises yaml.YAMLError."""
-    text = path.read_text()
+    """Parse `path`; `display` is the name used in locations. Raises yaml.YAMLError or
+    YamlInputError (with the line)."""
+    text = _text(path)
+    _check_depth(text, display)
     loader = _Loader(text)
     loader.name = display
     try:
