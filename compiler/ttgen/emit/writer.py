@@ -22,7 +22,6 @@ from pathlib import Path
 import jinja2
 
 from ttgen.emit.context import EmitError
-from ttgen.emit.exprs import text
 from ttgen.errors import TtgenError
 
 __all__ = ["MANIFEST", "check_package_folder", "manifest_text", "read_manifest", "render_files", "verify_package", "write_files"]
