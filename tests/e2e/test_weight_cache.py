@@ -59,7 +59,9 @@ def _files(cache: Path) -> dict[str, tuple[int, int]]:
 def test_another_checkpoint_is_not_served_from_the_cache(mods, tmp_path):
     a = _state_dict(0)
     b = dict(a)
-    b["model.layers.1.mlp.down_proj.weight"] = torch.zeros_like(a["model.layers.1.mlp.down_proj.weight"])
+    b["model.layers.1.mlp.down_proj.weight"] = torch.zeros_like(
+        a["model.layers.1.mlp.down_proj.weight"]
+    )
     cache = tmp_path / "w"
     with_a = _logits(mods, a, cache)
     assert torch.equal(with_a, _logits(mods, a, None))
@@ -121,7 +123,9 @@ def test_a_load_killed_at_any_point_leaves_a_cache_that_serves_the_truth(mods, t
     torch.save(a, state)
     cache = tmp_path / "w"
     expected = _logits(mods, a, None)
-    script = _LOADER.format(root=str(ROOT / "compiler"), package=str(PACKAGE), state=str(state), cache=str(cache))
+    script = _LOADER.format(
+        root=str(ROOT / "compiler"), package=str(PACKAGE), state=str(state), cache=str(cache)
+    )
     rng = random.Random(7)
     killed = 0
     for attempt in range(6):

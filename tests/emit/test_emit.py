@@ -77,10 +77,14 @@ def test_changing_one_rule_changes_only_its_files(analysis, files):
     def body(text: str) -> str:  # below the header, which names the plan's hash
         return text.split("\n", 1)[1]
 
-    differing = {name for name in files if name.endswith(".py") and body(files[name]) != body(other[name])}
+    differing = {
+        name for name in files if name.endswith(".py") and body(files[name]) != body(other[name])
+    }
     assert differing == {"mlp.py"}
     # the headers and the manifest name the new plan: a package mixing the two is detectable
-    assert all(files[n].splitlines()[0] != other[n].splitlines()[0] for n in files if n.endswith(".py"))
+    assert all(
+        files[n].splitlines()[0] != other[n].splitlines()[0] for n in files if n.endswith(".py")
+    )
     assert files[MANIFEST] != other[MANIFEST]
 
 

@@ -142,7 +142,7 @@ def text(value) -> str:
     or the string it is in."""
 
     def escape(c: str) -> str:
-        if c in "\"\\":
+        if c in '"\\':
             return "\\" + c
         return c if c.isprintable() else repr(c)[1:-1]
 

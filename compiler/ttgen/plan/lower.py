@@ -253,7 +253,9 @@ class Lowering:
         xt = b.tensor(x)
         k, n = xt.shape[-1], w.shape[-1]
         cores = xt.memory.num_cores
-        pc = self._override(dram_sharded_matmul(self.batch, k, n, cores, activation), fields, spec_op)
+        pc = self._override(
+            dram_sharded_matmul(self.batch, k, n, cores, activation), fields, spec_op
+        )
         out_mem = MemCfg(
             "WIDTH_SHARDED",
             "L1",
@@ -286,9 +288,13 @@ class Lowering:
         cap = fields.pop("rows", None)  # the spec's row-chunk cap (tt-transformers' prefill cutoff)
         if cap is not None:
             if cap % TILE:
-                raise PlanError(f"{_at(spec_op)}prefill op {name}: rows {cap} is not a multiple of {TILE}")
+                raise PlanError(
+                    f"{_at(spec_op)}prefill op {name}: rows {cap} is not a multiple of {TILE}"
+                )
             if cap < seq and seq % cap:
-                raise PlanError(f"{_at(spec_op)}prefill op {name}: rows {cap} does not divide seq_len {seq}")
+                raise PlanError(
+                    f"{_at(spec_op)}prefill op {name}: rows {cap} does not divide seq_len {seq}"
+                )
             rows = min(rows or seq, cap)
         compute = self.compute(spec_op.fidelity_key("prefill") if spec_op else None)
         k, n = x.shape[-1], w.shape[-1]

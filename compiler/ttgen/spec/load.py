@@ -247,11 +247,17 @@ def _program(node, where: Loc, key: str) -> ProgramChoice:
             continue
         if k not in PROGRAM_FIELDS[kind]:
             known = ", ".join(PROGRAM_FIELDS[kind]) or "none"
-            _fail(_loc(node, k), f"{key}.{k}", f"not a field of a {kind} program config (fields: {known})")
+            _fail(
+                _loc(node, k),
+                f"{key}.{k}",
+                f"not a field of a {kind} program config (fields: {known})",
+            )
         if not isinstance(v, int) or isinstance(v, bool) or v <= 0:
             _fail(_loc(node, k), f"{key}.{k}", f"expected a positive integer, got {v!r}")
         if k == "rows" and v % 32:
-            _fail(_loc(node, k), f"{key}.{k}", f"must be a multiple of 32 (whole tile rows), got {v}")
+            _fail(
+                _loc(node, k), f"{key}.{k}", f"must be a multiple of 32 (whole tile rows), got {v}"
+            )
         fields.append((k, v))
     return ProgramChoice(kind, tuple(fields))
 
@@ -428,7 +434,9 @@ def _display(path: Path) -> str:
 IMPORT_SUFFIXES = (".yaml", ".yml")
 
 
-def _collect(path: Path, stack: tuple[Path, ...], acc: dict, hasher, root: Path, seen: dict) -> LocDict:
+def _collect(
+    path: Path, stack: tuple[Path, ...], acc: dict, hasher, root: Path, seen: dict
+) -> LocDict:
     """Load `path` and its imports depth-first, merging shared sections into `acc`. Imports are
     `.yaml` files inside `root` (the folder of the spec given on the command line) and its
     subfolders: a spec cannot make ttgen read anything else on disk."""
