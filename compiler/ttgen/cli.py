@@ -153,13 +153,31 @@ def _build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _batch(text: str) -> int:
+    from ttgen.spec.load import MAX_BATCH
+
+    value = _positive_int(text)
+    if value > MAX_BATCH:
+        raise argparse.ArgumentTypeError(
+            f"at most {MAX_BATCH} (decode holds one user per tile row), got {value}"
+        )
+    return value
+
+
+def _max_seq_len(text: str) -> int:
+    value = _positive_int(text)
+    if value % 128:
+        raise argparse.ArgumentTypeError(f"must be a multiple of 128, got {value}")
+    return value
+
+
 def _target_args(p: argparse.ArgumentParser) -> None:
     """Overrides of the spec's target and precision."""
     p.add_argument("--device", help="device profile (default: the spec's target)")
     p.add_argument("--precision", help="precision preset (default: the spec's)")
-    p.add_argument("--batch", type=_positive_int, help="max batch (default: the spec's target)")
+    p.add_argument("--batch", type=_batch, help="max batch (default: the spec's target)")
     p.add_argument(
-        "--max-seq-len", type=_positive_int, help="max sequence length (default: the spec's target)"
+        "--max-seq-len", type=_max_seq_len, help="max sequence length (default: the spec's target)"
     )
 
 
@@ -330,6 +348,9 @@ def _cmd_run(args: argparse.Namespace) -> int:
             ]
         except OSError as exc:
             raise TtgenError(f"--prompts-file {args.prompts_file}: {exc.strerror or exc}") from None
+        except UnicodeDecodeError as exc:
+            line = args.prompts_file.read_bytes()[: exc.start].count(b"\n") + 1
+            raise TtgenError(f"--prompts-file {args.prompts_file}:{line}: not UTF-8 text") from None
     if not prompts:
         raise TtgenError("give --prompt TEXT or --prompts-file FILE")
     if args.batch:

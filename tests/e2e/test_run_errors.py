@@ -89,3 +89,45 @@ def test_prompt_longer_than_max_seq_len(capsys, tmp_path):
     long_prompt = " ".join(["word"] * 600)
     _bad(capsys, "run", "generated/smollm2", "--prompt", long_prompt, "--ttnn", "emu", "--weight-cache", str(tmp_path),
          message="exceeds the maximum sequence length 512")  # fmt: skip
+
+
+def test_prompts_file_not_utf8(capsys, tmp_path):
+    prompts = tmp_path / "p.txt"
+    prompts.write_bytes(b"hello\n\xff\xfe\n")
+    _bad(capsys, "run", "generated/smollm2", "--prompts-file", str(prompts), "--ttnn", "emu",
+         message=f"--prompts-file {prompts}:2: not UTF-8 text")  # fmt: skip
+
+
+def test_checkpoint_that_does_not_exist(capsys, tmp_path):
+    # a path that is not a folder is not looked up on the hub
+    _bad(capsys, "run", "generated/llama", "--prompt", "hi", "--ttnn", "emu", "--checkpoint",
+         str(tmp_path / "nope"), message="checkpoint folder does not exist")  # fmt: skip
+
+
+def test_checkpoint_without_a_tokenizer(capsys, tmp_path):
+    from tests.e2e.test_families import _checkpoint
+
+    ck = _checkpoint(tmp_path, "llama")
+    _bad(capsys, "run", "generated/llama", "--prompt", "hi", "--ttnn", "emu", "--checkpoint", str(ck),
+         "--weight-cache", str(tmp_path / "w"), message=f"{ck}: no usable tokenizer")  # fmt: skip
+
+
+@pytest.mark.parametrize("name", ["json", "torch", "smollm2.v2", "my-model"])
+def test_package_folder_that_cannot_be_imported_by_its_name(capsys, tmp_path, name):
+    import shutil
+
+    package = tmp_path / name
+    shutil.copytree("generated/llama", package)
+    _bad(capsys, "run", str(package), "--prompt", "hi", "--ttnn", "emu",
+         message="package name" if not name.isidentifier() else "installed or standard-library module")  # fmt: skip
+
+
+def test_edited_or_mixed_package_is_refused(capsys, tmp_path):
+    import shutil
+
+    package = tmp_path / "pkg"
+    shutil.copytree("generated/llama", package)
+    mlp = package / "mlp.py"
+    mlp.write_text(mlp.read_text().replace("ttnn.mul(", "ttnn.add(", 1))
+    _bad(capsys, "run", str(package), "--prompt", "hi", "--ttnn", "emu",
+         message=f"{mlp}: changed since the emission")  # fmt: skip

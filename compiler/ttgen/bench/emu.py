@@ -15,6 +15,8 @@ import time
 
 import torch
 
+from ttgen.console import report_console
+
 
 def _median(fn, repeat: int) -> float:
     fn()  # warm-up: allocator and thread pool
@@ -31,7 +33,6 @@ def main() -> int:
     parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args()
 
-    from rich.console import Console
     from rich.table import Table
 
     from ttgen.emu.blockfloat import quantize
@@ -45,7 +46,7 @@ def main() -> int:
     for name, bits in (("bfloat8_b", 8), ("bfloat4_b", 4)):
         t = _median(lambda bits=bits: quantize(weight, bits), args.repeat)
         table.add_row(name, f"{t:.3f}", f"{t / cast:.1f}", "≤ 2 s" if bits == 8 else "")
-    Console().print(table)
+    report_console().print(table)
     return 0
 
 

@@ -22,6 +22,8 @@ from pathlib import Path
 
 import torch
 
+from ttgen.console import report_console
+
 
 def _emit_time(preset: str) -> float:
     with tempfile.TemporaryDirectory() as tmp:
@@ -105,7 +107,6 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=6, help="alternating emulator/HF rounds")
     args = parser.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    from rich.console import Console
     from rich.table import Table
 
     emit_s = _emit_time("llama-3.1-8b")
@@ -121,7 +122,7 @@ def main() -> int:
         f"{ratio:.2f}",
         "≤ 3",
     )
-    Console().print(table)
+    report_console().print(table)
     return 0
 
 

@@ -22,6 +22,7 @@ from pathlib import Path
 
 _BARE = """
 import sys, torch
+from ttgen.console import report_console
 from ttgen.models import build_model, get_family
 from ttgen.trace.export import export_decode, export_prefill
 model, _ = build_model(get_family("llama"), preset=sys.argv[1])
@@ -49,7 +50,6 @@ def main() -> int:
     parser.add_argument("--repeat", type=int, default=2, help="runs per side; the median is used")
     args = parser.parse_args()
 
-    from rich.console import Console
     from rich.table import Table
 
     table = Table(
@@ -74,7 +74,9 @@ def main() -> int:
             table.add_row(
                 " ".join([mode, *flags]), f"{a:.2f}", f"{b:.2f}", f"{a / b:.2f}", "≤ 1.50"
             )
-    Console().print(table)
+    from ttgen.console import report_console
+
+    report_console().print(table)
     return 0
 
 

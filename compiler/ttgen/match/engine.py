@@ -21,6 +21,24 @@ class Pattern:
     root: object
     lets: dict = field(default_factory=dict)  # name → expression
 
+    def captures(self) -> set[str]:
+        """Every name the pattern captures: %tensors, @parameters and $constants."""
+        found: set[str] = set()
+
+        def walk(e) -> None:
+            if isinstance(e, (Capture, Param, Const)):
+                found.add(e.name)
+            elif isinstance(e, Op):
+                for a in (*e.args, *(v for _, v in e.kwargs)):
+                    walk(a)
+            elif isinstance(e, Any):
+                for o in e.options:
+                    walk(o)
+
+        for e in (self.root, *self.lets.values()):
+            walk(e)
+        return found
+
 
 @dataclass
 class Env:

@@ -7,6 +7,8 @@ from collections import Counter, defaultdict
 from rich.console import Console
 from rich.table import Table
 
+from ttgen.console import report_console
+
 __all__ = ["print_coverage"]
 
 
@@ -22,7 +24,7 @@ def _facts(match) -> str:
 def print_coverage(analysis, console: Console | None = None) -> None:
     from ttgen.pipeline import compress_paths
 
-    console = console or Console(width=None if Console().is_terminal else 160)
+    console = console or report_console()
     spec, meta = analysis.spec, analysis.trace.meta
     source = meta["checkpoint"] or f"preset {meta['preset']}"
     console.print(

@@ -26,7 +26,11 @@ def read_checkpoint_config(path: Path) -> dict:
         raise CheckpointError(f"{config_path}: missing (a checkpoint folder needs config.json)")
     try:
         config = json.loads(config_path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+    except OSError as exc:
+        raise CheckpointError(f"{config_path}: cannot read it ({exc.strerror or exc})") from None
+    except UnicodeDecodeError:
+        raise CheckpointError(f"{config_path}: not UTF-8 text") from None
+    except (json.JSONDecodeError, RecursionError) as exc:
         raise CheckpointError(f"{config_path}: not valid JSON ({exc})") from None
     if not isinstance(config, dict):
         raise CheckpointError(f"{config_path}: expected a JSON object")
@@ -70,6 +74,7 @@ def load_checkpoint(path: Path):
     hf_logging.disable_progress_bar()
     model_cls = causal_lm_class(config["model_type"], str(path / "config.json"))
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    _check_shapes(path, model_cls)
     try:
         model, info = model_cls.from_pretrained(
             path,
@@ -88,7 +93,87 @@ def load_checkpoint(path: Path):
     mismatched = info.get("mismatched_keys") or []
     if mismatched:
         raise CheckpointError(f"{path}: checkpoint tensors with wrong shapes: {mismatched[:3]}")
+    unexpected = sorted(info.get("unexpected_keys", ()))
+    if unexpected:
+        shown = ", ".join(unexpected[:3]) + (" ..." if len(unexpected) > 3 else "")
+        raise CheckpointError(
+            f"{path}: {len(unexpected)} tensor(s) the model has no place for (a layer that does not "
+            f"exist, or another architecture's): {shown}"
+        )
+    _check_dtypes(path, model)
     return model
+
+
+def _one_line(exc: Exception) -> str:
+    lines = [line.strip() for line in str(exc).strip().splitlines() if line.strip()]
+    return "; ".join(lines) if lines else type(exc).__name__
+
+
+def _check_shapes(path: Path, model_cls) -> None:
+    """The config is valid, and every stored tensor has the shape the config implies for it (checked
+    on a meta-device model from the config, before any weight is read)."""
+    import torch
+    from safetensors import safe_open
+
+    config_path = path / "config.json"
+    try:
+        config = model_cls.config_class.from_pretrained(path, local_files_only=True)
+    except Exception as exc:  # noqa: BLE001 - transformers' validation, multi-line: one line here
+        raise CheckpointError(f"{config_path}: invalid config: {_one_line(exc)}") from None
+    for key in (
+        "hidden_size",
+        "num_hidden_layers",
+        "num_attention_heads",
+        "vocab_size",
+        "intermediate_size",
+    ):
+        value = getattr(config, key, None)
+        if value is not None and (
+            not isinstance(value, int) or isinstance(value, bool) or value <= 0
+        ):
+            raise CheckpointError(f"{config_path}: {key} must be a positive integer, got {value!r}")
+    try:
+        with torch.device("meta"):
+            expected = {k: tuple(v.shape) for k, v in model_cls(config).state_dict().items()}
+    except Exception as exc:  # noqa: BLE001 - a config the model class cannot be built from
+        raise CheckpointError(
+            f"{config_path}: the model cannot be built from it: {_one_line(exc)}"
+        ) from None
+    for file in sorted(path.glob("*.safetensors")):
+        try:
+            with safe_open(file, framework="pt") as f:
+                shapes = {key: tuple(f.get_slice(key).get_shape()) for key in f.keys()}
+        except Exception as exc:  # noqa: BLE001 - a corrupt file
+            raise CheckpointError(
+                f"{path}: cannot load checkpoint: {file.name}: {_one_line(exc)}"
+            ) from None
+        for key, shape in sorted(shapes.items()):
+            if key in expected and expected[key] != shape:
+                raise CheckpointError(
+                    f"{file}: tensor {key} has shape {list(shape)}; {config_path.name} implies "
+                    f"{list(expected[key])}"
+                )
+
+
+def _check_dtypes(path: Path, model) -> None:
+    """Every stored tensor has the kind of dtype its parameter has: an integer tensor where the model
+    holds floats (a quantized or corrupt file) would be cast silently by from_pretrained."""
+    from safetensors import safe_open
+
+    expected = {k: v.dtype for k, v in model.state_dict().items()}
+    for file in sorted(path.glob("*.safetensors")):
+        with safe_open(file, framework="pt") as f:
+            for key in f.keys():
+                stored = f.get_slice(key).get_dtype()
+                want = expected.get(key)
+                if want is not None and want.is_floating_point and stored not in _FLOAT_DTYPES:
+                    raise CheckpointError(
+                        f"{file}: tensor {key} is {stored}; the model expects a floating-point "
+                        f"tensor ({str(want).removeprefix('torch.')})"
+                    )
+
+
+_FLOAT_DTYPES = ("F64", "F32", "F16", "BF16")
 
 
 def load_tokenizer(path: Path):

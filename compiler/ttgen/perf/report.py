@@ -7,6 +7,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
+from ttgen.console import report_console
 from ttgen.errors import TtgenError
 from ttgen.perf.model import PerfReport
 
@@ -32,7 +33,7 @@ def _table(title: str, groups, total: float) -> Table:
 
 
 def print_report(report: PerfReport, label: str, console: Console | None = None) -> None:
-    console = console or Console(width=None if Console().is_terminal else 140)
+    console = console or report_console()
     console.print(
         f"[bold]{label}[/] on {report.device}: decode {report.batch} user(s) at context {report.context}, prefill {report.prefill_len} tokens"
     )
@@ -50,7 +51,7 @@ def print_report(report: PerfReport, label: str, console: Console | None = None)
 
 
 def print_calibration(rows, console: Console | None = None) -> None:
-    console = console or Console()
+    console = console or report_console()
     table = Table("model", "device", "predicted t/s/u", "published t/s/u", "error", "predicted TTFT ms", "published TTFT ms",
                   title="calibration: performance mode, batch 1, context 256 (tt-transformers PERF.md)")  # fmt: skip
     for row, report in rows:

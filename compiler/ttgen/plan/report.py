@@ -6,6 +6,7 @@ from __future__ import annotations
 from rich.console import Console
 from rich.table import Table
 
+from ttgen.console import report_console
 from ttgen.plan.types import EmitPlan
 
 __all__ = ["print_plan"]
@@ -20,7 +21,7 @@ def _shape(shape) -> str:
 def print_plan(
     plan: EmitPlan, *, seq_len: int | None = None, console: Console | None = None
 ) -> None:
-    console = console or Console(width=None if Console().is_terminal else 200)
+    console = console or report_console()
     f = plan.facts
     seq = seq_len or max(plan.prefill_seq_lens)
     console.print(
@@ -76,7 +77,7 @@ def print_plan(
 def print_candidates(
     best, baseline, candidates, new_tokens: int = 128, console: Console | None = None
 ) -> None:
-    console = console or Console(width=None if Console().is_terminal else 160)
+    console = console or report_console()
     table = Table("options", "TTFT ms", "decode ms/step", f"TTFT + {new_tokens} steps ms", "", title="plan --optimize",
                   title_justify="left")  # fmt: skip
     for c in candidates:

@@ -69,8 +69,9 @@ def _get(
     node: LocDict, key: str, kind, *, required: bool = True, default=None, where: str | None = None
 ):
     if key not in node:
-        if required:
-            _fail(_loc(node), where or key, f"missing required key '{key}'")
+        if required:  # named at the `name:` that opens the mapping
+            at = Loc(node.file, node.key_line) if getattr(node, "key_line", 0) else _loc(node)
+            _fail(at, where or key, f"missing required key '{key}'")
         return default
     value = node[key]
     ok = isinstance(value, kind) and not (kind in (int, float) and isinstance(value, bool))
@@ -340,6 +341,7 @@ def _rule(node: LocDict, patterns: dict, predicates) -> Rule:
     from ttgen.blocks import BLOCKS
 
     _one_of(node, "template", template, tuple(sorted(BLOCKS)), f"rules.{name}.template")
+    captured = set().union(*(patterns[r.pattern].compiled.captures() for r in requires))
     weights = []
     wnode = _get(node, "weights", LocDict, required=False, default=LocDict())
     for wname, src in wnode.items():
@@ -351,6 +353,11 @@ def _rule(node: LocDict, patterns: dict, predicates) -> Rule:
                 f"rules.{name}.weights.{wname}",
                 "expected a capture name or a list of them (fused)",
             )
+        for cap in src:
+            if cap not in captured:
+                _fail(_loc(wnode, wname), f"rules.{name}.weights.{wname}",
+                      f"'{cap}' is not a capture of this rule's patterns (they capture: "
+                      f"{', '.join(sorted(captured)) or 'nothing'})")  # fmt: skip
         weights.append((wname, tuple(src)))
     ops = []
     onode = _get(node, "ops", LocDict, required=False, default=LocDict())
@@ -385,6 +392,9 @@ def _rule(node: LocDict, patterns: dict, predicates) -> Rule:
     ignore = []
     inode = _get(node, "ignore", LocDict, required=False, default=LocDict())
     for cname, reason in inode.items():
+        if cname not in captured:
+            _fail(_loc(inode, cname), f"rules.{name}.ignore.{cname}",
+                  f"'{cname}' is not a capture of this rule's patterns")  # fmt: skip
         if not isinstance(reason, str) or not reason.strip():
             _fail(_loc(inode, cname), f"rules.{name}.ignore.{cname}",
                   "expected the reason the generated code need not use this capture")  # fmt: skip
@@ -556,6 +566,8 @@ def load_spec(path: str | Path, predicates=None) -> Spec:
 
     rules, seen = [], {}
     rnodes = _get(data, "rules", LocList)
+    if not rnodes:
+        _fail(_loc(data, "rules"), "rules", "expected at least one rule")
     for i, rnode in enumerate(rnodes):
         if not isinstance(rnode, LocDict):
             _fail(Loc(rnodes.file, rnodes.item_lines[i]), "rules", "each rule must be a mapping")
@@ -572,6 +584,9 @@ def load_spec(path: str | Path, predicates=None) -> Spec:
     overrides = []
     onodes = _get(data, "overrides", LocList, required=False, default=LocList())
     for i, onode in enumerate(onodes):
+        if not isinstance(onode, LocDict):
+            _fail(Loc(onodes.file, onodes.item_lines[i]), "overrides",
+                  f"each override must be a mapping with layers and weights, got {onode!r}")  # fmt: skip
         _keys(onode, ("layers", "weights", "fidelity"), "override")
         layers = onode.get("layers")
         if (

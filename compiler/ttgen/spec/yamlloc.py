@@ -11,17 +11,20 @@ __all__ = ["MAX_BYTES", "LocDict", "LocList", "YamlInputError", "load_yaml"]
 
 
 class LocDict(dict):
-    """A mapping that knows its own line and the line of each key."""
+    """A mapping that knows its own line, the line of each key and, when it is a value, the line of
+    the key that holds it (`key_line`)."""
 
     file: str = ""
     line: int = 0
     key_lines: dict
+    key_line: int = 0
 
 
 class LocList(list):
     file: str = ""
     line: int = 0
     item_lines: list
+    key_line: int = 0
 
 
 class _Loader(yaml.SafeLoader):
@@ -42,7 +45,10 @@ def _mapping(loader: _Loader, node: yaml.MappingNode) -> LocDict:
             raise yaml.constructor.ConstructorError(
                 None, None, f"duplicate key '{key}'", key_node.start_mark
             )
-        out[key] = loader.construct_object(value_node, deep=True)
+        value = loader.construct_object(value_node, deep=True)
+        if isinstance(value, (LocDict, LocList)):
+            value.key_line = key_node.start_mark.line + 1  # the `key:` that opens it
+        out[key] = value
         out.key_lines[key] = key_node.start_mark.line + 1
     return out
 

@@ -7,6 +7,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
+from ttgen.console import report_console
 from ttgen.trace.summary import summarize
 from ttgen.trace.trace import ModelTrace
 
@@ -26,7 +27,7 @@ def _compress(ops: tuple[str, ...]) -> list[tuple[str, int]]:
 
 
 def print_summary(trace: ModelTrace, path: Path, console: Console | None = None) -> None:
-    console = console or Console()
+    console = console or report_console()
     meta = trace.meta
     source = meta["checkpoint"] or f"preset {meta['preset']}"
     console.print(

@@ -101,8 +101,13 @@ def trace_model(
         getattr(config, "rope_parameters", None) or getattr(config, "rope_scaling", None) or {}
     )
     if rope.get("rope_type", rope.get("type")) == "dynamic":
+        where = (
+            f"{Path(source.checkpoint) / 'config.json'}: "
+            if source.checkpoint
+            else f"preset {source.preset}: "
+        )
         raise TtgenError(
-            "rope_type 'dynamic' is not supported: its frequencies are rescaled from the sequence "
+            f"{where}rope_type 'dynamic' is not supported: its frequencies are rescaled from the sequence "
             "length at run time (data-dependent), which a traced graph cannot hold"
         )
     meta = {

@@ -29,6 +29,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ttgen.console import report_console
 from ttgen.errors import TtgenError
 
 __all__ = ["Row", "blockfloat_battery", "ensure_lane", "main", "run_oracle"]
@@ -459,7 +460,7 @@ def main(argv: list[str] | None = None) -> int:
     mark = {True: "", False: "[red]✗ [/]", None: ""}
     for r in rows:
         table.add_row(r.section, r.check, r.real, mark[r.agree] + r.emulator, r.l1)
-    Console(width=240).print(table)
+    report_console().print(table)
     checked = [r for r in rows if r.agree is not None]
     failed = [r for r in checked if not r.agree]
     parity = [r for r in rows if r.section.startswith("parity")]
