@@ -194,7 +194,7 @@ def check_package_name(out: Path, flag: str = "") -> None:
             f"{flag}{out}: '{name}' is not a valid Python package name (letters, digits and _; the "
             "package's tests import it by that name)"
         )
-    if name in sys.stdlib_module_names or name in ("ttgen", "ttnn") or _installed(name, out):
+    if name in sys.stdlib_module_names or name in ("ttgen", "ttnn") or _installed(name):
         raise TtgenError(
             f"{flag}{out}: '{name}' is the name of an installed or standard-library module; the "
             "package would shadow it (or be shadowed) when imported"
@@ -254,9 +254,12 @@ def _is_generated_package(folder: Path) -> bool:
     return (folder / MANIFEST).is_file() or _is_generated(folder / "model.py")
 
 
-def _installed(name: str, out: Path) -> bool:
-    """Another module importable as `name` (the package itself, already on sys.path, is not)."""
+def _installed(name: str) -> bool:
+    """A module importable as `name` from the installed packages (site-packages) or the standard
+    library; folders a process put on sys.path itself (the package's own parent) do not count."""
     import importlib.util
+    import site
+    import sysconfig
 
     try:
         found = importlib.util.find_spec(name)
@@ -264,9 +267,16 @@ def _installed(name: str, out: Path) -> bool:
         return False
     if found is None:
         return False
-    places = [found.origin, *(found.submodule_search_locations or [])]
-    own = out.resolve()
-    return any(p and not Path(p).resolve().is_relative_to(own) for p in places)
+    roots = [Path(p).resolve() for p in (*site.getsitepackages(), site.getusersitepackages(),
+                                         sysconfig.get_paths()["stdlib"], sysconfig.get_paths()["purelib"])]  # fmt: skip
+    places = [
+        Path(p).resolve()
+        for p in (found.origin, *(found.submodule_search_locations or []))
+        if p and p != "built-in"
+    ]
+    if found.origin == "built-in":
+        return True
+    return any(place.is_relative_to(root) for place in places for root in roots)
 
 
 @contextlib.contextmanager
