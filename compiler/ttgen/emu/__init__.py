@@ -42,6 +42,7 @@ from ttgen.emu.ops.core import (
     deallocate,
     from_device,
     from_torch,
+    get_memory_config,
     interleaved_to_sharded,
     pad,
     permute,
@@ -62,7 +63,14 @@ from ttgen.emu.ops.eltwise import add, gelu, mul, multiply, silu, sub, subtract
 from ttgen.emu.ops.experimental import fill_cache, update_cache
 from ttgen.emu.ops.matmul import linear, matmul
 from ttgen.emu.ops.misc import argmax, embedding, plus_one, topk
-from ttgen.emu.ops.norm import layer_norm, rms_norm, softmax
+from ttgen.emu.ops.norm import (
+    layer_norm,
+    rms_norm,
+    scale_mask_softmax,
+    scale_mask_softmax_in_place,
+    softmax,
+    softmax_in_place,
+)
 from ttgen.emu.ops.trace import (
     begin_trace_capture,
     end_trace_capture,
@@ -99,6 +107,8 @@ from ttgen.emu.types import (
     ShardOrientation,
     ShardSpec,
     ShardStrategy,
+    SoftmaxDefaultProgramConfig,
+    SoftmaxShardedMultiCoreProgramConfig,
     TensorMemoryLayout,
     UnaryOpType,
     UnaryWithParam,
@@ -141,6 +151,12 @@ def memory_usage(device) -> dict[str, int]:
         "dram_per_bank": device.bytes_allocated_per_bank(BufferType.DRAM),
         "l1_per_bank": device.bytes_allocated_per_bank(BufferType.L1),
     }
+
+
+from ttgen.emu import golden as _golden  # noqa: E402
+
+get_golden_function = _golden.get_golden_function
+_golden.attach_goldens(sys.modules[__name__], transformer, experimental)
 
 
 def install() -> None:

@@ -12,6 +12,11 @@ from importlib import resources
 
 __all__ = [
     "DEVIATIONS",
+    "OVERLOAD_DEVIATIONS",
+    "UNEMULATED_OVERLOADS",
+    "overload_key",
+    "compare",
+    "signatures_of",
     "ENUMS",
     "EXTENSIONS",
     "fmt_default",
@@ -28,7 +33,6 @@ EXTENSIONS = {
     "get_arch_name": "real ttnn function outside the manifest's op list",
     "is_trace_capture_active": "real ttnn function outside the manifest's op list",
     "event_synchronize": "real ttnn function outside the manifest's op list",
-    "Tensor": "ttnn.Tensor is constructed by from_torch/ops, not called",
     "Shape": "ttnn.Shape value type",
     "StorageType": "enum outside the manifest",
     "MeshDevice": "returned by open_device, not constructed",
@@ -52,6 +56,38 @@ DEVIATIONS = {
     "ttnn.MatmulMultiCoreReuseMultiCast1DProgramConfig": "hop_cores defaults to None (= {})",
 }
 
+# Overloads of the real package the emulator does not provide as such (by overload_key): why.
+_LIST_DATA = "data, shape, data_type, layout"
+UNEMULATED_OVERLOADS = {
+    (
+        "ttnn.MemoryConfig",
+        "buffer_type, nd_shard_spec",
+    ): "ND sharding (NdShardSpec) is not emulated",
+    (
+        "ttnn.Tensor",
+        f"{_LIST_DATA}, tile=None, pad_value=0",
+    ): "integer data: the float-data form takes it",
+    (
+        "ttnn.Tensor",
+        f"{_LIST_DATA}, device=None, tile=None, pad_value=0",
+    ): "integer data: the float-data form takes it",
+    (
+        "ttnn.Tensor",
+        f"{_LIST_DATA}, device=None, memory_config, tile=None, pad_value=0",
+    ): "integer data: as above",
+    (
+        "ttnn.Tensor",
+        f"{_LIST_DATA}, device=None, memory_config, tile=None, pad_value=0.0",
+    ): "Python cannot declare memory_config required after device=None: emulated with device required",
+}
+# Emulator overloads that stand for one of those, with the reason.
+OVERLOAD_DEVIATIONS = {
+    (
+        "ttnn.Tensor",
+        f"{_LIST_DATA}, device, memory_config, tile=None, pad_value=0.0",
+    ): "the (data, shape, dtype, layout, device=None, memory_config, ...) overload (see above)",
+}
+
 ENUMS = ("DataType", "Layout", "TensorMemoryLayout", "BufferType", "ShardOrientation",
          "ShardStrategy", "MathFidelity", "UnaryOpType")  # fmt: skip
 
@@ -68,7 +104,10 @@ def fmt_default(value) -> str:
         return f"{type(value).__name__}.{value.name}"
     if isinstance(value, (tuple, list)) and not value:
         return "[]"
-    return repr(value)
+    text = repr(value)
+    if text.startswith("<") and " object at 0x" in text:  # a default-constructed config object
+        return f"{type(value).__name__}()"
+    return text
 
 
 def signature_of(obj) -> Signature:
@@ -86,6 +125,39 @@ def signature_of(obj) -> Signature:
         )
         out.append((p.name, kind, None if p.default is p.empty else fmt_default(p.default)))
     return out
+
+
+def signatures_of(obj) -> list[Signature]:
+    """Every overload the emulator provides: the alternatives of an overloaded function, else its
+    one signature."""
+    if inspect.isclass(obj) and hasattr(obj, "_constructors"):  # ttnn.Tensor's constructors
+        return [signature_of(alt) for alt in obj._constructors()]
+    return [signature_of(alt) for alt in getattr(obj, "overloads", None) or [obj]]
+
+
+def compare(qualified: str, obj, entry: dict) -> list[str]:
+    """What differs between an emulated function and the real one, overload by overload: each of
+    ours must be one of theirs, and each of theirs one of ours (or listed as not emulated)."""
+    if qualified in DEVIATIONS:
+        return []
+    ours, theirs = signatures_of(obj), manifest_signatures(entry)
+    problems = [f"{qualified}: emulator overload ({overload_key(sig)}) is not in ttnn" for sig in ours
+                if sig not in theirs and (qualified, overload_key(sig)) not in OVERLOAD_DEVIATIONS]  # fmt: skip
+    for sig in theirs:
+        if sig not in ours and (qualified, overload_key(sig)) not in UNEMULATED_OVERLOADS:
+            problems.append(f"{qualified}: ttnn overload ({overload_key(sig)}) is not emulated")
+    return problems
+
+
+def overload_key(sig: Signature) -> str:
+    """An overload as text: `name` or `name=default`, `*` before the keyword-only ones."""
+    parts, star = [], False
+    for name, kind, default in sig:
+        if kind == "keyword" and not star:
+            parts.append("*")
+            star = True
+        parts.append(name if default is None else f"{name}={default}")
+    return ", ".join(parts)
 
 
 def manifest_signatures(entry: dict) -> list[Signature]:

@@ -140,6 +140,10 @@ class MeshDevice:
         self.replaying = False
         self._next_trace_id = 0
         self._events = 0
+        # Program cache: on by default in 0.81.1; one entry per distinct program (op, input specs,
+        # attributes) the device has compiled (ttgen.emu.ops._op.device_op adds them).
+        self.program_cache: set = set()
+        self.program_cache_enabled = True
 
     # --- queries, as the real MeshDevice answers them
     def id(self) -> int:
@@ -166,6 +170,20 @@ class MeshDevice:
 
     def is_open(self) -> bool:
         return self._open
+
+    # --- program cache
+    def num_program_cache_entries(self) -> int:
+        return len(self.program_cache)
+
+    def enable_program_cache(self) -> None:
+        self.program_cache_enabled = True
+
+    def disable_and_clear_program_cache(self) -> None:
+        self.program_cache_enabled = False
+        self.program_cache.clear()
+
+    def clear_program_cache(self) -> None:
+        self.program_cache.clear()
 
     # --- allocator
     def num_banks(self, buffer_type: BufferType) -> int:

@@ -107,10 +107,34 @@ def padded_shape_of(logical: tuple[int, ...], layout: Layout) -> tuple[int, ...]
 
 
 class Tensor:
-    """A ttnn tensor. Construct through `from_torch` and the ops, not directly."""
+    """A ttnn tensor: made by from_torch and the ops, or by ttnn.Tensor's constructors (a torch
+    tensor, a flat list with shape, dtype and layout, or another tensor)."""
 
-    def __init__(self, data: torch.Tensor, dtype: DataType, layout: Layout, logical_shape, *,
-                 device=None, memory_config: MemoryConfig | None = None):  # fmt: skip
+    def __init__(self, *args, **kwargs):
+        from ttgen.emu.ops.core import tensor_constructor
+
+        made = tensor_constructor(*args, **kwargs)
+        self._init(made._data, made.dtype, made.layout, made.shape)
+        if made.device() is not None:  # the constructor's buffer becomes this tensor's
+            self._device, self._memory_config = made._device, made._memory_config
+            self._address, made._address = made._address, None
+
+    @staticmethod
+    def _constructors():
+        from ttgen.emu.ops.core import tensor_constructor
+
+        return tensor_constructor.overloads
+
+    @classmethod
+    def _make(cls, data: torch.Tensor, dtype: DataType, layout: Layout, logical_shape, *,
+              device=None, memory_config: MemoryConfig | None = None) -> Tensor:  # fmt: skip
+        """The emulator's own constructor: `data` is the padded storage."""
+        t = cls.__new__(cls)
+        t._init(data, dtype, layout, logical_shape, device=device, memory_config=memory_config)
+        return t
+
+    def _init(self, data: torch.Tensor, dtype: DataType, layout: Layout, logical_shape, *,
+              device=None, memory_config: MemoryConfig | None = None) -> None:  # fmt: skip
         self._data = data
         self._dtype = dtype
         self._layout = layout
@@ -245,6 +269,36 @@ class Tensor:
             self._release()
         except Exception:  # noqa: BLE001 - interpreter shutdown
             pass
+
+    # --- conversions and views, as ttnn binds them on Tensor
+    def to(self, *args, **kwargs) -> Tensor:
+        """`to(device, mem_config=None, cq_id=None)` or `to(target_layout)`."""
+        from ttgen.emu.ops.core import tensor_to
+
+        return tensor_to(self, *args, **kwargs)
+
+    def cpu(self, blocking: bool = True, cq_id=None) -> Tensor:
+        from ttgen.emu.ops.core import from_device
+
+        return from_device(self, blocking) if self._device is not None else self
+
+    def to_torch(self) -> torch.Tensor:
+        from ttgen.emu.ops.core import to_torch
+
+        return to_torch(self)
+
+    def logical_volume(self) -> int:
+        return self.volume()
+
+    def element_size(self) -> int:
+        return self._dtype.element_bytes
+
+    def __getitem__(self, slices) -> Tensor:
+        """Basic slicing (ints, slices with steps, an Ellipsis), as ttnn.Tensor.__getitem__: a
+        device tensor through ttnn.slice, a host tensor on the host."""
+        from ttgen.emu.ops.core import tensor_getitem
+
+        return tensor_getitem(self, slices)
 
     # --- operators, as ttnn binds them
     def __add__(self, other):

@@ -624,6 +624,33 @@ class LayerNormDefaultProgramConfig:
         )
 
 
+class SoftmaxDefaultProgramConfig:
+    """The interleaved softmax program (all cores, rows split between them)."""
+
+    def __eq__(self, other):
+        return isinstance(other, SoftmaxDefaultProgramConfig)
+
+    def __hash__(self):
+        return hash(type(self))
+
+    def __repr__(self):
+        return "SoftmaxDefaultProgramConfig()"
+
+
+@dataclass
+class SoftmaxShardedMultiCoreProgramConfig:
+    """The sharded in-place softmax: one shard of block_h x block_w tiles per core of the grid."""
+
+    compute_with_storage_grid_size: CoreCoord
+    subblock_w: int
+    block_h: int
+    block_w: int
+
+    def __init__(self, *, compute_with_storage_grid_size, subblock_w, block_h, block_w):
+        self.compute_with_storage_grid_size = _grid(compute_with_storage_grid_size)
+        self.subblock_w, self.block_h, self.block_w = subblock_w, block_h, block_w
+
+
 def ceil_div(a: int, b: int) -> int:
     return -(-a // b)
 

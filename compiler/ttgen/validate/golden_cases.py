@@ -8,7 +8,8 @@ from __future__ import annotations
 __all__ = ["CASES", "inputs", "run_emulator", "run_golden"]
 
 CASES = ("rms_norm", "layer_norm", "softmax", "linear", "matmul", "silu", "add", "mul", "embedding",
-         "scaled_dot_product_attention", "scaled_dot_product_attention_decode")  # fmt: skip
+         "scaled_dot_product_attention", "scaled_dot_product_attention_decode", "scale_mask_softmax",
+         "softmax_in_place", "scale_mask_softmax_in_place")  # fmt: skip
 
 
 def inputs(torch) -> dict:
@@ -32,6 +33,10 @@ def inputs(torch) -> dict:
         "qd": r(1, 4, 8, 64),
         "kd": r(4, 2, 256, 64),
         "vd": r(4, 2, 256, 64),
+        # one mask row for every row (0.81.1's interleaved masks are 1 or 32 rows high)
+        "mask": torch.where(torch.rand(1, 1, 1, 256, generator=g) < 0.2, -1e9, 0.0)
+        .bfloat16()
+        .float(),
     }
 
 
@@ -46,8 +51,10 @@ def run_golden(ttnn, torch, name: str, t: dict):
         return gold(t["x"], t["gamma"], epsilon=1e-5)
     if name == "layer_norm":
         return gold(t["x"], epsilon=1e-5, weight=t["gamma"], bias=t["beta"])
-    if name == "softmax":
+    if name in ("softmax", "softmax_in_place"):
         return gold(t["x"], dim=-1)
+    if name in ("scale_mask_softmax", "scale_mask_softmax_in_place"):
+        return gold(t["x"], 0.125, t["mask"])
     if name in ("linear", "matmul"):
         return gold(t["x"], t["w"])
     if name == "silu":
@@ -82,6 +89,10 @@ def run_emulator(ttnn, torch, name: str, t: dict, device):
                               compute_kernel_config=hifi4)  # fmt: skip
     elif name == "softmax":
         out = ttnn.softmax(dev(t["x"]), dim=-1, compute_kernel_config=hifi4)
+    elif name == "softmax_in_place":
+        out = ttnn.softmax_in_place(dev(t["x"]), compute_kernel_config=hifi4)
+    elif name in ("scale_mask_softmax", "scale_mask_softmax_in_place"):
+        out = getattr(ttnn, name)(dev(t["x"]), 0.125, dev(t["mask"]), compute_kernel_config=hifi4)
     elif name in ("linear", "matmul"):
         out = getattr(ttnn, name)(dev(t["x"]), dev(t["w"]), compute_kernel_config=hifi4)
     elif name == "silu":

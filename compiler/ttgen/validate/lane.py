@@ -274,14 +274,7 @@ def api_check(python: Path) -> list[Row]:
     import json
 
     from ttgen import emu
-    from ttgen.emu.conformance import (
-        DEVIATIONS,
-        ENUMS,
-        EXTENSIONS,
-        manifest_signatures,
-        public_api,
-        signature_of,
-    )
+    from ttgen.emu.conformance import DEVIATIONS, ENUMS, EXTENSIONS, compare, public_api
 
     ours = {q: o for q, n, o in public_api(emu) if n not in EXTENSIONS}
     with tempfile.TemporaryDirectory() as tmp:
@@ -294,13 +287,13 @@ def api_check(python: Path) -> list[Row]:
         entry = real["callables"].get(qualified, {"exists": False})
         if not entry.get("exists") or "error" in entry:
             differ.append(f"{qualified}: {entry.get('error', 'missing in the real package')}")
-        elif signature_of(obj) in manifest_signatures(entry):
-            same += 1
         elif qualified in DEVIATIONS:
             deviations += 1
+        elif not (problems := compare(qualified, obj, entry)):
+            same += 1
         else:
-            differ.append(qualified)
-    rows = [Row("API", f"signatures of {len(ours)} emulated functions and classes", "introspected",
+            differ.extend(problems)
+    rows = [Row("API", f"signatures of {len(ours)} emulated functions and classes, overload by overload", "introspected",
                 f"{same} identical, {deviations} listed deviations"
                 + (f", differ: {', '.join(differ)}" if differ else ""), not differ)]  # fmt: skip
     enum_extra = {
@@ -320,6 +313,34 @@ def api_check(python: Path) -> list[Row]:
                     "vendored list current" if vendored == device_attrs else
                     f"vendored list differs: {sorted(vendored ^ device_attrs)}", vendored == device_attrs))  # fmt: skip
     return rows
+
+
+def extend_manifest(python: Path, names: list[str]) -> list[str]:
+    """Add callables the vendored manifest lacks, introspected from the installed wheel in the
+    manifest's own format (classes: names starting with a capital)."""
+    import json
+
+    path = HERE.parent / "emu" / "api" / "ttnn-0.81.1.json"
+    data = json.loads(path.read_text())
+    with tempfile.TemporaryDirectory() as tmp:
+        src, out = Path(tmp) / "names.json", Path(tmp) / "api.json"
+        src.write_text(json.dumps({"callables": names, "enums": []}))
+        run_oracle(python, "oracle_api.py", str(src), str(out))
+        real = json.loads(out.read_text())["callables"]
+    added = []
+    for name in names:
+        entry = real[name]
+        if not entry.get("exists") or "error" in entry:
+            raise TtgenError(
+                f"--extend-manifest: {name}: {entry.get('error', 'not in the installed ttnn')}"
+            )
+        entry |= {"source": "ttgen's ttnn lane: oracle_api.py introspection of the installed 0.81.1 wheel "
+                            "(nanobind __nb_signature__ / inspect.signature)", "confidence": "read"}  # fmt: skip
+        section = "classes" if name.split(".")[-1][:1].isupper() else "functions"
+        data[section][name] = entry
+        added.append(name)
+    path.write_text(json.dumps(data, indent=1, sort_keys=False) + "\n")
+    return added
 
 
 def golden_check(python: Path) -> list[Row]:
@@ -353,6 +374,18 @@ def golden_check(python: Path) -> list[Row]:
                             pcc >= 0.9999 and err <= scale / 64))  # fmt: skip
     finally:
         emu.close_device(dev)
+    from ttgen.validate.golden_cases import run_golden
+
+    for (
+        name
+    ) in CASES:  # the emulator's own golden functions (ttnn.get_golden_function) vs the real ones
+        ours = run_golden(emu, torch, name, t).double().flatten()
+        theirs = torch.from_numpy(golden[name]).double().flatten()
+        same = ours.shape == theirs.shape and float((ours - theirs).abs().max()) <= 1e-5 * float(
+            theirs.abs().max()
+        )
+        rows.append(Row("golden functions", f"emulator get_golden_function({name})", "real golden",
+                        "equal" if same else "differs", same))  # fmt: skip
     return rows
 
 
@@ -414,6 +447,27 @@ def rejection_parity(python: Path, device: str = "n150") -> list[Row]:
     return rows
 
 
+def program_cache_check(python: Path) -> Row:
+    """num_program_cache_entries() after each step of the same sequence, real vs emulator."""
+    import json
+
+    from ttgen import emu
+    from ttgen.validate.rejection_cases import program_cache_counts
+
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "counts.json"
+        run_oracle(python, "oracle_program_cache.py", str(out))
+        real = [tuple(c) for c in json.loads(out.read_text())]
+    dev = emu.open_device(device_id=0)
+    try:
+        ours = program_cache_counts(emu, torch, dev)
+    finally:
+        emu.close_device(dev)
+    show = lambda counts: " ".join(str(n) for _, n in counts)  # noqa: E731
+    return Row("device API", f"num_program_cache_entries() along {len(real)} steps", show(real), show(ours),
+               real == ours)  # fmt: skip
+
+
 def main(argv: list[str] | None = None) -> int:
     import argparse
 
@@ -424,7 +478,14 @@ def main(argv: list[str] | None = None) -> int:
         prog="python -m ttgen.validate.lane", description=__doc__.splitlines()[0]
     )
     parser.add_argument("--quick", action="store_true", help="skip the generated models")
+    parser.add_argument("--extend-manifest", nargs="+", metavar="NAME",
+                        help="introspect these ttnn names in the installed wheel and add them to the "
+                             "vendored API manifest (compiler/ttgen/emu/api), then exit")  # fmt: skip
     args = parser.parse_args(argv)
+    if args.extend_manifest:
+        added = extend_manifest(ensure_lane(), args.extend_manifest)
+        print(f"manifest: {', '.join(added)} added from the installed ttnn 0.81.1")
+        return 0
     err = Console(stderr=True, log_path=False)
     rows: list[Row] = []
     started = time.perf_counter()
@@ -446,6 +507,8 @@ def main(argv: list[str] | None = None) -> int:
             rows += cluster_check(python)
             status.update("rejection parity")
             rows += rejection_parity(python)
+            status.update("program cache")
+            rows.append(program_cache_check(python))
             status.update("Metal trace on the mock device")
             rows.append(trace_probe(python))
             if not args.quick:

@@ -22,7 +22,10 @@ def fmt_default(value) -> str:  # the same formatting as ttgen.emu.conformance.f
         return f"{type(value).__name__}.{getattr(value, 'name', value)}"
     if isinstance(value, (tuple, list)) and not value:
         return "[]"
-    return repr(value)
+    text = repr(value)
+    if text.startswith("<") and " object at 0x" in text:  # a default-constructed config object
+        return f"{type(value).__name__}()"
+    return text
 
 
 _ENUM_TYPES = set()

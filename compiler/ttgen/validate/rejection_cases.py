@@ -11,10 +11,25 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-__all__ = ["CASES", "EMULATOR_STRICTER", "Case", "error_message", "run_case"]
+__all__ = [
+    "CASES",
+    "EMULATOR_STRICTER",
+    "Case",
+    "error_message",
+    "program_cache_counts",
+    "run_case",
+]
 
 # Cases the real 0.81.1 accepts and the emulator rejects on purpose, with the reason.
 EMULATOR_STRICTER = {
+    "softmax_in_place, sharded: block_w 8 not divisible by subblock_w 3": (
+        "0.81.1 checks this only for a masked sharded softmax; without a mask the kernel would loop over "
+        "whole subblocks and leave the last 2 tiles of each row unnormalised"
+    ),
+    "softmax_in_place, sharded: 4 cores in the config for 2 shards": (
+        "0.81.1 checks the shard count only for a masked sharded softmax; a grid with more cores than "
+        "shards launches cores without a shard"
+    ),
     "SDPA prefill: chunk 64 does not divide seq 96": (
         "tt-transformers always picks chunks dividing the sequence; whether 0.81.1's kernels "
         "handle a partial last chunk cannot be checked without hardware"
@@ -202,6 +217,29 @@ def _rms_sharded(ttnn, torch, d, *, block_w, width=1024, cores=32, interleaved=F
     return ttnn.rms_norm(x, epsilon=1e-5, weight=w, program_config=pc, memory_config=mc)
 
 
+def _width_sharded_x(ttnn, torch, d, cores=8, width=256):
+    mc = ttnn.create_sharded_memory_config((32, width // cores), ttnn.CoreGrid(y=1, x=cores), ttnn.ShardStrategy.WIDTH,
+                                           use_height_and_width_as_shard_shape=True)  # fmt: skip
+    return _dev(ttnn, torch, d, (1, 1, 32, width), mc=mc)
+
+
+def _norm_weight(ttnn, torch, d, width=256):
+    return ttnn.from_torch(torch.randn(1, 1, width // 32, 32), dtype=ttnn.bfloat16, layout=ttnn.ROW_MAJOR_LAYOUT,
+                           device=d, memory_config=ttnn.DRAM_MEMORY_CONFIG)  # fmt: skip
+
+
+def _sharded_scores(ttnn, torch, d, cores=2):
+    """[1, 1, 32 * cores, 256] height-sharded, one 32x256 shard per core."""
+    mc = ttnn.create_sharded_memory_config((32, 256), ttnn.CoreGrid(y=1, x=cores), ttnn.ShardStrategy.HEIGHT,
+                                           use_height_and_width_as_shard_shape=True)  # fmt: skip
+    return _dev(ttnn, torch, d, (1, 1, 32 * cores, 256), mc=mc)
+
+
+def _softmax_pc(ttnn, grid=(2, 1), subblock_w=8, block_h=1, block_w=8):
+    return ttnn.SoftmaxShardedMultiCoreProgramConfig(compute_with_storage_grid_size=ttnn.CoreCoord(*grid),
+                                                     subblock_w=subblock_w, block_h=block_h, block_w=block_w)  # fmt: skip
+
+
 def _cases() -> list[Case]:
     c: list[Case] = []
 
@@ -369,6 +407,45 @@ def _cases() -> list[Case]:
     add("plus_one on a float tensor", "eltwise",
         lambda t, th, d: t.plus_one(_dev(t, th, d, (32,), dtype=t.float32, layout=t.ROW_MAJOR_LAYOUT)))  # fmt: skip
 
+    # --- hand-written TTNN code (the emulator's API beyond the templates)
+    add("rms_norm on a sharded input without a program config (derived from the shard spec)", "norm",
+        lambda t, th, d: t.rms_norm(_width_sharded_x(t, th, d), epsilon=1e-5, weight=_norm_weight(t, th, d)),
+        valid=True)  # fmt: skip
+    add("layer_norm on a sharded input without a program config", "norm",
+        lambda t, th, d: t.layer_norm(_width_sharded_x(t, th, d), epsilon=1e-5, weight=_norm_weight(t, th, d)),
+        valid=True)  # fmt: skip
+    add("interleaved_to_sharded(t, CoreCoord grid, shard shape, scheme, orientation)", "data movement",
+        lambda t, th, d: t.interleaved_to_sharded(_dev(t, th, d, (1, 1, 32, 256)), t.CoreCoord(8, 1), [32, 32],
+                                                  t.TensorMemoryLayout.WIDTH_SHARDED, t.ShardOrientation.ROW_MAJOR),
+        valid=True)  # fmt: skip
+    add("interleaved_to_sharded by keywords with a CoreRangeSet grid", "data movement",
+        lambda t, th, d: t.interleaved_to_sharded(
+            _dev(t, th, d, (1, 1, 32, 256)), grid=t.CoreRangeSet({t.CoreRange(t.CoreCoord(0, 0), t.CoreCoord(7, 0))}),
+            shard_shape=[32, 32], shard_scheme=t.TensorMemoryLayout.WIDTH_SHARDED,
+            shard_orientation=t.ShardOrientation.ROW_MAJOR), valid=True)  # fmt: skip
+    add("slice by sequences named like the tensor overload, without steps (no overload binds)", "data movement",
+        lambda t, th, d: t.slice(_dev(t, th, d, (1, 1, 32, 64)), starts=[0, 0, 0, 0], ends=[1, 1, 32, 32]))  # fmt: skip
+    add("softmax_in_place, interleaved", "softmax",
+        lambda t, th, d: t.softmax_in_place(_dev(t, th, d, (1, 1, 64, 256))), valid=True)  # fmt: skip
+    add("softmax_in_place on a row-major input", "softmax",
+        lambda t, th, d: t.softmax_in_place(_dev(t, th, d, (1, 1, 64, 256), layout=t.ROW_MAJOR_LAYOUT)))  # fmt: skip
+    add("scale_mask_softmax with a one-tile-row mask", "softmax",
+        lambda t, th, d: t.scale_mask_softmax(_dev(t, th, d, (1, 1, 64, 256)), 0.125, _dev(t, th, d, (1, 1, 32, 256))),
+        valid=True)  # fmt: skip
+    add("scale_mask_softmax with a full [64, 256] mask (0.81.1: height 1 or 32)", "softmax",
+        lambda t, th, d: t.scale_mask_softmax(_dev(t, th, d, (1, 1, 64, 256)), 0.125, _dev(t, th, d, (1, 1, 64, 256))))  # fmt: skip
+    add("scale_mask_softmax with a scale and no mask", "softmax",
+        lambda t, th, d: t.scale_mask_softmax(_dev(t, th, d, (1, 1, 64, 256)), 0.125))  # fmt: skip
+    add("scale_mask_softmax_in_place, sharded (one shard per core)", "softmax",
+        lambda t, th, d: t.scale_mask_softmax_in_place(_sharded_scores(t, th, d), program_config=_softmax_pc(t)),
+        valid=True)  # fmt: skip
+    add("softmax_in_place, sharded: block_w 8 not divisible by subblock_w 3", "softmax",
+        lambda t, th, d: t.softmax_in_place(_sharded_scores(t, th, d), program_config=_softmax_pc(t, subblock_w=3)))  # fmt: skip
+    add("softmax_in_place, sharded: 4 cores in the config for 2 shards", "softmax",
+        lambda t, th, d: t.softmax_in_place(_sharded_scores(t, th, d), program_config=_softmax_pc(t, grid=(4, 1))))  # fmt: skip
+    add("softmax_in_place, sharded: block_w 4 short of the width (8 tiles)", "softmax",
+        lambda t, th, d: t.softmax_in_place(_sharded_scores(t, th, d), program_config=_softmax_pc(t, subblock_w=4, block_w=4)))  # fmt: skip
+
     # --- aliasing: ops that return their input (deallocating one deallocates both) vs new tensors
     def after_dealloc(t, th, d, op, mc=None):
         x = _dev(t, th, d, (1, 1, 32, 256), mc=mc)
@@ -419,3 +496,31 @@ def run_case(case: Case, ttnn, torch, device) -> dict:
         if hasattr(t, "memory_config") and t.storage_type() == ttnn.StorageType.DEVICE:
             ttnn.deallocate(t)
     return {"verdict": "accepts", "message": ""}
+
+
+def program_cache_counts(ttnn, torch, device) -> list[tuple[str, int]]:
+    """device.num_program_cache_entries() after each step of a sequence hand-written code runs."""
+    x = _dev(ttnn, torch, device, (1, 1, 32, 256))
+    counts = [("open + from_torch", device.num_program_cache_entries())]
+
+    def step(label, fn):
+        fn()
+        counts.append((label, device.num_program_cache_entries()))
+
+    step("add", lambda: ttnn.add(x, x))
+    step("the same add again", lambda: ttnn.add(x, x))
+    step("multiply", lambda: ttnn.multiply(x, x))
+    mc = ttnn.create_sharded_memory_config((32, 32), ttnn.CoreGrid(y=1, x=8), ttnn.ShardStrategy.WIDTH,
+                                           use_height_and_width_as_shard_shape=True)  # fmt: skip
+    held = {}
+    step(
+        "to_memory_config to width-sharded",
+        lambda: held.setdefault("xs", ttnn.to_memory_config(x, mc)),
+    )
+    step("interleaved_to_sharded to the same config", lambda: ttnn.interleaved_to_sharded(
+        x, ttnn.CoreCoord(8, 1), [32, 32], ttnn.TensorMemoryLayout.WIDTH_SHARDED, ttnn.ShardOrientation.ROW_MAJOR))  # fmt: skip
+    step("add on the sharded tensor", lambda: ttnn.add(held["xs"], held["xs"]))
+    step("disable_and_clear_program_cache", device.disable_and_clear_program_cache)
+    step("add with the cache disabled", lambda: ttnn.add(x, x))
+    step("enable_program_cache + add", lambda: (device.enable_program_cache(), ttnn.add(x, x)))
+    return counts

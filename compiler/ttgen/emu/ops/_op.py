@@ -14,7 +14,8 @@ from ttgen.emu.tensor import Tensor, padded_shape_of, quantize_to, tile_pad
 from ttgen.emu.types import CoreRange, DataType, Layout, MemoryConfig
 
 __all__ = [
-    "check_program_cbs", "device_op", "int64_tensor", "launch", "make_tensor", "on_device", "output_memory_config", "run_kernels", "tensors_in",
+    "check_program_cbs", "device_op", "int64_tensor", "launch", "make_tensor", "on_device", "output_memory_config",
+    "accepts", "overloaded", "run_kernels", "tensors_in",
 ]  # fmt: skip
 
 
@@ -29,6 +30,32 @@ def tensors_in(value) -> list[Tensor]:
 
 
 _kernel_slots: list = []  # per running device_op call (innermost last): the kernel it launched
+_nested: list = []  # per running device_op call: whether it called another device op
+
+
+def _spec(value):
+    """What a program is compiled for: a tensor's shape, dtype, layout and memory config; any other
+    argument by value (configs, dims, scalars)."""
+    if isinstance(value, Tensor):
+        return (
+            "tensor",
+            tuple(value.shape),
+            value.dtype,
+            value.layout,
+            repr(value.memory_config()),
+        )
+    if isinstance(value, (list, tuple)):
+        return tuple(_spec(v) for v in value)
+    if isinstance(value, dict):
+        return tuple((k, _spec(v)) for k, v in sorted(value.items()))
+    return repr(value)
+
+
+def _cache_program(device, name: str, args, kwargs) -> None:
+    """The device's program cache gains an entry per distinct program: an op that runs one device
+    operation (not a composite of others), keyed by its input specs and attributes."""
+    if device.program_cache_enabled and not device.replaying:
+        device.program_cache.add((name, _spec(args), _spec(kwargs)))
 
 
 def device_op(fn):
@@ -46,13 +73,19 @@ def device_op(fn):
             len(devices) <= 1,
             lambda: f"{fn.__name__}: all input tensors must be on the same device",
         )
+        if _nested:
+            _nested[-1] = True
         _kernel_slots.append(None)
+        _nested.append(False)
         try:
             with torch.inference_mode():  # see run_kernels
                 out = fn(*args, **kwargs)
         finally:
             kernel = _kernel_slots.pop()
+            composite = _nested.pop()
         device = next(iter(devices.values()), None)
+        if device is not None and not composite and out is not None and tensors_in(out):
+            _cache_program(device, getattr(fn, "program", fn.__name__), args, kwargs)
         if device is not None and device.capturing is not None and not device.replaying:
             for t in inputs + tensors_in(out):
                 t._traced = True
@@ -63,6 +96,52 @@ def device_op(fn):
 
     wrapper.emulated = fn
     return wrapper
+
+
+class _NoMatch(Exception):
+    pass
+
+
+def overloaded(name: str, *alternatives):
+    """One function with several signatures, resolved as nanobind resolves an overloaded binding:
+    the first alternative whose signature binds the call and whose annotated parameters accept
+    the arguments' types runs. Each alternative is a plain function; `types` annotations are
+    tuples of accepted classes (`{"grid": (CoreCoord, CoreRangeSet)}`) given with `accepts`.
+    The conformance test compares each alternative with one overload of the real function."""
+    import inspect
+
+    sigs = [(alt, inspect.signature(alt), getattr(alt, "accepts", {})) for alt in alternatives]
+
+    def dispatch(*args, **kwargs):
+        for alt, sig, accepts in sigs:
+            try:
+                bound = sig.bind(*args, **kwargs)
+            except TypeError:
+                continue
+            if all(
+                k not in bound.arguments or isinstance(bound.arguments[k], types)
+                for k, types in accepts.items()
+            ):
+                return alt(*args, **kwargs)
+        shown = "; ".join(f"{name}{sig}" for _, sig, _ in sigs)
+        raise TypeError(
+            f"{name}(): incompatible function arguments. The supported signatures are: {shown}"
+        )
+
+    dispatch.__name__ = dispatch.__qualname__ = name
+    dispatch.__doc__ = alternatives[0].__doc__
+    dispatch.overloads = alternatives
+    return dispatch
+
+
+def accepts(**types):
+    """The argument types an overload alternative takes (see `overloaded`)."""
+
+    def mark(fn):
+        fn.accepts = types
+        return fn
+
+    return mark
 
 
 def launch(kernel, *, parallel: bool = False) -> None:
@@ -130,7 +209,7 @@ def reserve_output(logical_shape, dtype: DataType, layout: Layout, device,
             layout == Layout.TILE,
             lambda: f"Tile layout is required for tensor of type {dtype.name}",
         )
-    return Tensor(torch.empty(0), dtype, layout, tuple(logical_shape), device=device,
+    return Tensor._make(torch.empty(0), dtype, layout, tuple(logical_shape), device=device,
                   memory_config=memory_config)  # fmt: skip
 
 
@@ -166,7 +245,7 @@ def make_tensor(values: torch.Tensor, dtype: DataType, layout: Layout, *, device
         )
         out._data = data
         return out
-    return Tensor(data, dtype, layout, logical, device=device, memory_config=memory_config)
+    return Tensor._make(data, dtype, layout, logical, device=device, memory_config=memory_config)
 
 
 def output_memory_config(memory_config: MemoryConfig | None, default: MemoryConfig) -> MemoryConfig:

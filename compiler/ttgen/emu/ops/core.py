@@ -10,29 +10,36 @@ from pathlib import Path
 
 import torch
 
+from ttgen.emu.device import MeshDevice
 from ttgen.emu.errors import fatal, require
 from ttgen.emu.ops._op import (
+    accepts,
     check_tile,
     device_op,
     launch,
     make_tensor,
     on_device,
+    overloaded,
     reserve_output,
 )
-from ttgen.emu.tensor import Tensor, padded_shape_of
+from ttgen.emu.tensor import Shape, Tensor, padded_shape_of
 from ttgen.emu.types import (
     DRAM_MEMORY_CONFIG,
     BufferType,
+    CoreCoord,
+    CoreRange,
+    CoreRangeSet,
     DataType,
     Layout,
     MemoryConfig,
+    ShardOrientation,
     ShardSpec,
     TensorMemoryLayout,
 )
 
 __all__ = [
     "as_tensor", "clone", "concat", "copy_host_to_device_tensor", "deallocate", "from_device",
-    "from_torch", "interleaved_to_sharded", "pad", "permute", "reshape", "sharded_to_interleaved",
+    "from_torch", "get_memory_config", "interleaved_to_sharded", "pad", "permute", "reshape", "sharded_to_interleaved",
     "slice", "tilize", "to_device", "to_layout", "to_memory_config", "to_torch", "transpose",
     "typecast", "unsqueeze_to_4D", "untilize",
 ]  # fmt: skip
@@ -176,7 +183,7 @@ def as_tensor(tensor, dtype=None, *, layout=Layout.ROW_MAJOR, device=None, memor
     if path.is_file():
         try:
             blob = torch.load(path, weights_only=True)
-            host = Tensor(
+            host = Tensor._make(
                 blob["data"], DataType[blob["dtype"]], Layout[blob["layout"]], blob["shape"]
             )
         except Exception:  # noqa: BLE001 - a stale or corrupt cache entry is rebuilt
@@ -206,7 +213,7 @@ def to_device(tensor: Tensor, device, memory_config=None, *, queue_id=None) -> T
         require(tensor.device() is device, "to_device: tensor is on another device")
         return tensor
     _no_host_io_in_capture(device, "to_device")
-    return Tensor(tensor._data.clone(), tensor.dtype, tensor.layout, tensor.shape, device=device,
+    return Tensor._make(tensor._data.clone(), tensor.dtype, tensor.layout, tensor.shape, device=device,
                   memory_config=memory_config or DRAM_MEMORY_CONFIG)  # fmt: skip
 
 
@@ -214,7 +221,7 @@ def from_device(tensor: Tensor, blocking=True, *, queue_id=None) -> Tensor:
     on_device(tensor)
     _no_host_io_in_capture(tensor.device(), "from_device")
     tensor.check_alive()
-    return Tensor(tensor._data.clone(), tensor.dtype, tensor.layout, tensor.shape)
+    return Tensor._make(tensor._data.clone(), tensor.dtype, tensor.layout, tensor.shape)
 
 
 def copy_host_to_device_tensor(host_tensor: Tensor, device_tensor: Tensor, cq_id=None) -> None:
@@ -271,19 +278,16 @@ def to_memory_config(
     on_device(tensor)
     if memory_config == tensor.memory_config() and dtype in (None, tensor.dtype):
         return tensor  # the real op returns its input: deallocating one deallocates both
+    # the device operation it runs (and the program-cache entry it shares with a direct call)
+    if memory_config.is_sharded() and not tensor.is_sharded():
+        return _interleaved_to_sharded(tensor, memory_config, dtype, False, None)
+    if tensor.is_sharded() and not memory_config.is_sharded():
+        return sharded_to_interleaved(tensor, memory_config, dtype)
     return _moved(tensor, memory_config, dtype)
 
 
 @device_op
-def typecast(
-    input_tensor: Tensor, dtype, *args, memory_config=None, output_tensor=None, sub_core_grids=None
-) -> Tensor:
-    if args:  # typecast(input, input_dtype, output_dtype)
-        require(
-            dtype == input_tensor.dtype,
-            lambda: f"typecast: input dtype {dtype} does not match tensor {input_tensor.dtype}",
-        )
-        (dtype,) = args
+def _typecast(input_tensor: Tensor, dtype, memory_config) -> Tensor:
     # host tensors are converted on the host, as the real op does
     if dtype.is_block_float or input_tensor.dtype.is_block_float:
         check_tile(input_tensor, "typecast input with a block-float dtype")
@@ -295,14 +299,33 @@ def typecast(
     return _rebuild(input_tensor, values, dtype=dtype, memory_config=memory_config, moved=False)
 
 
+_typecast.program = "typecast"
+
+
+@accepts(dtype=DataType)
+def _typecast_to(input_tensor: Tensor, dtype, *, memory_config=None, output_tensor=None, sub_core_grids=None) -> Tensor:  # fmt: skip
+    return _typecast(input_tensor, dtype, memory_config)
+
+
+@accepts(input_dtype=DataType, output_dtype=DataType)
+def _typecast_from_to(input_tensor: Tensor, input_dtype, output_dtype, *, memory_config=None, output_tensor=None,
+                      sub_core_grids=None) -> Tensor:  # fmt: skip
+    require(
+        input_dtype == input_tensor.dtype,
+        lambda: f"typecast: input dtype {input_dtype} does not match tensor {input_tensor.dtype}",
+    )
+    return _typecast(input_tensor, output_dtype, memory_config)
+
+
+typecast = overloaded("typecast", _typecast_to, _typecast_from_to)
+
+
 @device_op
 def _reshape_device(input_tensor, shape, memory_config):
     return _rearranged(input_tensor, shape, lambda v: v.reshape(shape), memory_config)
 
 
-def reshape(input_tensor: Tensor, shape, *args, memory_config=None, pad_value=None,
-            reshape_tile_mode=None, sub_core_grids=None, skip_padding_fill=False) -> Tensor:  # fmt: skip
-    """`reshape(t, shape)` or `reshape(t, logical_shape, padded_shape)`."""
+def _reshape(input_tensor: Tensor, shape, padded, memory_config) -> Tensor:
     shape = [int(s) for s in shape]
     volume = input_tensor.volume()
     if shape.count(-1) == 1:
@@ -317,8 +340,8 @@ def reshape(input_tensor: Tensor, shape, *args, memory_config=None, pad_value=No
         math.prod(shape) == volume,
         lambda: f"reshape: the volume of {shape} does not match {list(input_tensor.shape)}",
     )
-    if args:
-        padded = [int(s) for s in args[0]]
+    if padded is not None:
+        padded = [int(s) for s in padded]
         require(
             list(padded_shape_of(tuple(shape), input_tensor.layout)) == padded,
             lambda: f"reshape: padded shape {padded} is not the tile padding of {shape}",
@@ -330,6 +353,23 @@ def reshape(input_tensor: Tensor, shape, *args, memory_config=None, pad_value=No
     return _reshape_device(input_tensor, shape, memory_config)
 
 
+@accepts(shape=(Shape, list, tuple))
+def _reshape_to(input_tensor: Tensor, shape, *, memory_config=None, pad_value=None, reshape_tile_mode=None,
+                sub_core_grids=None, skip_padding_fill=False) -> Tensor:  # fmt: skip
+    """`reshape(t, shape)`; -1 infers one dimension."""
+    return _reshape(input_tensor, shape, None, memory_config)
+
+
+@accepts(logical_shape=(Shape, list, tuple), padded_shape=(Shape, list, tuple))
+def _reshape_padded(input_tensor: Tensor, logical_shape, padded_shape, *, memory_config=None, pad_value=None,
+                    reshape_tile_mode=None, sub_core_grids=None, skip_padding_fill=False) -> Tensor:  # fmt: skip
+    return _reshape(input_tensor, logical_shape, padded_shape, memory_config)
+
+
+# the first and third overloads (ttnn.Shape, a sequence of ints) are one here: Shape is a tuple
+reshape = overloaded("reshape", _reshape_to, _reshape_padded)
+
+
 def unsqueeze_to_4D(tensor: Tensor) -> Tensor:
     shape = list(tensor.shape)
     require(len(shape) <= 4, lambda: f"unsqueeze_to_4D: rank {len(shape)} > 4")
@@ -337,7 +377,7 @@ def unsqueeze_to_4D(tensor: Tensor) -> Tensor:
 
 
 @device_op
-def permute(input_tensor: Tensor, dims, *args, memory_config=None, pad_value=0.0) -> Tensor:
+def _permute(input_tensor: Tensor, dims, memory_config) -> Tensor:
     dims = [d % len(input_tensor.shape) for d in dims]
     require(
         sorted(dims) == list(range(len(input_tensor.shape))),
@@ -349,10 +389,22 @@ def permute(input_tensor: Tensor, dims, *args, memory_config=None, pad_value=0.0
     return _rearranged(input_tensor, shape, lambda v: v.permute(dims).contiguous(), memory_config)
 
 
+_permute.program = "permute"
+
+
+def _permute_kw(input_tensor: Tensor, dims, *, memory_config=None, pad_value=0.0) -> Tensor:
+    return _permute(input_tensor, dims, memory_config)
+
+
+def _permute_pad(input_tensor: Tensor, dims, pad_value=0.0) -> Tensor:
+    return _permute(input_tensor, dims, None)
+
+
+permute = overloaded("permute", _permute_kw, _permute_pad)
+
+
 @device_op
-def transpose(
-    input_tensor: Tensor, dim1: int, dim2: int, *args, memory_config=None, pad_value=0.0
-) -> Tensor:
+def _transpose(input_tensor: Tensor, dim1: int, dim2: int, memory_config) -> Tensor:
     shape = list(input_tensor.shape)
     require(
         -len(shape) <= dim1 < len(shape) and -len(shape) <= dim2 < len(shape),
@@ -364,9 +416,22 @@ def transpose(
     )
 
 
+_transpose.program = "transpose"
+
+
+def _transpose_kw(input_tensor: Tensor, dim1: int, dim2: int, *, memory_config=None, pad_value=0.0) -> Tensor:  # fmt: skip
+    return _transpose(input_tensor, dim1, dim2, memory_config)
+
+
+def _transpose_pad(input_tensor: Tensor, dim1: int, dim2: int, pad_value=0.0) -> Tensor:
+    return _transpose(input_tensor, dim1, dim2, None)
+
+
+transpose = overloaded("transpose", _transpose_kw, _transpose_pad)
+
+
 @device_op
-def slice(input_tensor: Tensor, starts, ends, slice_step=None, *, memory_config=None, output_tensor=None,
-          pad_value=None, slice_dim=None, num_devices=None, sub_core_grids=None) -> Tensor:  # fmt: skip
+def _slice(input_tensor: Tensor, starts, ends, slice_step, memory_config, output_tensor) -> Tensor:
     shape = list(input_tensor.shape)
     require(
         len(starts) == len(ends) == len(shape),
@@ -394,23 +459,64 @@ def slice(input_tensor: Tensor, starts, ends, slice_step=None, *, memory_config=
     return _rebuild(input_tensor, out, memory_config=mc)
 
 
+_slice.program = "slice"
+
+
+def _ints(t: Tensor) -> list[int]:
+    return [int(v) for v in t.values().reshape(-1).tolist()]
+
+
+@accepts(starts=Tensor, ends=Tensor)
+def _slice_tensors(input_tensor: Tensor, starts, ends, slice_step=None, *, memory_config=None, output_tensor=None,
+                   pad_value=None, slice_dim=None, num_devices=None, sub_core_grids=None) -> Tensor:  # fmt: skip
+    """Starts and ends held in (uint32) tensors."""
+    return _slice(
+        input_tensor, _ints(starts), _ints(ends), slice_step, memory_config, output_tensor
+    )
+
+
+@accepts(starts=(list, tuple), ends=(list, tuple), steps=(list, tuple))
+def _slice_steps(input_tensor: Tensor, starts, ends, steps, *, memory_config=None, output_tensor=None,
+                 pad_value=None, sub_core_grids=None) -> Tensor:  # fmt: skip
+    return _slice(input_tensor, starts, ends, steps, memory_config, output_tensor)
+
+
+@accepts(slice_start=(list, tuple), slice_end=(list, tuple))
+def _slice_range(input_tensor: Tensor, slice_start, slice_end, slice_step=None, *, memory_config=None,
+                 output_tensor=None, pad_value=None, sub_core_grids=None) -> Tensor:  # fmt: skip
+    return _slice(input_tensor, slice_start, slice_end, slice_step, memory_config, output_tensor)
+
+
+slice = overloaded("slice", _slice_tensors, _slice_steps, _slice_range)  # noqa: A001 - ttnn's name
+
+
 @device_op
-def pad(input_tensor: Tensor, padding, value, *args, use_multicore=True, memory_config=None,
-        sub_core_grids=None) -> Tensor:  # fmt: skip
-    """`pad(t, [(before, after), ...], value)` or `pad(t, output_padded_shape, input_tensor_start, value)`."""
-    shape = list(input_tensor.shape)
-    if args:  # (output_padded_shape, input_tensor_start, value)
-        out_shape, start, value = padding, value, args[0]
-        pairs = [
-            (int(s), int(o) - int(s) - n) for o, s, n in zip(out_shape, start, shape, strict=True)
-        ]
-    else:
-        pairs = [tuple(int(v) for v in p) for p in padding]
-        pairs = [(0, 0)] * (len(shape) - len(pairs)) + pairs
+def _pad(input_tensor: Tensor, pairs, value, memory_config) -> Tensor:
     require(all(b >= 0 and a >= 0 for b, a in pairs), lambda: f"pad: negative padding {pairs}")
     flat = [v for b, a in reversed(pairs) for v in (b, a)]
     out = torch.nn.functional.pad(input_tensor.values(), flat, value=float(value))
     return _rebuild(input_tensor, out, memory_config=memory_config, moved=False)
+
+
+_pad.program = "pad"
+
+
+def _pad_pairs(input_tensor: Tensor, padding, value, *, use_multicore=True, memory_config=None,
+               sub_core_grids=None) -> Tensor:  # fmt: skip
+    """`pad(t, [(before, after), ...], value)`: the pairs of the last dims."""
+    pairs = [tuple(int(v) for v in p) for p in padding]
+    pairs = [(0, 0)] * (len(input_tensor.shape) - len(pairs)) + pairs
+    return _pad(input_tensor, pairs, value, memory_config)
+
+
+def _pad_to_shape(input_tensor: Tensor, output_padded_shape, input_tensor_start, value, *, use_multicore=True,
+                  memory_config=None, sub_core_grids=None) -> Tensor:  # fmt: skip
+    pairs = [(int(s), int(o) - int(s) - n) for o, s, n
+             in zip(output_padded_shape, input_tensor_start, input_tensor.shape, strict=True)]  # fmt: skip
+    return _pad(input_tensor, pairs, value, memory_config)
+
+
+pad = overloaded("pad", _pad_pairs, _pad_to_shape)
 
 
 @device_op
@@ -494,26 +600,12 @@ def sharded_to_interleaved(input_tensor: Tensor, memory_config=None, output_dtyp
 
 
 @device_op
-def interleaved_to_sharded(input_tensor: Tensor, sharded_memory_config, output_dtype=None, *args,
-                           keep_l1_aligned=False, preallocated_output=None) -> Tensor:  # fmt: skip
-    """`(t, sharded_memory_config[, output_dtype])` or `(t, grid, shard_shape, shard_scheme,
-    shard_orientation[, output_dtype])`."""
+def _interleaved_to_sharded(input_tensor: Tensor, sharded_memory_config, output_dtype, keep_l1_aligned,
+                            preallocated_output) -> Tensor:  # fmt: skip
     on_device(input_tensor)
     require(
         not input_tensor.is_sharded(), "interleaved_to_sharded: input tensor must be interleaved"
     )
-    if not isinstance(sharded_memory_config, MemoryConfig):
-        grid, shard_shape = sharded_memory_config, output_dtype
-        scheme, orientation = args[0], args[1]
-        output_dtype = args[2] if len(args) > 2 else None
-        layout = (
-            scheme
-            if isinstance(scheme, TensorMemoryLayout)
-            else TensorMemoryLayout[f"{scheme.name}_SHARDED"]
-        )
-        sharded_memory_config = MemoryConfig(
-            layout, BufferType.L1, ShardSpec(grid, shard_shape, orientation)
-        )
     require(
         sharded_memory_config.is_sharded(),
         "interleaved_to_sharded: output memory config must be sharded",
@@ -523,3 +615,146 @@ def interleaved_to_sharded(input_tensor: Tensor, sharded_memory_config, output_d
         "interleaved_to_sharded: output memory config needs a shard spec",
     )
     return _moved(input_tensor, sharded_memory_config, output_dtype)
+
+
+_interleaved_to_sharded.program = "interleaved_to_sharded"
+
+
+@accepts(
+    grid=(CoreCoord, CoreRangeSet),
+    shard_scheme=TensorMemoryLayout,
+    shard_orientation=ShardOrientation,
+)
+def _i2s_grid(input_tensor: Tensor, grid, shard_shape, shard_scheme, shard_orientation, output_dtype=None, *,
+              keep_l1_aligned=False) -> Tensor:  # fmt: skip
+    """A grid (a CoreCoord is the rectangle of that size from (0, 0)), the shard shape, the scheme
+    and the orientation; the output is in L1."""
+    if isinstance(grid, CoreCoord):
+        grid = CoreRangeSet({CoreRange(CoreCoord(0, 0), CoreCoord(grid.x - 1, grid.y - 1))})
+    mc = MemoryConfig(
+        shard_scheme, BufferType.L1, ShardSpec(grid, list(shard_shape), shard_orientation)
+    )
+    return _interleaved_to_sharded(input_tensor, mc, output_dtype, keep_l1_aligned, None)
+
+
+@accepts(sharded_memory_config=MemoryConfig)
+def _i2s_memory_config(input_tensor: Tensor, sharded_memory_config, output_dtype=None, *, keep_l1_aligned=False,
+                       preallocated_output=None) -> Tensor:  # fmt: skip
+    return _interleaved_to_sharded(input_tensor, sharded_memory_config, output_dtype, keep_l1_aligned,
+                                   preallocated_output)  # fmt: skip
+
+
+interleaved_to_sharded = overloaded("interleaved_to_sharded", _i2s_grid, _i2s_memory_config)
+
+
+# --------------------------------------------------------------------------- ttnn.Tensor's API
+
+
+def get_memory_config(arg: Tensor, /) -> MemoryConfig | None:
+    """The memory config of a device tensor; None for a host tensor."""
+    return arg.memory_config()
+
+
+@accepts(arg=Tensor)
+def _tensor_copy(arg: Tensor) -> Tensor:
+    """Another tensor with the same values, layout and placement."""
+    arg.check_alive()
+    return Tensor._make(arg._data.clone(), arg.dtype, arg.layout, arg.shape, device=arg.device(),
+                        memory_config=arg.memory_config())  # fmt: skip
+
+
+def _from_list(data, shape, data_type, layout, device, memory_config, pad_value) -> Tensor:
+    values = torch.tensor(list(data), dtype=torch.float32 if data_type.is_float else torch.int64)
+    require(
+        values.numel() == math.prod(shape),
+        lambda: f"Tensor: {values.numel()} values do not fill the shape {list(shape)}",
+    )
+    return from_torch(values.reshape(list(shape)), data_type, layout=layout, device=device,
+                      memory_config=memory_config, pad_value=pad_value or None)  # fmt: skip
+
+
+_NONE = type(None)  # custom tiles are not emulated: `tile` must be None
+
+
+@accepts(data=(list, tuple), data_type=DataType, layout=Layout, tile=_NONE)
+def _tensor_from_list_host(data, shape, data_type, layout, tile=None, pad_value=0.0) -> Tensor:
+    """A flat list of values with its shape, dtype and layout, on the host."""
+    return _from_list(data, shape, data_type, layout, None, None, pad_value)
+
+
+@accepts(
+    data=(list, tuple), data_type=DataType, layout=Layout, device=(MeshDevice, _NONE), tile=_NONE
+)
+def _tensor_from_list(
+    data, shape, data_type, layout, device=None, tile=None, pad_value=0.0
+) -> Tensor:
+    """The same on `device` (DRAM interleaved) when given."""
+    return _from_list(data, shape, data_type, layout, device, None, pad_value)
+
+
+@accepts(data=(list, tuple), data_type=DataType, layout=Layout, device=MeshDevice, memory_config=MemoryConfig,
+         tile=_NONE)  # fmt: skip
+def _tensor_from_list_placed(data, shape, data_type, layout, device, memory_config, tile=None, pad_value=0.0) -> Tensor:  # fmt: skip
+    return _from_list(data, shape, data_type, layout, device, memory_config, pad_value)
+
+
+@accepts(tensor=torch.Tensor)
+def _tensor_from_torch(tensor, data_type=None, device=None, layout=None, mem_config=None, tile=None, cq_id=None,
+                       pad_value=None, mesh_mapper=None, preserve_nan_values=False, col_tilize=False,
+                       enable_bfloat_opt=False) -> Tensor:  # fmt: skip
+    """A torch tensor (row-major unless `layout`), as from_torch converts it."""
+    return from_torch(tensor, data_type, tile=tile, pad_value=pad_value, layout=layout, device=device,
+                      memory_config=mem_config, mesh_mapper=mesh_mapper, cq_id=cq_id,
+                      preserve_nan_values=preserve_nan_values, col_tilize=col_tilize,
+                      enable_bfloat_opt=enable_bfloat_opt)  # fmt: skip
+
+
+# ttnn.Tensor(...): the real binding's overloads, in its order (its float- and int-data forms of the
+# list constructors are one alternative each here: the values are converted by data_type)
+tensor_constructor = overloaded("Tensor", _tensor_copy, _tensor_from_list_host, _tensor_from_list,
+                                _tensor_from_list_placed, _tensor_from_torch)  # fmt: skip
+
+
+@accepts(target_layout=Layout)
+def _to_layout_method(self: Tensor, target_layout) -> Tensor:
+    return to_layout(self, target_layout)
+
+
+def _to_device_method(self: Tensor, device, mem_config=None, cq_id=None) -> Tensor:
+    return to_device(self, device, mem_config)
+
+
+tensor_to = overloaded("to", _to_layout_method, _to_device_method)
+
+
+def _normalised_slices(tensor: Tensor, slices) -> list[builtins.slice]:
+    if not isinstance(slices, tuple):
+        slices = (slices,)
+    rank = len(tensor.shape)
+    if any(s is Ellipsis for s in slices):
+        at = slices.index(Ellipsis)
+        slices = slices[:at] + (builtins.slice(None),) * (rank - len(slices) + 1) + slices[at + 1 :]
+    require(
+        len(slices) <= rank, lambda: f"Tensor.__getitem__: {len(slices)} indices for rank {rank}"
+    )
+    out = []
+    for s, n in zip(
+        slices + (builtins.slice(None),) * (rank - len(slices)), tensor.shape, strict=True
+    ):
+        if isinstance(s, int):  # an index keeps its dimension, as ttnn's slicing does
+            s = s % n
+            s = builtins.slice(s, s + 1)
+        if not isinstance(s, builtins.slice):
+            raise TypeError(f"Invalid slice object: {s!r}")
+        out.append(builtins.slice(*s.indices(n)))
+    return out
+
+
+def tensor_getitem(tensor: Tensor, slices) -> Tensor:
+    if slices is Ellipsis:
+        return clone(tensor) if tensor.device() is not None else _rebuild(tensor, tensor.values())
+    index = _normalised_slices(tensor, slices)
+    if tensor.device() is not None:
+        return _slice(tensor, [i.start for i in index], [i.stop for i in index], [i.step for i in index],
+                      None, None)  # fmt: skip
+    return _rebuild(tensor, tensor.values()[tuple(index)].contiguous())

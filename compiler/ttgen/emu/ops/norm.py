@@ -14,7 +14,7 @@ from ttgen.devices.rules import (
     interleaved_rms_norm_cb_bytes,
     sharded_rms_norm_cb_bytes,
 )
-from ttgen.emu.errors import require, rules
+from ttgen.emu.errors import fatal, require, rules
 from ttgen.emu.ops._op import (
     check_program_cbs,
     check_tile,
@@ -27,17 +27,27 @@ from ttgen.emu.ops._op import (
 from ttgen.emu.scalars import scalar
 from ttgen.emu.tensor import Tensor
 from ttgen.emu.types import (
+    CoreCoord,
     DataType,
     LayerNormDefaultProgramConfig,
     LayerNormShardedMultiCoreProgramConfig,
     Layout,
     MathFidelity,
+    SoftmaxDefaultProgramConfig,
+    SoftmaxShardedMultiCoreProgramConfig,
     TensorMemoryLayout,
     WormholeComputeKernelConfig,
     num_cores_to_corerangeset,
 )
 
-__all__ = ["layer_norm", "rms_norm", "softmax"]
+__all__ = [
+    "layer_norm",
+    "rms_norm",
+    "scale_mask_softmax",
+    "scale_mask_softmax_in_place",
+    "softmax",
+    "softmax_in_place",
+]
 
 _DEFAULT_NORM_KERNEL = WormholeComputeKernelConfig(
     math_fidelity=MathFidelity.HiFi4, fp32_dest_acc_en=False
@@ -109,6 +119,17 @@ def _check_interleaved_rms_norm_cbs(x: Tensor, kernel) -> None:
     )
 
 
+def default_sharded_norm_config(x: Tensor) -> LayerNormShardedMultiCoreProgramConfig:
+    """The program config tt-metal derives from a sharded input's shard spec when none is given:
+    the shard grid's bounding box, one tile per subblock, one shard per core, not in place."""
+    spec = x.memory_config().shard_spec
+    box = spec.grid.bounding_box()
+    return LayerNormShardedMultiCoreProgramConfig(
+        compute_with_storage_grid_size=CoreCoord(box.end.x - box.start.x + 1, box.end.y - box.start.y + 1),
+        subblock_w=1, block_h=spec.shape[0] // 32, block_w=spec.shape[1] // 32, inplace=False,
+    )  # fmt: skip
+
+
 def _norm(
     kind, x, epsilon, weight, bias, residual, memory_config, program_config, compute_kernel_config
 ):
@@ -116,6 +137,8 @@ def _norm(
     check_tile(x, f"{kind} input")
     kernel = compute_kernel_config or _DEFAULT_NORM_KERNEL
     out_mc = memory_config if memory_config is not None else x.memory_config()
+    if program_config is None and x.is_sharded():
+        program_config = default_sharded_norm_config(x)
     sharded = isinstance(program_config, LayerNormShardedMultiCoreProgramConfig)
     if sharded:
         _validate_sharded(program_config, x, out_mc)
@@ -181,6 +204,131 @@ def layer_norm(input_tensor, *, epsilon=1e-12, weight=None, bias=None, residual_
                  program_config, compute_kernel_config)  # fmt: skip
 
 
+def _softmax_values(x: Tensor, dim: int, scale, mask: Tensor | None) -> torch.Tensor:
+    """softmax(x * scale + mask) in fp32. A row-major mask [B, 1, W/32, 32] is one row of W values
+    for every row; an interleaved tile mask of one row is added to every row, one of one tile row
+    (32 rows) to every tile row of the input; a sharded mask has the input's shape."""
+    v = x.values().float()
+    if scale is not None:
+        v = v * float(scalar(float(scale)))
+    if mask is not None:
+        m = mask.values().float()
+        if mask.layout == Layout.ROW_MAJOR:
+            m = m.reshape(m.shape[0], 1, 1, -1)[..., : v.shape[-1]]
+        elif not mask.is_sharded() and m.shape[-2] == 32 and v.shape[-2] > 32:
+            m = m.repeat(
+                *([1] * (m.dim() - 2)), v.shape[-2] // 32, 1
+            )  # tile row r: mask row r % 32
+        try:
+            v = v + m
+        except RuntimeError:
+            fatal(
+                f"softmax: the mask {list(mask.shape)} does not broadcast to the input {list(x.shape)}"
+            )
+    return torch.softmax(v, dim)
+
+
+def _check_softmax_input(x: Tensor, what: str) -> None:
+    on_device(x)
+    require(x.layout == Layout.TILE, f"{what}: Inputs to softmax must be tilized")
+    require(
+        x.dtype in (DataType.FLOAT32, DataType.BFLOAT16, DataType.BFLOAT8_B),
+        lambda: (
+            f"{what}: Input tensor must be FLOAT32, BFLOAT16, or BFLOAT8_B, got: {x.dtype.name}"
+        ),
+    )
+
+
+def _check_mask(x: Tensor, mask: Tensor | None, scale, program_config, what: str) -> None:
+    if mask is None:
+        require(scale is None, f"{what}: Scale value must not be set when mask is not present")
+        return
+    on_device(mask, "mask")
+    shape, mshape = x.padded_shape, mask.padded_shape
+    if mask.is_sharded():
+        require(mask.layout == Layout.TILE, f"{what}: Sharded mask must have TILE layout")
+        require(
+            tuple(mshape) == tuple(shape),
+            f"{what}: Sharded mask shape must match input tensor shape",
+        )
+        return
+    if mask.layout == Layout.ROW_MAJOR:
+        expected = (mshape[0], 1, shape[-1] // 32, 32)
+        require(tuple(mshape) == expected, lambda: f"{what}: Non-sharded mask shape must match expected shape {list(expected)}, got {list(mshape)}")  # fmt: skip
+    else:
+        rows = mask.shape[-2]
+        require(rows in (1, 32), lambda: f"{what}: Mask height must be 1 or input tensor tile height (32), got: "
+                f"{rows}. A full causal mask is not accepted here")  # fmt: skip
+    for i in range(1, len(shape) - 2):
+        require(mshape[i] == 1, f"{what}: Non-sharded mask intermediate dimensions must be 1")
+    if isinstance(program_config, SoftmaxDefaultProgramConfig):
+        require(
+            shape[0] == mshape[0],
+            lambda: (
+                f"{what}: Input and mask batch sizes must match, got {list(shape)} for input and {list(mshape)} for mask"
+            ),
+        )
+
+
+def _check_sharded_softmax(x: Tensor, pc: SoftmaxShardedMultiCoreProgramConfig, what: str) -> None:
+    shape = x.padded_shape
+    m, k = math.prod(shape) // shape[-1], shape[-1]
+    require(x.is_sharded(), f"{what}: SoftmaxShardedMultiCoreProgramConfig needs a sharded input")
+    require(m % 32 == 0, f"{what}: M must be divisible by tile height.")
+    require(k % 32 == 0, f"{what}: K must be divisible by tile width.")
+    require(
+        pc.subblock_w > 0 and pc.block_w % pc.subblock_w == 0,
+        f"{what}: block_w must be divisible by subblock_w.",
+    )
+    spec = x.memory_config().shard_spec
+    require(
+        pc.block_w * 32 == spec.shape[1],
+        lambda: (
+            f"{what}: block_w ({pc.block_w}) must match the shard width in tiles ({spec.shape[1] // 32}). "
+            f"Shard shape is {list(spec.shape)} with tile width 32."
+        ),
+    )
+    require(
+        pc.block_w * 32 == shape[-1], f"{what}: shard width must equal to input tensor shape[3]!"
+    )
+    g = pc.compute_with_storage_grid_size
+    require(
+        pc.block_w * pc.block_h > 0 and m * k // (pc.block_w * pc.block_h * 1024) == g.x * g.y,
+        lambda: (
+            f"{what}: number of shards must equal to number of cores. M = {m}, K = {k}, block_w = "
+            f"{pc.block_w}, block_h = {pc.block_h}, num_cores = {g.x * g.y}"
+        ),
+    )
+    require(
+        tuple(spec.shape) == (pc.block_h * 32, pc.block_w * 32),
+        lambda: (
+            f"{what}: the input's shard shape {list(spec.shape)} is not block_h x block_w tiles "
+            f"({pc.block_h * 32} x {pc.block_w * 32})"
+        ),
+    )
+
+
+def _softmax_in_place(what, x, dim, scale, mask, program_config) -> Tensor:
+    """The in-place softmaxes: the result overwrites `x` (the same tensor is returned)."""
+    _check_softmax_input(x, what)
+    require(
+        isinstance(
+            program_config, (SoftmaxDefaultProgramConfig, SoftmaxShardedMultiCoreProgramConfig)
+        ),
+        lambda: f"{what}: unsupported program config {type(program_config).__name__}",
+    )
+    require(dim in (-1, len(x.shape) - 1), f"{what}: only the last dimension is supported in place")
+    _check_mask(x, mask, scale, program_config, what)
+    if isinstance(program_config, SoftmaxShardedMultiCoreProgramConfig):
+        _check_sharded_softmax(x, program_config, what)
+
+    def run() -> None:
+        make_tensor(_softmax_values(x, -1, scale, mask), x.dtype, x.layout, out=x)
+
+    launch(run)
+    return x
+
+
 @device_op
 def softmax(
     input_tensor, dim=-1, *, memory_config=None, compute_kernel_config=None, numeric_stable=True
@@ -189,3 +337,35 @@ def softmax(
     out = torch.softmax(input_tensor.values().float(), dim)
     return make_tensor(out, input_tensor.dtype, input_tensor.layout, device=input_tensor.device(),
                        memory_config=memory_config or input_tensor.memory_config())  # fmt: skip
+
+
+@device_op
+def softmax_in_place(input_tensor, dim=-1, *, program_config=SoftmaxDefaultProgramConfig(),
+                     compute_kernel_config=None, numeric_stable=True) -> Tensor:  # fmt: skip
+    return _softmax_in_place("softmax_in_place", input_tensor, dim, None, None, program_config)
+
+
+@device_op
+def scale_mask_softmax(input_tensor, scale=None, mask=None, *, memory_config=None, is_causal_mask=False,
+                       compute_kernel_config=None, numeric_stable=True) -> Tensor:  # fmt: skip
+    """softmax(x * scale + mask) over the last dim into a new tensor (interleaved program)."""
+    _check_softmax_input(input_tensor, "scale_mask_softmax")
+    _check_mask(input_tensor, mask, scale, SoftmaxDefaultProgramConfig(), "scale_mask_softmax")
+    out = reserve_output(input_tensor.shape, input_tensor.dtype, Layout.TILE, input_tensor.device(),
+                         memory_config or input_tensor.memory_config())  # fmt: skip
+
+    def run() -> None:
+        make_tensor(
+            _softmax_values(input_tensor, -1, scale, mask), input_tensor.dtype, Layout.TILE, out=out
+        )
+
+    launch(run)
+    return out
+
+
+@device_op
+def scale_mask_softmax_in_place(input_tensor, scale=None, mask=None, *, program_config=SoftmaxDefaultProgramConfig(),
+                                is_causal_mask=False, compute_kernel_config=None, numeric_stable=False) -> Tensor:  # fmt: skip
+    return _softmax_in_place(
+        "scale_mask_softmax_in_place", input_tensor, -1, scale, mask, program_config
+    )
