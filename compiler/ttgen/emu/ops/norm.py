@@ -204,6 +204,9 @@ def layer_norm(input_tensor, *, epsilon=1e-12, weight=None, bias=None, residual_
                  program_config, compute_kernel_config)  # fmt: skip
 
 
+DEFAULT_SOFTMAX_PROGRAM = SoftmaxDefaultProgramConfig()  # the in-place softmaxes' default
+
+
 def _softmax_values(x: Tensor, dim: int, scale, mask: Tensor | None) -> torch.Tensor:
     """softmax(x * scale + mask) in fp32. A row-major mask [B, 1, W/32, 32] is one row of W values
     for every row; an interleaved tile mask of one row is added to every row, one of one tile row
@@ -340,7 +343,7 @@ def softmax(
 
 
 @device_op
-def softmax_in_place(input_tensor, dim=-1, *, program_config=SoftmaxDefaultProgramConfig(),
+def softmax_in_place(input_tensor, dim=-1, *, program_config=DEFAULT_SOFTMAX_PROGRAM,
                      compute_kernel_config=None, numeric_stable=True) -> Tensor:  # fmt: skip
     return _softmax_in_place("softmax_in_place", input_tensor, dim, None, None, program_config)
 
@@ -364,7 +367,7 @@ def scale_mask_softmax(input_tensor, scale=None, mask=None, *, memory_config=Non
 
 
 @device_op
-def scale_mask_softmax_in_place(input_tensor, scale=None, mask=None, *, program_config=SoftmaxDefaultProgramConfig(),
+def scale_mask_softmax_in_place(input_tensor, scale=None, mask=None, *, program_config=DEFAULT_SOFTMAX_PROGRAM,
                                 is_causal_mask=False, compute_kernel_config=None, numeric_stable=False) -> Tensor:  # fmt: skip
     return _softmax_in_place(
         "scale_mask_softmax_in_place", input_tensor, -1, scale, mask, program_config
