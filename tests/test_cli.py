@@ -124,7 +124,7 @@ def test_corrupt_config(capsys, tmp_path, tiny_checkpoint):
 
 def test_wrong_architecture(capsys, tmp_path, tiny_checkpoint):
     config = json.loads((tiny_checkpoint / "config.json").read_text())
-    (tiny_checkpoint / "config.json").write_text(json.dumps({**config, "model_type": "vit"}))
+    (tiny_checkpoint / "config.json").write_text(json.dumps({**config, "model_type": "resnet"}))
     _assert_bad(
         capsys, tmp_path, "llama", "--checkpoint", str(tiny_checkpoint), message="not a causal LM"
     )

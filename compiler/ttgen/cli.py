@@ -50,7 +50,13 @@ def _build_parser() -> argparse.ArgumentParser:
     )
     trace.add_argument("--batch", type=_positive_int, default=1, help="users per batch")
     trace.add_argument("--num-layers", type=_positive_int, help=_NUM_LAYERS_HELP)
-    trace.add_argument("--mode", choices=("prefill", "decode", "both"), default="both")
+    trace.add_argument(
+        "--mode",
+        choices=("all", "both", "prefill", "decode", "forward"),
+        default="all",
+        help="the modes to export (default all of the model's: prefill and decode for a causal LM, "
+        "forward for an image classifier; `both` = prefill and decode)",
+    )
     trace.add_argument(
         "--no-stamp",
         action="store_true",
@@ -243,7 +249,14 @@ def _cmd_trace(args: argparse.Namespace) -> int:
     label = args.checkpoint.name if args.checkpoint else (args.preset or family.default_preset)
     out = args.out or Path("traces") / f"{family.name}-{label}.json"
     check_writable(out)
-    modes = ("prefill", "decode") if args.mode == "both" else (args.mode,)
+    modes = {"all": None, "both": ("prefill", "decode")}.get(args.mode, (args.mode,))
+    from ttgen.models.kinds import modes_of
+
+    kind_modes = modes_of(family.model_kind)
+    if modes is not None and args.checkpoint is None and not set(modes) <= set(kind_modes):
+        raise TtgenError(
+            f"--mode {args.mode}: {family.model_kind} models are traced in {', '.join(kind_modes)}"
+        )
 
     err = Console(stderr=True, quiet=args.quiet, log_path=False)
     with err.status("importing torch and transformers") as status:

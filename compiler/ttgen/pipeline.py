@@ -10,7 +10,7 @@ from pathlib import Path
 from ttgen.errors import TtgenError
 from ttgen.match import MatchResult, match_graph
 from ttgen.spec import Spec
-from ttgen.trace.trace import MODES, ModelTrace
+from ttgen.trace.trace import ModelTrace
 
 __all__ = ["Analysis", "analyze", "compress_paths"]
 
@@ -40,7 +40,16 @@ def analyze(spec: Spec, *, preset: str | None = None, checkpoint: str | Path | N
         f"building {family.name} ({'checkpoint ' + str(checkpoint) if checkpoint else 'preset ' + (preset or family.default_preset)})"
     )
     model, source = build_model(family, preset=preset, checkpoint=checkpoint, num_layers=num_layers)
-    trace = trace_model(model, source, modes=MODES, batch=batch, seq_len=seq_len, step=step)
+    from ttgen.models.kinds import kind_of, modes_of
+
+    if kind_of(model) != spec.model_kind:
+        raise TtgenError(
+            f"{spec.path}: model: the spec is for model kind '{spec.model_kind}'; "
+            f"{type(model).__name__} is of kind '{kind_of(model)}'"
+        )
+    trace = trace_model(
+        model, source, modes=modes_of(spec.model_kind), batch=batch, seq_len=seq_len, step=step
+    )
     step("matching rules")
     return Analysis(
         spec, trace, {mode: match_graph(spec, g, mode) for mode, g in trace.graphs.items()}

@@ -67,7 +67,7 @@ CORPUS = [
     ("config.json a folder", lambda ck: ((ck / "config.json").unlink(), (ck / "config.json").mkdir()), "config", "missing"),
     ("no model_type", lambda ck: _edit_config(ck, model_type=None), "config", "no model_type"),
     ("unknown model_type", lambda ck: _edit_config(ck, model_type="llama9"), "config", "not a causal LM that transformers knows"),
-    ("not a causal LM", lambda ck: _edit_config(ck, model_type="vit"), "config", "not a causal LM"),
+    ("not a causal LM", lambda ck: _edit_config(ck, model_type="resnet"), "config", "not a causal LM"),
     ("no weights", lambda ck: _weights(ck).unlink(), "folder", "no *.safetensors"),
     ("truncated weights", _truncate, "folder", "cannot load checkpoint"),
     ("garbage weights", lambda ck: _weights(ck).write_bytes(os.urandom(4096)), "folder", "cannot load checkpoint"),

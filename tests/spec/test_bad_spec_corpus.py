@@ -12,7 +12,7 @@ import pytest
 from ttgen.cli import main
 
 ROOT = Path(__file__).resolve().parents[2]
-L, P = "llama.yaml", "common/llama_patterns.yaml"
+L, P, C = "llama.yaml", "common/llama_patterns.yaml", "common/compute_configs.yaml"
 
 # (id, file edited, old text, new text, needle on the line the error must name, message fragment);
 # old=None writes `new` as the whole file (bytes allowed).
@@ -42,7 +42,7 @@ CORPUS = [
     ("import twice", L, "imports: [common/llama_patterns.yaml]", "imports:\n  - common/llama_patterns.yaml\n  - common/llama_patterns.yaml", "  - common/llama_patterns.yaml", "already imported (at specs/llama.yaml:7)"),
     ("import not a string", L, "imports: [common/llama_patterns.yaml]", "imports: [common/llama_patterns.yaml, 5]", "imports:", "expected a file path, got 5"),
     ("imports not a list", L, "imports: [common/llama_patterns.yaml]", "imports: common/llama_patterns.yaml", "imports:", "imports: expected a list"),
-    ("cyclic import", P, "patterns:\n", "imports: [../llama.yaml]\npatterns:\n", "imports:", "cyclic import"),
+    ("cyclic import", C, "compute_configs:\n", "imports: [llama_patterns.yaml]\ncompute_configs:\n", "imports:", "cyclic import"),
     ("imported file with rules", P, "patterns:\n", "rules: []\npatterns:\n", "rules: []", "unknown key in imported file"),
     # --- target
     ("target missing", L, "target:\n  device: n150\n  max_batch: 32\n  max_seq_len: 1024\n  kv_cache: {kind: paged, block_size: 32}\n", "", "family:", "missing required key 'target'"),
@@ -59,10 +59,10 @@ CORPUS = [
     # --- precision presets and compute configs
     ("precision unknown", L, "precision: accuracy", "precision: turbo", "precision: turbo", "precision: unknown value 'turbo'"),
     ("preset name with quotes and a newline", P, "  bf16:\n", '  "x\\"\\"\\"\\nimport os":\n', '"x', "is not a valid name"),
-    ("compute config name with a hyphen", P, "  lofi: {math_fidelity: LoFi", "  lo-fi: {math_fidelity: LoFi", "lo-fi", "'lo-fi' is not a valid name"),
-    ("compute config name a keyword", P, "  lofi: {math_fidelity: LoFi", "  class: {math_fidelity: LoFi", "class:", "'class' is not a valid name"),
-    ("fidelity unknown", P, "lofi: {math_fidelity: LoFi", "lofi: {math_fidelity: LoFo", "lofi:", "math_fidelity: unknown value 'LoFo'"),
-    ("compute flag not a bool", P, "lofi: {math_fidelity: LoFi, math_approx_mode: false", "lofi: {math_fidelity: LoFi, math_approx_mode: 3", "lofi:", "expected true or false"),
+    ("compute config name with a hyphen", C, "  lofi: {math_fidelity: LoFi", "  lo-fi: {math_fidelity: LoFi", "lo-fi", "'lo-fi' is not a valid name"),
+    ("compute config name a keyword", C, "  lofi: {math_fidelity: LoFi", "  class: {math_fidelity: LoFi", "class:", "'class' is not a valid name"),
+    ("fidelity unknown", C, "lofi: {math_fidelity: LoFi", "lofi: {math_fidelity: LoFo", "lofi:", "math_fidelity: unknown value 'LoFo'"),
+    ("compute flag not a bool", C, "lofi: {math_fidelity: LoFi, math_approx_mode: false", "lofi: {math_fidelity: LoFi, math_approx_mode: 3", "lofi:", "expected true or false"),
     ("weight dtype unknown", P, "w2: bfloat8_b, lm_head: bfloat8_b, embedding: bfloat16, norm: bfloat16}\n    kv_cache: bfloat8_b\n    activations: bfloat16\n    logits: bfloat16",
      "w2: bfloat9_b, lm_head: bfloat8_b, embedding: bfloat16, norm: bfloat16}\n    kv_cache: bfloat8_b\n    activations: bfloat16\n    logits: bfloat16", "bfloat9_b", "unknown value 'bfloat9_b'"),
     ("weight name with a dot", P, "weights: {wqkv: bfloat8_b, wo: bfloat8_b, w1: bfloat8_b", "weights: {wqkv: bfloat8_b, wo.x: bfloat8_b, w1: bfloat8_b", "wo.x", "'wo.x' is not a valid name"),

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ttgen.errors import TtgenError
+from ttgen.models.kinds import modes_of
 
 __all__ = ["BLOCKS", "MODEL_KINDS", "BlockKind", "ModelKind", "get_block", "register_block"]
 
@@ -87,7 +88,7 @@ def _causal_lm_facts(records, config, mode):
 CAUSAL_LM = ModelKind(
     "causal_lm",
     roles=("embedding", "rotary_setup", "rms_norm", "attention", "mlp", "decoder", "lm_head"),
-    modes=("prefill", "decode"),
+    modes=modes_of("causal_lm"),
     files=(
         ("__init__.py", "init.py.j2"),
         ("model_config.py", "model_config.py.j2"),
@@ -133,4 +134,5 @@ from ttgen.blocks import (  # noqa: E402, F401
     mlp,
     rms_norm,
     rotary,
+    vit,
 )

@@ -48,9 +48,20 @@ def call_nodes(g: nx.DiGraph) -> Iterator[tuple[str, dict[str, Any]]]:
             yield n, attrs
 
 
+def layer_list_path(g: nx.DiGraph) -> str | None:
+    """The module path of the graph's layer list (`model.layers` of a causal LM, `vit.layers` of a
+    ViT): the first `<...>.layers.<i>` module a node sits in, None when there is none."""
+    for _, attrs in call_nodes(g):
+        for path, _cls in attrs["module_stack"]:
+            head, _, index = path.rpartition(".")
+            if index.isdigit() and (head == "layers" or head.endswith(".layers")):
+                return head
+    return None
+
+
 def layer_nodes(g: nx.DiGraph, layer: int = 0) -> list[str]:
-    """Call nodes inside decoder layer `layer` (module path `model.layers.<layer>` or below)."""
-    prefix = f"model.layers.{layer}"
+    """Call nodes inside layer `layer` of the graph's layer list (`model.layers.<layer>` or below)."""
+    prefix = f"{layer_list_path(g) or 'model.layers'}.{layer}"
     return [
         n
         for n, attrs in call_nodes(g)

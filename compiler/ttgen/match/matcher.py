@@ -118,6 +118,8 @@ _INDEX_DTYPES = {"bool", "int64", "int32"}
 def _neutral(attrs: dict) -> bool:
     if attrs["op"] in _NEUTRAL:
         return True
+    if attrs["op"] == "aten.dropout.default" and attrs["constants"].get("train") is False:
+        return True  # the identity in eval mode (traced models are in eval mode)
     return bool(attrs["outputs"]) and all(o["dtype"] in _INDEX_DTYPES for o in attrs["outputs"])
 
 

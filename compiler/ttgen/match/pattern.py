@@ -48,6 +48,11 @@ OPS: dict[str, tuple[str, ...]] = {
     "gt": ("aten.gt.Tensor",),
     "sdpa": ("aten.scaled_dot_product_attention.default",),
     "index_copy": ("aten.index_copy_.default", "aten.index_copy.default"),
+    "layer_norm": ("aten.layer_norm.default",),
+    "gelu": ("aten.gelu.default",),
+    "conv2d": ("aten.conv2d.default",),
+    "flatten": ("aten.flatten.using_ints",),
+    "select": ("aten.select.int",),
 }
 COMMUTATIVE = {"add", "mul"}
 CASTS = (

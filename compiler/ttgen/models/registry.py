@@ -35,6 +35,7 @@ class ModelFamily:
     model_types: tuple[str, ...]  # accepted `model_type` values in a checkpoint's config.json
     presets_file: str  # file under ttgen/models/presets/
     default_preset: str = "tiny"
+    model_kind: str = "causal_lm"  # how its blocks compose (ttgen.blocks.MODEL_KINDS): its modes
 
     def hf_classes(self) -> tuple[type, type]:
         transformers = importlib.import_module("transformers")
@@ -47,6 +48,14 @@ FAMILIES: dict[str, ModelFamily] = {
         ModelFamily("llama", "LlamaForCausalLM", "LlamaConfig", ("llama",), "llama.yaml"),
         ModelFamily("qwen2", "Qwen2ForCausalLM", "Qwen2Config", ("qwen2",), "qwen2.yaml"),
         ModelFamily("mistral", "MistralForCausalLM", "MistralConfig", ("mistral",), "mistral.yaml"),
+        ModelFamily(
+            "vit",
+            "ViTForImageClassification",
+            "ViTConfig",
+            ("vit",),
+            "vit.yaml",
+            model_kind="image_classifier",
+        ),  # fmt: skip
     )
 }
 

@@ -56,6 +56,11 @@ def make_plan(analysis, *, device: str | None = None, precision: str | None = No
     import dataclasses
 
     spec = analysis.spec
+    if spec.model_kind not in MODEL_KINDS:
+        raise PlanError(
+            f"{spec.path}: model: '{spec.model_kind}' models check (ttgen check) but are not planned yet: "
+            "their block kinds do not exist"
+        )
     target = spec.target
     if max_batch is not None or max_seq_len is not None:
         target = dataclasses.replace(
@@ -115,6 +120,10 @@ def make_plan(analysis, *, device: str | None = None, precision: str | None = No
                                 "for the MLP's weights (w1, w3, w2) only")  # fmt: skip
     check_captures(spec, analysis.matches, analysis.trace.graphs, reads | lowered)
 
+    if preset.kv_cache is None:
+        raise PlanError(
+            f"{preset.loc}: precision_presets.{preset.name}: missing required key 'kv_cache' (the KV cache's dtype)"
+        )
     kv_shape = lowering.kv_cache_shape()
     kv_bytes = 2 * facts.n_layers * tensor_bytes(kv_shape, preset.kv_cache)
     weight_bytes = sum(_weight_bytes(w, len(m.instances)) for m in modules for w in m.weights)

@@ -16,8 +16,9 @@ from ttgen.errors import TtgenError
 from ttgen.spec.schema import (
     DTYPES,
     FIDELITIES,
+    KIND_TARGET,
+    KIND_TESTS,
     KV_CACHE_KINDS,
-    MODES,
     PROGRAM_FIELDS,
     PROGRAM_KINDS,
     ComputeConfigSpec,
@@ -204,8 +205,11 @@ def _precisions(node: LocDict) -> list[PrecisionSpec]:
             ("weights", "kv_cache", "activations", "logits", "mlp_gate", "fidelity"),
             f"precision preset {name}",
         )
-        kv = _get(body, "kv_cache", str)
-        _one_of(body, "kv_cache", kv, DTYPES, f"precision_presets.{name}.kv_cache")
+        kv = _get(
+            body, "kv_cache", str, required=False
+        )  # a model with a KV cache needs it (the planner says)
+        if kv is not None:
+            _one_of(body, "kv_cache", kv, DTYPES, f"precision_presets.{name}.kv_cache")
         act = _get(body, "activations", str)
         _one_of(
             body,
@@ -263,20 +267,20 @@ def _program(node, where: Loc, key: str) -> ProgramChoice:
     return ProgramChoice(kind, tuple(fields))
 
 
-def _per_mode(node: LocDict, key: str, parse_value):
-    """`key: value` for every mode, or `key: {prefill: value, decode: value}`."""
+def _per_mode(node: LocDict, key: str, parse_value, modes: tuple[str, ...]):
+    """`key: value` for every mode, or `key: {prefill: value, decode: value}` (the model kind's)."""
     if key not in node:
         return ()
     value = node[key]
     where = _loc(node, key)
-    if isinstance(value, LocDict) and set(value) <= set(MODES) and value:
+    if isinstance(value, LocDict) and set(value) <= set(modes) and value:
         return tuple(
-            (m, parse_value(value[m], _loc(value, m), f"{key}.{m}")) for m in MODES if m in value
+            (m, parse_value(value[m], _loc(value, m), f"{key}.{m}")) for m in modes if m in value
         )
-    return tuple((m, parse_value(value, where, key)) for m in MODES)
+    return tuple((m, parse_value(value, where, key)) for m in modes)
 
 
-def _rule(node: LocDict, patterns: dict, predicates) -> Rule:
+def _rule(node: LocDict, patterns: dict, predicates, kind_modes: tuple[str, ...]) -> Rule:
     _keys(node, ("name", "match", "when", "template", "weights", "ops", "ignore"), "rule")
     name = _name(node, _get(node, "name", str), "rules.name", _RULE_NAME, key="name")
     where = _loc(node)
@@ -311,12 +315,14 @@ def _rule(node: LocDict, patterns: dict, predicates) -> Rule:
                 f"unknown pattern '{pname}' (known: {', '.join(sorted(patterns))})",
             )
         count = _get(item, "count", int, required=False, default=1)
-        modes = item.get("modes", list(MODES))
-        if not isinstance(modes, list) or not all(isinstance(m, str) and m in MODES for m in modes):
+        modes = item.get("modes", list(kind_modes))
+        if not isinstance(modes, list) or not all(
+            isinstance(m, str) and m in kind_modes for m in modes
+        ):
             _fail(
                 _loc(item, "modes"),
                 f"rules.{name}.match.require.modes",
-                f"expected a list of {', '.join(MODES)}",
+                f"expected a list of {', '.join(kind_modes)}",
             )
         requires.append(
             Requirement(
@@ -384,8 +390,8 @@ def _rule(node: LocDict, patterns: dict, predicates) -> Rule:
             OpSpec(
                 oname,
                 weight,
-                _per_mode(body, "fidelity", _fid),
-                _per_mode(body, "program", _prog),
+                _per_mode(body, "fidelity", _fid, kind_modes),
+                _per_mode(body, "program", _prog, kind_modes),
                 _loc(onode, oname),
             )
         )
@@ -506,10 +512,10 @@ def load_spec(path: str | Path, predicates=None) -> Spec:
     from ttgen.models.registry import FAMILIES
 
     _one_of(data, "family", family, tuple(sorted(FAMILIES)), "family")
-    from ttgen.blocks import MODEL_KINDS
+    from ttgen.models.kinds import KIND_MODES, modes_of
 
     model_kind = _get(data, "model", str, required=False, default="causal_lm")
-    _one_of(data, "model", model_kind, tuple(MODEL_KINDS), "model")
+    _one_of(data, "model", model_kind, tuple(KIND_MODES), "model")
 
     def section(name, parse):
         merged = LocDict()
@@ -532,7 +538,7 @@ def load_spec(path: str | Path, predicates=None) -> Spec:
                 )
 
     tnode = _get(data, "target", LocDict)
-    _keys(tnode, ("device", "max_batch", "max_seq_len", "kv_cache"), "target")
+    _keys(tnode, KIND_TARGET[model_kind], "target")
     device = _get(tnode, "device", str, where="target.device")
     _one_of(tnode, "device", device, device_names(), "target.device")
     max_batch = _get(tnode, "max_batch", int, where="target.max_batch")
@@ -542,23 +548,25 @@ def load_spec(path: str | Path, predicates=None) -> Spec:
             "target.max_batch",
             f"must be between 1 and {MAX_BATCH}, got {max_batch}",
         )
-    max_seq = _get(tnode, "max_seq_len", int, where="target.max_seq_len")
-    if max_seq <= 0 or max_seq % 128:
-        _fail(
-            _loc(tnode, "max_seq_len"),
-            "target.max_seq_len",
-            f"must be a positive multiple of 128, got {max_seq}",
+    max_seq, kind, block = 0, None, 32
+    if "max_seq_len" in KIND_TARGET[model_kind]:
+        max_seq = _get(tnode, "max_seq_len", int, where="target.max_seq_len")
+        if max_seq <= 0 or max_seq % 128:
+            _fail(
+                _loc(tnode, "max_seq_len"),
+                "target.max_seq_len",
+                f"must be a positive multiple of 128, got {max_seq}",
+            )
+        kv = _get(tnode, "kv_cache", LocDict, where="target.kv_cache")
+        _keys(kv, ("kind", "block_size"), "target.kv_cache")
+        kind = _get(kv, "kind", str, where="target.kv_cache.kind")
+        _one_of(kv, "kind", kind, KV_CACHE_KINDS, "target.kv_cache.kind")
+        block = _get(
+            kv, "block_size", int, required=False, default=32, where="target.kv_cache.block_size"
         )
-    kv = _get(tnode, "kv_cache", LocDict, where="target.kv_cache")
-    _keys(kv, ("kind", "block_size"), "target.kv_cache")
-    kind = _get(kv, "kind", str, where="target.kv_cache.kind")
-    _one_of(kv, "kind", kind, KV_CACHE_KINDS, "target.kv_cache.kind")
-    block = _get(
-        kv, "block_size", int, required=False, default=32, where="target.kv_cache.block_size"
-    )
-    if block % 32 or block <= 0 or max_seq % block:
-        _fail(_loc(kv, "block_size") if "block_size" in kv else _loc(kv), "target.kv_cache.block_size",
-              f"must be a positive multiple of 32 dividing max_seq_len {max_seq}, got {block}")  # fmt: skip
+        if block % 32 or block <= 0 or max_seq % block:
+            _fail(_loc(kv, "block_size") if "block_size" in kv else _loc(kv), "target.kv_cache.block_size",
+                  f"must be a positive multiple of 32 dividing max_seq_len {max_seq}, got {block}")  # fmt: skip
     target = Target(device, max_batch, max_seq, kind, block, _loc(data, "target"))
 
     precision = _get(data, "precision", str)
@@ -571,7 +579,7 @@ def load_spec(path: str | Path, predicates=None) -> Spec:
     for i, rnode in enumerate(rnodes):
         if not isinstance(rnode, LocDict):
             _fail(Loc(rnodes.file, rnodes.item_lines[i]), "rules", "each rule must be a mapping")
-        rule = _rule(rnode, patterns, predicates)
+        rule = _rule(rnode, patterns, predicates, modes_of(model_kind))
         if rule.name in seen:
             _fail(
                 rule.loc,
@@ -611,19 +619,16 @@ def load_spec(path: str | Path, predicates=None) -> Spec:
         overrides.append(ov)
 
     tests = _get(data, "tests", LocDict)
-    fields = {"module_pcc": float, "model_prefill_pcc": float, "decode_pcc": float, "kv_cache_pcc": float,
-              "decode_steps": int, "teacher_forcing_tokens": int, "top1": float, "top5": float}  # fmt: skip
+    fields = KIND_TESTS[model_kind]
     _keys(tests, tuple(fields), "tests")
     values = {k: _get(tests, k, t, where=f"tests.{k}") for k, t in fields.items()}
-    for k in ("module_pcc", "model_prefill_pcc", "decode_pcc", "kv_cache_pcc"):
-        if not 0.0 < values[k] <= 1.0:
-            _fail(_loc(tests, k), f"tests.{k}", f"must be in (0, 1], got {values[k]}")
-    for k in ("top1", "top5"):  # fractions of tokens
-        if not 0.0 <= values[k] <= 1.0:
-            _fail(_loc(tests, k), f"tests.{k}", f"must be in [0, 1], got {values[k]}")
-    for k in ("decode_steps", "teacher_forcing_tokens"):  # a count of 0 would make a test vacuous
-        if values[k] <= 0:
-            _fail(_loc(tests, k), f"tests.{k}", f"must be a positive count, got {values[k]}")
+    for k, v in values.items():
+        if k.endswith("_pcc") and not 0.0 < v <= 1.0:
+            _fail(_loc(tests, k), f"tests.{k}", f"must be in (0, 1], got {v}")
+        if k in ("top1", "top5") and not 0.0 <= v <= 1.0:  # fractions of tokens or images
+            _fail(_loc(tests, k), f"tests.{k}", f"must be in [0, 1], got {v}")
+        if fields[k] is int and v <= 0:  # a count of 0 would make a test vacuous
+            _fail(_loc(tests, k), f"tests.{k}", f"must be a positive count, got {v}")
 
     return Spec(
         path=_display(path), sha256=hasher.hexdigest(), family=family, target=target, precision=precision,

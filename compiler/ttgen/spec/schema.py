@@ -9,12 +9,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 __all__ = [
-    "DTYPES", "FIDELITIES", "KV_CACHE_KINDS", "MODES", "PROGRAM_FIELDS", "PROGRAM_KINDS",
+    "DTYPES", "FIDELITIES", "KIND_TARGET", "KIND_TESTS", "KV_CACHE_KINDS", "MODES", "PROGRAM_FIELDS", "PROGRAM_KINDS",
     "ComputeConfigSpec", "Loc", "MatchSpec", "OpSpec", "Override", "PatternSpec", "PrecisionSpec",
     "ProgramChoice", "Requirement", "Rule", "Spec", "Target", "Thresholds",
 ]  # fmt: skip
 
-MODES = ("prefill", "decode")
+MODES = ("prefill", "decode", "forward")  # of every model kind (ttgen.models.kinds)
 DTYPES = ("bfloat16", "float32", "bfloat8_b", "bfloat4_b")
 FIDELITIES = ("LoFi", "HiFi2", "HiFi3", "HiFi4")
 KV_CACHE_KINDS = ("static", "paged")
@@ -102,8 +102,8 @@ class Rule:
 class Target:
     device: str
     max_batch: int
-    max_seq_len: int
-    kv_cache: str
+    max_seq_len: int  # 0: the model kind has no sequence target (an image classifier)
+    kv_cache: str | None
     block_size: int
     loc: Loc
 
@@ -140,14 +140,31 @@ class Override:
 
 @dataclass(frozen=True)
 class Thresholds:
+    """The generated tests' accuracy targets; which apply depends on the model kind (KIND_TESTS)."""
+
     module_pcc: float
-    model_prefill_pcc: float
-    decode_pcc: float
-    kv_cache_pcc: float
-    decode_steps: int
-    teacher_forcing_tokens: int
     top1: float
-    top5: float
+    model_prefill_pcc: float | None = None
+    decode_pcc: float | None = None
+    kv_cache_pcc: float | None = None
+    decode_steps: int | None = None
+    teacher_forcing_tokens: int | None = None
+    top5: float | None = None
+    layer_pcc: float | None = None
+    model_pcc: float | None = None
+
+
+# Per model kind: the target keys a spec gives, and the tests section's fields with their types.
+KIND_TARGET = {
+    "causal_lm": ("device", "max_batch", "max_seq_len", "kv_cache"),
+    "image_classifier": ("device", "max_batch"),
+}
+KIND_TESTS = {
+    "causal_lm": {"module_pcc": float, "model_prefill_pcc": float, "decode_pcc": float, "kv_cache_pcc": float,
+                  "decode_steps": int, "teacher_forcing_tokens": int, "top1": float, "top5": float},
+    # top1: the fraction of images whose top-1 class equals HF's
+    "image_classifier": {"module_pcc": float, "layer_pcc": float, "model_pcc": float, "top1": float},
+}  # fmt: skip
 
 
 @dataclass(frozen=True)

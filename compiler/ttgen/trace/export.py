@@ -1,8 +1,9 @@
-"""torch.export of a Hugging Face causal LM in prefill and decode form.
+"""torch.export of a Hugging Face model in each of its modes.
 
-Prefill: the whole prompt, no cache. Decode: one new token per user against a static KV cache whose
-buffers belong to a thin wrapper module, so the exported graph shows the cache writes
-(`aten.index_copy_`) and the attention over the full cache.
+Causal LMs: prefill (the whole prompt, no cache) and decode (one new token per user against a
+static KV cache whose buffers belong to a thin wrapper module, so the exported graph shows the cache
+writes (`aten.index_copy_`) and the attention over the full cache). Image classifiers: forward (a
+batch of `pixel_values` [B, C, H, W] at the config's image size).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import torch.fx.config
 
 __all__ = [
     "DECODE_WRAPPER_PREFIX",
+    "export_forward",
     "StaticCacheDecoder",
     "cache_buffer_layer",
     "cache_buffer_name",
@@ -47,6 +49,16 @@ def export_prefill(model, batch: int, seq_len: int) -> torch.export.ExportedProg
         return torch.export.export(
             model, (), {"input_ids": input_ids, "use_cache": False}, strict=False
         )
+
+
+def export_forward(model, batch: int, seq_len: int) -> torch.export.ExportedProgram:
+    """An image classifier on a batch of images of the config's size (`seq_len` does not apply)."""
+    config = model.config
+    device = next(model.parameters()).device
+    size = config.image_size
+    pixel_values = torch.zeros(batch, config.num_channels, size, size, device=device)
+    with _without_stack_traces():
+        return torch.export.export(model, (), {"pixel_values": pixel_values}, strict=False)
 
 
 class StaticCacheDecoder(torch.nn.Module):

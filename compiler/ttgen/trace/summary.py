@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 import networkx as nx
 
-from ttgen.ir.graph import call_nodes, layer_nodes, ordered_nodes
+from ttgen.ir.graph import call_nodes, layer_list_path, layer_nodes, ordered_nodes
 
 __all__ = ["GraphSummary", "summarize"]
 
@@ -24,7 +24,8 @@ class GraphSummary:
     module_classes: tuple[tuple[str, int], ...]  # class → number of module instances
     num_parameters: int
     op_histogram: tuple[tuple[str, int], ...]
-    layer_ops: tuple[str, ...]  # the op sequence of decoder layer 0
+    layer_ops: tuple[str, ...]  # the op sequence of layer 0
+    layer_path: str = "model.layers.0"
 
 
 def summarize(g: nx.DiGraph) -> GraphSummary:
@@ -51,4 +52,5 @@ def summarize(g: nx.DiGraph) -> GraphSummary:
         num_parameters=params,
         op_histogram=tuple(sorted(ops.items(), key=lambda kv: (-kv[1], kv[0]))),
         layer_ops=layer,
+        layer_path=f"{layer_list_path(g) or 'model.layers'}.0",
     )

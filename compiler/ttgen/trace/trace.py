@@ -29,7 +29,7 @@ __all__ = [
     "trace_model",
 ]
 
-MODES = ("prefill", "decode")
+MODES = ("prefill", "decode", "forward")  # every model kind's (ttgen.models.kinds)
 TRACE_FORMAT = "ttgen.trace/1"
 
 
@@ -73,7 +73,7 @@ def trace_model(
     model,
     source,
     *,
-    modes: tuple[str, ...] = MODES,
+    modes: tuple[str, ...] | None = None,
     batch: int = 1,
     seq_len: int = 128,
     stamp: bool = True,
@@ -96,7 +96,16 @@ def trace_model(
         raise TtgenError(f"--seq-len must be positive, got {seq_len}")
     if batch <= 0:
         raise TtgenError(f"--batch must be positive, got {batch}")
-    if seq_len > config.max_position_embeddings:
+    from ttgen.models.kinds import kind_of, modes_of
+
+    kind_modes = modes_of(kind_of(model))
+    modes = kind_modes if modes is None else modes
+    wrong = [mode for mode in modes if mode not in kind_modes]
+    if wrong:
+        raise TtgenError(
+            f"--mode {wrong[0]}: {kind_of(model)} models are traced in {', '.join(kind_modes)}"
+        )
+    if seq_len > getattr(config, "max_position_embeddings", seq_len):
         raise TtgenError(
             f"--seq-len {seq_len} exceeds the model's max_position_embeddings "
             f"({config.max_position_embeddings})"
@@ -130,9 +139,6 @@ def trace_model(
             "transformers": transformers.__version__,
         },
     }
-    unknown = [mode for mode in modes if mode not in MODES]
-    if unknown:
-        raise TtgenError(f"unknown mode '{unknown[0]}' (known: {', '.join(MODES)})")
     trace = ModelTrace(meta=meta)
     layers_path = decoder_layers_path(model) if stamp else None
 
@@ -149,6 +155,7 @@ def trace_model(
     described = {
         "prefill": f"prefill (batch {batch}, {seq_len} tokens{depth})",
         "decode": f"decode (batch {batch}, static cache of {seq_len}{depth})",
+        "forward": f"forward (batch {batch} images{depth})",
     }
     if len(modes) > 1 and _can_fork():
         # The exports are independent and each takes seconds (CPU-bound Python): the last mode is
@@ -180,15 +187,21 @@ def _mode_graph(
     import torch
 
     from ttgen.trace.convert import graph_from_exported
-    from ttgen.trace.export import DECODE_WRAPPER_PREFIX, export_decode, export_prefill
+    from ttgen.trace.export import (
+        DECODE_WRAPPER_PREFIX,
+        export_decode,
+        export_forward,
+        export_prefill,
+    )
     from ttgen.trace.stamp import STAMP_FROM, StampError, first_layers, stamp_layers
 
+    exporters = {"prefill": (export_prefill, None), "decode": (export_decode, DECODE_WRAPPER_PREFIX),
+                 "forward": (export_forward, None)}  # fmt: skip
+
     def exported() -> nx.DiGraph:
+        export, prefix = exporters[mode]
         with torch.no_grad():
-            if mode == "prefill":
-                ep, prefix = export_prefill(model, batch, seq_len), None
-            else:
-                ep, prefix = export_decode(model, batch, seq_len), DECODE_WRAPPER_PREFIX
+            ep = export(model, batch, seq_len)
         return graph_from_exported(
             ep, strip_prefix=prefix, mode=mode, model=family, batch=batch, seq_len=seq_len
         )

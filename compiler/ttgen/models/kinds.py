@@ -1,0 +1,32 @@
+"""What a model kind is traced as: its modes, each one exported program of the HF model. The trace
+stage reads this; the block registry (ttgen.blocks.MODEL_KINDS) composes the same kinds' blocks."""
+
+from __future__ import annotations
+
+__all__ = ["KIND_MODES", "kind_of", "modes_of"]
+
+KIND_MODES: dict[str, tuple[str, ...]] = {
+    # a prompt at once, then one token per user against a KV cache
+    "causal_lm": ("prefill", "decode"),
+    # a batch of images, one forward
+    "image_classifier": ("forward",),
+}
+
+
+def modes_of(kind: str) -> tuple[str, ...]:
+    return KIND_MODES[kind]
+
+
+def kind_of(model) -> str:
+    """The model kind of an HF model: its registry family's, else by the head transformers built it
+    with (an Auto class's causal LM or image classifier)."""
+    from ttgen.models.registry import family_for_model_type
+
+    family = family_for_model_type(model.config.model_type)
+    if family is not None:
+        return family.model_kind
+    return (
+        "image_classifier"
+        if type(model).__name__.endswith("ForImageClassification")
+        else "causal_lm"
+    )
