@@ -75,6 +75,13 @@ def _build_parser() -> argparse.ArgumentParser:
         "what each rule matched. Exits 1 if any graph node is not covered by exactly one match.",
     )
     check.add_argument("spec", type=Path, help="a spec file, e.g. specs/llama.yaml")
+    check.add_argument(
+        "--html",
+        type=Path,
+        metavar="FILE",
+        help="also write a picture of layer 0's graph coloured by rule, uncovered ops marked, with "
+        "the bring-up report",
+    )
     _model_source_args(check)
 
     plan = sub.add_parser(
@@ -225,12 +232,26 @@ def _cmd_check(args: argparse.Namespace) -> int:
     from ttgen.spec import load_spec
 
     spec = load_spec(args.spec)
+    if args.html is not None:
+        from ttgen.trace.trace import check_writable
+
+        check_writable(args.html)
     err = Console(stderr=True, log_path=False)
     with err.status("tracing") as status:
         analysis = _analyze(args, spec, status)
     from ttgen.match.report import print_coverage
 
     print_coverage(analysis)
+    if args.html is not None:
+        from ttgen.match.diagnose import near_misses
+        from ttgen.match.picture import layer_picture, write_picture
+
+        mode = next(iter(analysis.matches))
+        g, result = analysis.trace.graphs[mode], analysis.matches[mode]
+        meta = analysis.trace.meta
+        title = f"{spec.path} on {meta['checkpoint'] or meta['model'] + ' ' + str(meta['preset'])} ({mode})"
+        write_picture(args.html, layer_picture(g, result, near_misses(spec, g, result), title))
+        print(f"picture of one layer: {args.html}")
     return 0 if analysis.covered else 1
 
 

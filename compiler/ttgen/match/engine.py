@@ -6,13 +6,15 @@ Op nodes a match consumes must lie in the allowed set (the rule's module boundar
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 from dataclasses import dataclass, field
 
 import networkx as nx
 
 from ttgen.match.pattern import Any, Capture, Const, Op, Param, Ref
 
-__all__ = ["Env", "Pattern", "find_all", "match_at"]
+__all__ = ["Env", "Miss", "Pattern", "find_all", "match_at", "recording_misses"]
 
 
 @dataclass(frozen=True)
@@ -58,6 +60,48 @@ class Env:
         )
 
 
+@dataclass(frozen=True)
+class Miss:
+    """Where a pattern stopped matching: `progress` (the enclosing op patterns that matched and the
+    subtrees already matched) says how far it got; the pattern expression
+    `expr` (an argument of `parent`, None at the root) did not match graph node `node` (an input of
+    `parent_node`), for `reason`."""
+
+    progress: int
+    expr: object
+    node: str
+    reason: str
+    parent: object = None
+    parent_node: str | None = None
+
+
+_MISSES: contextvars.ContextVar[list | None] = contextvars.ContextVar("ttgen_misses", default=None)
+# (the op pattern whose argument is being matched, its graph node, how many op patterns enclose it)
+_PARENT: contextvars.ContextVar[tuple] = contextvars.ContextVar(
+    "ttgen_parent", default=(None, None, 0)
+)
+
+
+@contextlib.contextmanager
+def recording_misses():
+    """Collect a Miss at every point a match fails while the block runs (ttgen check's bring-up
+    report); matching itself is unchanged."""
+    misses: list[Miss] = []
+    token = _MISSES.set(misses)
+    try:
+        yield misses
+    finally:
+        _MISSES.reset(token)
+
+
+def _miss(expr, node: str, env: Env, reason: str) -> list:
+    misses = _MISSES.get()
+    if misses is not None:
+        parent, parent_node, depth = _PARENT.get()
+        misses.append(Miss(depth + len(env.consumed), expr, node, reason, parent, parent_node))
+    return []
+
+
 def _const_equal(a, b) -> bool:
     if isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)):
         return len(a) == len(b) and all(_const_equal(x, y) for x, y in zip(a, b, strict=True))
@@ -77,7 +121,7 @@ def _match(expr, node: str, env: Env, g: nx.DiGraph, pattern: Pattern, allowed) 
         return [env]
     if isinstance(expr, Param):
         if attrs["opcode"] != "placeholder" or attrs.get("kind") not in ("parameter", "buffer"):
-            return []
+            return _miss(expr, node, env, "a parameter expected")
         bound = env.params.get(expr.name)
         if bound is not None:
             return [env] if bound[0] == node else []
@@ -114,23 +158,25 @@ def _match(expr, node: str, env: Env, g: nx.DiGraph, pattern: Pattern, allowed) 
                 e.consumed.add(node)
                 out.append(e)
         return out
-    if attrs["opcode"] != "call_function" or attrs["op"] not in expr.targets or node not in allowed:
-        return []
+    if attrs["opcode"] != "call_function" or attrs["op"] not in expr.targets:
+        return _miss(expr, node, env, "another op")
+    if node not in allowed:
+        return _miss(expr, node, env, "outside the rule's module")
     env = env.copy()
     for key, want in expr.kwargs:
         if key not in attrs["constants"]:
-            return []
+            return _miss(expr, node, env, f"no constant {key}")
         have = attrs["constants"][key]
         if isinstance(want, Const):
             if want.name in env.consts and not _const_equal(env.consts[want.name], have):
-                return []
+                return _miss(expr, node, env, f"constant {key} differs")
             env.consts[want.name] = have
         elif not _const_equal(want, have):
-            return []
+            return _miss(expr, node, env, f"constant {key}={have!r}, not {want!r}")
     inputs = attrs["inputs"]
     required = [a for a in expr.args if not (isinstance(a, Param) and a.optional)]
     if not (len(required) <= len(inputs) <= len(expr.args)):
-        return []
+        return _miss(expr, node, env, f"{len(inputs)} inputs, not {len(expr.args)}")
     orders = [list(expr.args[: len(inputs)])]
     if expr.commutative:
         orders.append(list(reversed(expr.args[: len(inputs)])))
@@ -138,7 +184,11 @@ def _match(expr, node: str, env: Env, g: nx.DiGraph, pattern: Pattern, allowed) 
     for order in orders:
         envs = [env]
         for arg, src in zip(order, inputs, strict=True):
-            envs = [e2 for e in envs for e2 in _match(arg, src, e, g, pattern, allowed)]
+            token = _PARENT.set((expr, node, _PARENT.get()[2] + 1))
+            try:
+                envs = [e2 for e in envs for e2 in _match(arg, src, e, g, pattern, allowed)]
+            finally:
+                _PARENT.reset(token)
             if not envs:
                 break
         for e in envs:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections import Counter, defaultdict
 
 from rich.console import Console
@@ -67,3 +68,35 @@ def print_coverage(analysis, console: Console | None = None) -> None:
                 for op, count in sorted(groups[path].items()):
                     uncovered.add_row(path, op, str(count))
             console.print(uncovered)
+            print_near_misses(analysis, mode, console)
+
+
+def print_near_misses(analysis, mode: str, console: Console) -> None:
+    """Per uncovered module (one per module list: layer 0 stands for the others): the rule that came
+    closest and the first pattern node where it failed."""
+    from ttgen.match.diagnose import near_misses
+    from ttgen.pipeline import compress_paths
+
+    g = analysis.trace.graphs[mode]
+    misses = near_misses(analysis.spec, g, analysis.matches[mode])
+    seen: dict[tuple, list] = {}
+    for miss in misses:  # the same module of every layer, with the same verdict: one row
+        key = (
+            re.sub(r"(?<=\.)\d+(?=\.|$)", "*", miss.module),
+            miss.rule,
+            miss.expected,
+            miss.reason,
+        )
+        seen.setdefault(key, []).append(miss)
+    table = Table("module", "closest rule (pattern)", "expected", "found", "why",
+                  title=f"bring-up report ({mode}): where the closest rule stopped matching", title_justify="left")  # fmt: skip
+    for group in seen.values():
+        first = group[0]
+        where = (
+            compress_paths([m.module for m in group])[0]
+            if len(group) > 1
+            else (first.module or "<root>")
+        )
+        rule = f"{first.rule} ({first.pattern})" if first.pattern else (first.rule or "-")
+        table.add_row(where, rule, first.expected, first.found, first.reason)
+    console.print(table)

@@ -76,7 +76,10 @@ class StaticCacheDecoder(torch.nn.Module):
         )
         device = next(model.parameters()).device
         dtype = next(model.parameters()).dtype
-        self.cache.early_initialization(batch, config.num_key_value_heads, head_dim, dtype, device)
+        kv_heads = (
+            getattr(config, "num_key_value_heads", None) or config.num_attention_heads
+        )  # MHA models
+        self.cache.early_initialization(batch, kv_heads, head_dim, dtype, device)
         for i, layer in enumerate(self.cache.layers):
             self.register_buffer(f"key_cache_{i}", layer.keys, persistent=False)
             self.register_buffer(f"value_cache_{i}", layer.values, persistent=False)
