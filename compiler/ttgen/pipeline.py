@@ -12,7 +12,7 @@ from ttgen.match import MatchResult, match_graph
 from ttgen.spec import Spec
 from ttgen.trace.trace import ModelTrace
 
-__all__ = ["Analysis", "analyze", "compress_paths"]
+__all__ = ["Analysis", "analyze", "compress_paths", "preset_family"]
 
 
 @dataclass(frozen=True)
@@ -36,6 +36,8 @@ def analyze(spec: Spec, *, preset: str | None = None, checkpoint: str | Path | N
         family = get_family(spec.family)
     except TtgenError as exc:
         raise TtgenError(f"{spec.path}: family: {exc}") from None
+    if preset is not None:
+        family = preset_family(family, preset)
     step(
         f"building {family.name} ({'checkpoint ' + str(checkpoint) if checkpoint else 'preset ' + (preset or family.default_preset)})"
     )
@@ -53,6 +55,29 @@ def analyze(spec: Spec, *, preset: str | None = None, checkpoint: str | Path | N
     step("matching rules")
     return Analysis(
         spec, trace, {mode: match_graph(spec, g, mode) for mode, g in trace.graphs.items()}
+    )
+
+
+def preset_family(family, preset: str):
+    """The family whose presets hold `preset`: the spec's own, else the one other family of the same
+    model kind that has it (a spec covers every family its rules match: `specs/llama.yaml --preset
+    qwen3-8b`)."""
+    from ttgen.models.registry import FAMILIES, load_presets
+
+    if preset in load_presets(family):
+        return family
+    others = [
+        f
+        for f in FAMILIES.values()
+        if f.model_kind == family.model_kind and preset in load_presets(f)
+    ]
+    if len(others) == 1:
+        return others[0]
+    known = sorted(
+        {p for f in FAMILIES.values() if f.model_kind == family.model_kind for p in load_presets(f)}
+    )
+    raise TtgenError(
+        f"--preset {preset}: no such preset for {family.model_kind} families (known: {', '.join(known)})"
     )
 
 

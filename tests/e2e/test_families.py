@@ -47,7 +47,7 @@ def _one_line_error(capsys, argv) -> str:
     return err[0]
 
 
-@pytest.mark.parametrize("family", ["qwen2", "mistral"])
+@pytest.mark.parametrize("family", ["qwen2", "mistral", "qwen3"])
 def test_family_checkpoint_emits_and_passes_with_its_own_weights(family, tmp_path, capsys):
     ckpt = _checkpoint(tmp_path, family, **({"sliding_window": 48, "use_sliding_window": True}
                                             if family == "mistral" else {}))  # fmt: skip
@@ -169,3 +169,29 @@ def test_the_generated_loaders_read_every_parameter_of_the_checkpoint(family, tm
     assert read == stored - unread, (sorted(stored - unread - read), sorted(read - stored))
     if family == "qwen2":  # tied: one of the two names of the shared tensor is read, twice
         assert len(unread) == 1 and unread < {"lm_head.weight", "model.embed_tokens.weight"}
+
+
+def test_qwen3_qk_norm_reaches_the_generated_code(tmp_path):
+    """Qwen3's per-head q/k RMSNorm is matched by the shared attention pattern and lowered to
+    ttnn.rms_norm before RoPE in both modes, its weights loaded in RoPE pair order."""
+    ckpt = _checkpoint(tmp_path, "qwen3")
+    out = tmp_path / "gen_qwen3"
+    assert (
+        main(["emit", SPEC, "--checkpoint", str(ckpt), "--seq-len", "64", "--out", str(out)]) == 0
+    )
+    code = (out / "attention.py").read_text()
+    assert code.count("ttnn.rms_norm(") == 4  # q and k, decode and prefill
+    assert 'to_interleaved_pairs(state_dict[f"{prefix}.q_norm.weight"], 1)' in code
+    assert "QK_NORM_EPS = 1e-06" in code
+
+
+def test_qwen3_real_size_presets_plan_or_fail_with_the_numbers(capsys):
+    for device in ("n150", "p150"):
+        assert (
+            main(["plan", SPEC, "--preset", "qwen3-8b", "--device", device, "--num-layers", "2"])
+            == 0
+        )
+    capsys.readouterr()
+    assert main(["plan", SPEC, "--preset", "qwen3-32b", "--device", "n150"]) == 2
+    err = capsys.readouterr().err
+    assert "DRAM on n150" in err and "GB >" in err

@@ -33,15 +33,22 @@ class AttentionFacts:
     head_dim: int
     scale: float
     qkv_bias: bool
+    qk_norm_eps: float | None = None  # the eps of a per-head RMSNorm of q and k (Qwen3), if any
 
 
 def facts(matches, shapes) -> AttentionFacts:
     head_dim = only({m["q_view"][-1] for m in matches}, "head_dim")
     wq = only({shapes[m["w_q"]] for m in matches}, "query projection shape")
     wk = only({shapes[m["w_k"]] for m in matches}, "key projection shape")
+    qk_norm = {m.get("w_q_norm") is not None and m.get("w_k_norm") is not None for m in matches}
+    if only(qk_norm, "QK-norm") != any(
+        m.get("w_q_norm") is not None or m.get("w_k_norm") is not None for m in matches
+    ):
+        raise PlanError("a per-head norm on only one of q and k is not supported")
+    eps = only({m["qk_eps"] for m in matches}, "QK-norm eps") if only(qk_norm, "QK-norm") else None
     return AttentionFacts(len(matches), wq[0] // head_dim, wk[0] // head_dim, head_dim,
                           only({m["scale"] for m in matches}, "attention scale"),
-                          any(m.get("b_q") is not None for m in matches))  # fmt: skip
+                          any(m.get("b_q") is not None for m in matches), eps)  # fmt: skip
 
 
 def lower(lw: Lowering, rule, matches, decode_matches):
@@ -82,6 +89,18 @@ def lower(lw: Lowering, rule, matches, decode_matches):
             WeightPlan("bqkv_prefill", sources, W.unsqueeze(bias), (1, f.qkv_size), "bfloat16", "TILE", DRAM,
                        per_layer=True),
         ]  # fmt: skip
+    qk_norm = f.qk_norm_eps is not None
+    if qk_norm:  # [HEAD_DIM] → sticks, in the heads' interleaved RoPE pair order
+        for which in ("q_norm", "k_norm"):
+            weights.append(WeightPlan(which, lw.sources(rule, matches, which),
+                                      W.reshape(W.rope_pairs(W.source(0), "1"), ("1", "1", "HEAD_DIM // 32", "32")),
+                                      (1, 1, f.head_dim // TILE, TILE), lw.weight_dtype("norm"), "ROW_MAJOR", DRAM,
+                                      per_layer=True))  # fmt: skip
+    else:
+        for which in ("q_norm", "k_norm"):
+            lw.sources(rule, matches, which)  # absent: the captures are optional
+    norm_op = lw.spec_op(rule, "qk_norm")
+    qk_eps = Const("QK_NORM_EPS", f.qk_norm_eps) if qk_norm else None
     wqkv, wo = weights[0], weights[1]
     kv_dtype = lw.precision.kv_cache
     cache = lw.t(lw.kv_cache_shape(), kv_dtype)
@@ -116,9 +135,21 @@ def lower(lw: Lowering, rule, matches, decode_matches):
     b.call("create_heads", "ttnn.experimental.nlp_create_qkv_heads_decode", [Ref(heads_in)],
            n_heads | {"memory_config": Lit("ttnn.L1_HEIGHT_SHARDED_MEMORY_CONFIG")}, outs=("q", "k", "v"),
            out=(q_t, kv_t, kv_t))  # fmt: skip
+    rope_in = {"q": "q", "k": "k"}
+    if qk_norm:  # rms_norm takes the heads interleaved in L1, the decode rotary them height-sharded
+        compute = lw.compute(norm_op.fidelity_key("decode") if norm_op else None)
+        for which, t in (("q", q_t), ("k", kv_t)):
+            flat = lw.to_memory(
+                b, f"{which}_heads_to_l1", which, f"{which}_l1", L1, Const("L1", L1)
+            )
+            b.call(f"{which}_norm", "ttnn.rms_norm", [Ref(flat)],
+                   {"epsilon": qk_eps, "weight": Ref(f"self.{which}_norm"), "compute_kernel_config": lw.compute_const(compute)},
+                   outs=(f"{which}_normed_l1",), out=replace(t, memory=L1), compute=compute)  # fmt: skip
+            rope_in[which] = lw.to_memory(b, f"{which}_normed_to_heads", f"{which}_normed_l1", f"{which}_normed",
+                                          heads_mem, Const("ROPE_HEADS_MEMCFG", heads_mem))  # fmt: skip
     for which, t in (("q", q_t), ("k", kv_t)):
         b.call(f"rope_{which}", "ttnn.experimental.rotary_embedding_llama",
-               [Ref(which), Ref("cos"), Ref("sin"), Ref("trans_mat")], {"is_decode_mode": Lit("True")},
+               [Ref(rope_in[which]), Ref("cos"), Ref("sin"), Ref("trans_mat")], {"is_decode_mode": Lit("True")},
                outs=(f"{which}_rot",), out=t)  # fmt: skip
     for which, value in (("k", "k_rot"), ("v", "v")):
         b.call(f"update_{which}", "ttnn.experimental.paged_update_cache", [Ref(f"self.{which}_cache"), Ref(value)],
@@ -157,7 +188,7 @@ def lower(lw: Lowering, rule, matches, decode_matches):
     # prefill
     sig_p = Signature("forward_prefill", ("x", "cos", "sin", "trans_mat", "user_id", *(("page_table",) if paged else ())),
                       ("out",))  # fmt: skip
-    bias = weights[3] if sources is not None else None
+    bias = next((w for w in weights if w.name == "bqkv_prefill"), None)
 
     def prefill(s):
         p = lw.layer_inputs(s)
@@ -173,9 +204,18 @@ def lower(lw: Lowering, rule, matches, decode_matches):
         b.call("create_heads", "ttnn.experimental.nlp_create_qkv_heads", [Ref("xqkv")],
                n_heads | {"transpose_k_heads": Lit("False"), "memory_config": Const("DRAM", DRAM)},
                outs=("q", "k", "v"), out=(qp, kp, kp))  # fmt: skip
+        rope_in = {"q": "q", "k": "k"}
+        if qk_norm:
+            compute = lw.compute(norm_op.fidelity_key("prefill") if norm_op else None)
+            for which, t in (("q", qp), ("k", kp)):
+                b.call(f"{which}_norm", "ttnn.rms_norm", [Ref(which)],
+                       {"epsilon": qk_eps, "weight": Ref(f"self.{which}_norm"),
+                        "compute_kernel_config": lw.compute_const(compute)},
+                       outs=(f"{which}_normed",), out=t, compute=compute)  # fmt: skip
+                rope_in[which] = f"{which}_normed"
         for which, t in (("q", qp), ("k", kp)):
             b.call(f"rope_{which}", "ttnn.experimental.rotary_embedding_llama",
-                   [Ref(which), Ref("cos"), Ref("sin"), Ref("trans_mat")], {"is_decode_mode": Lit("False")},
+                   [Ref(rope_in[which]), Ref("cos"), Ref("sin"), Ref("trans_mat")], {"is_decode_mode": Lit("False")},
                    outs=(f"{which}_rot",), out=t)  # fmt: skip
         kv_cast = Const("KV_CACHE_DTYPE", f"ttnn.{kv_dtype}", shared=True)
         for which, src in (("k", "k_rot"), ("v", "v")):

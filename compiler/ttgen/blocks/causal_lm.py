@@ -46,6 +46,7 @@ def causal_lm_facts(records: dict, config: dict, mode: str) -> ModelFacts:
         qkv_bias=attn.qkv_bias,
         sliding_window=glue.sliding_window if glue else None,
         tied_embeddings=emb.weight == lm.weight,
+        qk_norm_eps=attn.qk_norm_eps,
     )
 
 

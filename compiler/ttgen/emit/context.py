@@ -140,6 +140,7 @@ def build_context(plan: EmitPlan) -> tuple[dict[str, Any], dict[str, dict[str, A
         "norm_weight": _param_path(mods["rms_norm"].weights[0].sources[0]),
         "embedding_source": _param_path(emb.weights[0].sources[0]),
         "qkv_bias": any(w.name == "bqkv_prefill" for w in attn.weights),
+        "qk_norm": any(w.name == "q_norm" for w in attn.weights),
         "lm_head_source": _param_path(lm.weights[0].sources[0]),
         "layer_overrides": sorted((layer, sorted(d)) for layer, d in overrides.items()),
         "tests": dict(plan.tests),

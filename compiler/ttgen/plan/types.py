@@ -265,6 +265,7 @@ class ModelFacts:
     qkv_bias: bool
     sliding_window: int | None
     tied_embeddings: bool
+    qk_norm_eps: float | None = None  # a per-head RMSNorm of q and k before RoPE (Qwen3), if any
 
     @property
     def qkv_size(self) -> int:

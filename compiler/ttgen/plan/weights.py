@@ -36,7 +36,7 @@ def concat(parts, dim: int = -1) -> tuple:
 
 
 def rope_pairs(e: tuple, heads: str) -> tuple:
-    if heads not in ("N_HEADS", "N_KV_HEADS"):
+    if heads not in ("N_HEADS", "N_KV_HEADS", "1"):  # "1": within one head (a per-head norm weight)
         raise ValueError(f"rope_pairs: unknown head count {heads!r}")
     return ("rope_pairs", e, heads)
 
