@@ -76,6 +76,15 @@ RUNS = (
         prefill=(128, 1024, 2048),
         emu_prefill=(128,),
     ),  # fmt: skip
+    # Qwen3: QK-norm on the heads (ttnn.rms_norm in both modes, the decode heads through L1)
+    Run(
+        "qwen3-8b, first 2 of 36 layers",
+        "qwen3-8b",
+        ("n150", "p150"),
+        num_layers=2,
+        prefill=(128, 1024),
+        emu_prefill=(128,),
+    ),  # fmt: skip
 )
 
 
@@ -111,7 +120,10 @@ def _emit(run: Run, device: str, out: Path):
     plan = make_plan(analysis, device=device, precision=run.precision, max_batch=run.batch,
                      max_seq_len=max(run.prefill))  # fmt: skip
     emit(plan, out)
-    model, _ = build_model(get_family(spec.family), preset=run.preset, num_layers=run.num_layers)
+    from ttgen.pipeline import preset_family
+
+    family = preset_family(get_family(spec.family), run.preset)
+    model, _ = build_model(family, preset=run.preset, num_layers=run.num_layers)
     return plan, {k: list(v.shape) for k, v in model.state_dict().items()}
 
 
@@ -202,11 +214,16 @@ def _l1_by_group(plan, real: Outcome, seq_len: int) -> list[tuple[str, int, int]
     return groups
 
 
-def generated_rows(python: Path, status: Callable[[str], None] = lambda _m: None):
+def generated_rows(
+    python: Path, status: Callable[[str], None] = lambda _m: None, only: str | None = None
+):
+    """`only`: the runs whose label contains it (all by default)."""
     from ttgen.validate.lane import Row
 
     rows = []
     for run in RUNS:
+        if only and only not in run.label:
+            continue
         for device in run.devices:
             name = f"{run.label} on {device}"
             with tempfile.TemporaryDirectory() as tmp:

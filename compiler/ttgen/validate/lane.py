@@ -478,6 +478,9 @@ def main(argv: list[str] | None = None) -> int:
         prog="python -m ttgen.validate.lane", description=__doc__.splitlines()[0]
     )
     parser.add_argument("--quick", action="store_true", help="skip the generated models")
+    parser.add_argument(
+        "--runs", metavar="TEXT", help="only the generated-model runs whose label holds TEXT"
+    )
     parser.add_argument("--extend-manifest", nargs="+", metavar="NAME",
                         help="introspect these ttnn names in the installed wheel and add them to the "
                              "vendored API manifest (compiler/ttgen/emu/api), then exit")  # fmt: skip
@@ -514,7 +517,7 @@ def main(argv: list[str] | None = None) -> int:
             if not args.quick:
                 from ttgen.validate.generated_check import generated_rows
 
-                rows += generated_rows(python, status.update)
+                rows += generated_rows(python, status.update, only=args.runs)
     except TtgenError as exc:
         print(f"validate-ttnn: error: {exc}", file=sys.stderr)
         return 2
