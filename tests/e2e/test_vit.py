@@ -99,3 +99,21 @@ def test_the_spec_is_checked_against_the_model_kind(tmp_path, monkeypatch, capsy
         "the spec is for model kind 'image_classifier'; LlamaForCausalLM is of kind 'causal_lm'"
         in _one_line(capsys)
     )
+
+
+def test_a_vit_checkpoint_folder_checks(tmp_path, capsys):
+    """--checkpoint loads a ViT folder through the same strict loader (the vit family's class)."""
+    import torch
+    import transformers
+
+    from ttgen.models.registry import get_family, load_presets
+
+    config = {
+        k: v for k, v in load_presets(get_family("vit"))["tiny"].items() if k != "torch_dtype"
+    }
+    torch.manual_seed(0)
+    transformers.ViTForImageClassification(transformers.ViTConfig(**config)).save_pretrained(
+        tmp_path / "vit"
+    )
+    assert main(["check", SPEC, "--checkpoint", str(tmp_path / "vit")]) == 0
+    assert "0 uncovered" in capsys.readouterr().out
