@@ -47,7 +47,7 @@ def _one_line_error(capsys, argv) -> str:
     return err[0]
 
 
-@pytest.mark.parametrize("family", ["qwen2", "mistral", "qwen3"])
+@pytest.mark.parametrize("family", ["qwen2", "mistral", "qwen3", "phi3"])
 def test_family_checkpoint_emits_and_passes_with_its_own_weights(family, tmp_path, capsys):
     ckpt = _checkpoint(tmp_path, family, **({"sliding_window": 48, "use_sliding_window": True}
                                             if family == "mistral" else {}))  # fmt: skip
@@ -85,17 +85,37 @@ def test_llama_with_mlp_bias_is_refused(tmp_path, capsys):
 
 def test_an_unregistered_architecture_gets_a_coverage_report(tmp_path, capsys):
     """A model_type the registry does not list is built with transformers' Auto classes and checked
-    for coverage instead of being refused (Phi-3's fused qkv_proj is not covered by the Llama rules)."""
+    for coverage instead of being refused (no rule targets GPT-NeoX's module names)."""
     import transformers
 
-    config = transformers.Phi3Config(hidden_size=128, intermediate_size=256, num_hidden_layers=2,
-                                     num_attention_heads=4, num_key_value_heads=2, vocab_size=512,
-                                     max_position_embeddings=256, pad_token_id=0)  # fmt: skip
-    transformers.Phi3ForCausalLM(config).save_pretrained(tmp_path / "phi3")
+    config = transformers.GPTNeoXConfig(hidden_size=128, intermediate_size=256, num_hidden_layers=2,
+                                        num_attention_heads=4, vocab_size=512, max_position_embeddings=256)  # fmt: skip
+    transformers.GPTNeoXForCausalLM(config).save_pretrained(tmp_path / "neox")
     capsys.readouterr()
-    assert main(["check", SPEC, "--checkpoint", str(tmp_path / "phi3"), "--seq-len", "32"]) == 1
+    assert main(["check", SPEC, "--checkpoint", str(tmp_path / "neox"), "--seq-len", "32"]) == 1
     out = capsys.readouterr().out
-    assert "uncovered" in out and "qkv_proj" in out
+    assert "uncovered" in out and "gpt_neox.layers" in out and "no rule targets it" in out
+
+
+def test_phi3_fused_projections_are_split_at_load(tmp_path):
+    ckpt = _checkpoint(tmp_path, "phi3")
+    out = tmp_path / "gen_phi3"
+    assert (
+        main(["emit", SPEC, "--checkpoint", str(ckpt), "--seq-len", "64", "--out", str(out)]) == 0
+    )
+    attention, mlp = (out / "attention.py").read_text(), (out / "mlp.py").read_text()
+    assert 'state_dict[f"{prefix}.qkv_proj.weight"][0:256]' in attention  # q rows, then k, then v
+    assert 'state_dict[f"{prefix}.gate_up_proj.weight"][512:1024].T' in mlp  # up: the second half
+
+
+def test_phi3_longrope_is_refused_in_one_line(tmp_path, capsys):
+    rope = {"rope_type": "longrope", "short_factor": [1.0] * 16, "long_factor": [2.0] * 16,
+            "original_max_position_embeddings": 512, "rope_theta": 10000.0}  # fmt: skip
+    ckpt = _checkpoint(
+        tmp_path, "phi3", "longrope", rope_parameters=rope, original_max_position_embeddings=512
+    )
+    line = _one_line_error(capsys, ["plan", SPEC, "--checkpoint", str(ckpt), "--seq-len", "64"])
+    assert "longrope" in line
 
 
 def test_dynamic_rope_is_refused_at_trace_and_linear_rope_is_supported(tmp_path, capsys):

@@ -76,10 +76,9 @@ def test_stablelm_layer_norm_and_partial_rotary(checkpoints, capsys):
     assert rule == "tt.rms_norm (rms_norm)" and expected.startswith("mul(@weight")
     assert found.startswith("layer_norm(") and "@bias" in found and why == "another op"
     _, rule, expected, found, _ = _row(rows, "model.layers.{0..1}.self_attn")
-    assert rule == "tt.attention (attention)" and expected.startswith("sdpa(")
-    assert (
-        "cat(add(" in found
-    )  # the rotated part of each head and the pass-through part, concatenated
+    assert rule == "tt.attention (attention)" and expected == "mul(cast(q), %cos)"
+    # partial rotary: only the first 8 of each head's 32 dims are rotated
+    assert found.startswith("mul(slice(transpose(...), dim=3, start=0, end=8)")
 
 
 def test_gpt_neox_names_modules_no_rule_targets(checkpoints, capsys):

@@ -95,8 +95,8 @@ CORPUS = [
     ("program rows not whole tiles", L, "prefill: 2d, decode: dram_sharded}}\n      ff3", "prefill: {kind: 2d, rows: 7}, decode: dram_sharded}}\n      ff3", "ff1:", "rows: must be a multiple of 32"),
     ("program field unknown", L, "prefill: 2d, decode: dram_sharded}}\n      ff3", "prefill: {kind: 2d, per_core_Q: 2}, decode: dram_sharded}}\n      ff3", "ff1:", "not a field of a 2d program config"),
     ("program field negative", L, "prefill: 2d, decode: dram_sharded}}\n      ff3", "prefill: {kind: 2d, per_core_N: -2}, decode: dram_sharded}}\n      ff3", "ff1:", "expected a positive integer"),
-    ("weight name not an identifier", L, "weights: {w1: w_gate, w3: w_up, w2: w_down}", "weights: {w1: w_gate, w3: w_up, \"w2)\": w_down}", "w_gate", "is not a valid name"),
-    ("weights not captures", L, "weights: {w1: w_gate, w3: w_up, w2: w_down}", "weights: {w1: w_gate, w3: w_up, w2: 5}", "w_gate", "expected a capture name"),
+    ("weight name not an identifier", L, "weights: {w1: w_gate, w3: w_up, w13_fused: w_gate_up, w2: w_down}", "weights: {w1: w_gate, w3: w_up, \"w2)\": w_down}", "w_gate", "is not a valid name"),
+    ("weights not captures", L, "weights: {w1: w_gate, w3: w_up, w13_fused: w_gate_up, w2: w_down}", "weights: {w1: w_gate, w3: w_up, w2: 5}", "w_gate", "expected a capture name"),
     ("ignore without a reason", L, "    template: mlp\n", "    template: mlp\n    ignore: {x: ''}\n", "{x: ''}", "expected the reason"),
     ("unknown key in a rule", L, "    template: mlp\n", "    template: mlp\n    shards: 8\n", "shards: 8", "unknown key in rule"),
     # --- overrides

@@ -38,8 +38,20 @@ class AttentionFacts:
 
 def facts(matches, shapes) -> AttentionFacts:
     head_dim = only({m["q_view"][-1] for m in matches}, "head_dim")
-    wq = only({shapes[m["w_q"]] for m in matches}, "query projection shape")
-    wk = only({shapes[m["w_k"]] for m in matches}, "key projection shape")
+    if all(
+        m.get("w_qkv") is not None for m in matches
+    ):  # one fused projection, split by slices (Phi-3)
+        q_end = only({m["q_end"] for m in matches}, "fused q rows")
+        k_end = only({m["k_end"] for m in matches}, "fused k rows")
+        wq, wk = (q_end,), (k_end - q_end,)
+    else:
+        wq = only({shapes[m["w_q"]] for m in matches}, "query projection shape")
+        wk = only({shapes[m["w_k"]] for m in matches}, "key projection shape")
+    rotary = {m.get("rotary_dim") for m in matches} - {None}
+    if rotary and only(rotary, "rotary dim") != head_dim:
+        raise PlanError(
+            f"partial rotary (RoPE on {only(rotary, 'rotary dim')} of {head_dim} head dims) is not supported"
+        )
     qk_norm = {m.get("w_q_norm") is not None and m.get("w_k_norm") is not None for m in matches}
     if only(qk_norm, "QK-norm") != any(
         m.get("w_q_norm") is not None or m.get("w_k_norm") is not None for m in matches
@@ -54,10 +66,31 @@ def facts(matches, shapes) -> AttentionFacts:
 def lower(lw: Lowering, rule, matches, decode_matches):
     f, rows = lw.facts, lw.batch
     paged = lw.spec.target.kv_cache == "paged"
+    q_rows, kv_rows = f.n_heads * f.head_dim, f.n_kv_heads * f.head_dim
+    fused = lw.sources(rule, matches, "wqkv_fused")
+    if fused is not None:  # Phi-3's qkv_proj: its q, k and v row blocks, split at load
+        qkv_sources, q, k, v = (
+            fused,
+            *(
+                W.slice_(W.source(0), 0, a, b)
+                for a, b in (
+                    (0, q_rows),
+                    (q_rows, q_rows + kv_rows),
+                    (q_rows + kv_rows, q_rows + 2 * kv_rows),
+                )
+            ),
+        )
+    else:
+        qkv_sources, q, k, v = (
+            lw.sources(rule, matches, "wqkv"),
+            W.source(0),
+            W.source(1),
+            W.source(2),
+        )
     weights = [
-        lw.matmul_weight("wqkv", lw.sources(rule, matches, "wqkv"), f.dim, f.qkv_size, "wqkv", W.concat(
-            [W.transpose(W.rope_pairs(W.source(0), "N_HEADS")), W.transpose(W.rope_pairs(W.source(1), "N_KV_HEADS")),
-             W.transpose(W.source(2))])),
+        lw.matmul_weight("wqkv", qkv_sources, f.dim, f.qkv_size, "wqkv", W.concat(
+            [W.transpose(W.rope_pairs(q, "N_HEADS")), W.transpose(W.rope_pairs(k, "N_KV_HEADS")),
+             W.transpose(v)])),
         lw.matmul_weight("wo", lw.sources(rule, matches, "wo"), f.n_heads * f.head_dim, f.dim, "wo",
                          W.transpose(W.source(0))),
     ]  # fmt: skip

@@ -28,17 +28,29 @@ class MlpFacts:
 
 
 def facts(matches, shapes) -> MlpFacts:
+    if all(m.get("w_gate_up") is not None for m in matches):  # gate and up fused (Phi-3)
+        return MlpFacts(
+            only({shapes[m["w_gate_up"]] for m in matches}, "gate/up projection shape")[0] // 2
+        )
     return MlpFacts(only({shapes[m["w_gate"]] for m in matches}, "gate projection shape")[0])
 
 
 def lower(lw: Lowering, rule, matches, decode_matches):
     f, rows = lw.facts, lw.batch
-    w1 = lw.matmul_weight(
-        "w1", lw.sources(rule, matches, "w1"), f.dim, f.hidden_dim, "w1", W.transpose(W.source(0))
-    )
-    w3 = lw.matmul_weight(
-        "w3", lw.sources(rule, matches, "w3"), f.dim, f.hidden_dim, "w3", W.transpose(W.source(0))
-    )
+    fused = lw.sources(rule, matches, "w13_fused")
+    if fused is not None:  # Phi-3's gate_up_proj: gate rows first, up rows second, split at load
+        h = f.hidden_dim
+        (s1, t1), (s3, t3) = (
+            (fused, W.slice_(W.source(0), 0, 0, h)),
+            (fused, W.slice_(W.source(0), 0, h, 2 * h)),
+        )
+    else:
+        (s1, t1), (s3, t3) = (
+            (lw.sources(rule, matches, "w1"), W.source(0)),
+            (lw.sources(rule, matches, "w3"), W.source(0)),
+        )
+    w1 = lw.matmul_weight("w1", s1, f.dim, f.hidden_dim, "w1", W.transpose(t1))
+    w3 = lw.matmul_weight("w3", s3, f.dim, f.hidden_dim, "w3", W.transpose(t3))
     w2 = lw.matmul_weight(
         "w2", lw.sources(rule, matches, "w2"), f.hidden_dim, f.dim, "w2", W.transpose(W.source(0))
     )

@@ -53,6 +53,8 @@ OPS: dict[str, tuple[str, ...]] = {
     "conv2d": ("aten.conv2d.default",),
     "flatten": ("aten.flatten.using_ints",),
     "select": ("aten.select.int",),
+    "chunk": ("aten.chunk.default",),
+    "getitem": ("getitem",),
 }
 COMMUTATIVE = {"add", "mul"}
 CASTS = (

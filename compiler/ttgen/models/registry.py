@@ -49,6 +49,7 @@ FAMILIES: dict[str, ModelFamily] = {
         ModelFamily("qwen2", "Qwen2ForCausalLM", "Qwen2Config", ("qwen2",), "qwen2.yaml"),
         ModelFamily("mistral", "MistralForCausalLM", "MistralConfig", ("mistral",), "mistral.yaml"),
         ModelFamily("qwen3", "Qwen3ForCausalLM", "Qwen3Config", ("qwen3",), "qwen3.yaml"),
+        ModelFamily("phi3", "Phi3ForCausalLM", "Phi3Config", ("phi3",), "phi3.yaml"),
         ModelFamily(
             "vit",
             "ViTForImageClassification",

@@ -113,15 +113,21 @@ def trace_model(
     rope = dict(
         getattr(config, "rope_parameters", None) or getattr(config, "rope_scaling", None) or {}
     )
-    if rope.get("rope_type", rope.get("type")) == "dynamic":
+    rope_type = rope.get("rope_type", rope.get("type"))
+    if rope_type in ("dynamic", "longrope"):
         where = (
             f"{Path(source.checkpoint) / 'config.json'}: "
             if source.checkpoint
             else f"preset {source.preset}: "
         )
         raise TtgenError(
-            f"{where}rope_type 'dynamic' is not supported: its frequencies are rescaled from the sequence "
-            "length at run time (data-dependent), which a traced graph cannot hold"
+            f"{where}rope_type '{rope_type}' is not supported: its frequencies "
+            + (
+                "are rescaled from the sequence length"
+                if rope_type == "dynamic"
+                else "switch from the short to the long factors past original_max_position_embeddings"
+            )
+            + " at run time (data-dependent), which a traced graph cannot hold"
         )
     meta = {
         "model": source.family,
