@@ -9,11 +9,8 @@ import sys
 from pathlib import Path
 
 import pytest
-import torch
 
 from ttgen.cli import main
-from ttgen.models import get_family
-from ttgen.models.registry import load_presets
 
 ROOT = Path(__file__).resolve().parents[2]
 SPEC = str(ROOT / "specs" / "llama.yaml")
@@ -21,22 +18,9 @@ SPEC = str(ROOT / "specs" / "llama.yaml")
 
 def _checkpoint(tmp_path: Path, family: str, name: str | None = None, **changes) -> Path:
     """A tiny checkpoint of `family`'s preset with seeded weights in which no parameter is constant."""
-    import transformers
+    from ttgen.models.checkpoint import save_tiny_checkpoint
 
-    cfg = {k: v for k, v in load_presets(get_family(family))["tiny"].items() if k != "torch_dtype"}
-    cfg.update(changes)
-    fam = get_family(family)
-    config = getattr(transformers, fam.config_class)(**cfg)
-    torch.manual_seed(0)
-    model = getattr(transformers, fam.causal_lm_class)(config)
-    generator = torch.Generator().manual_seed(1)
-    with torch.no_grad():
-        for p in model.parameters():
-            if bool(p.min() == p.max()):
-                p.add_(0.2 * torch.randn(p.shape, generator=generator))
-    out = tmp_path / (name or family)
-    model.save_pretrained(out)
-    return out
+    return save_tiny_checkpoint(family, tmp_path / (name or family), **changes)
 
 
 def _one_line_error(capsys, argv) -> str:

@@ -26,33 +26,11 @@ SPEC = ROOT / "specs" / "llama.yaml"
 EXTRA = {"mistral": {"sliding_window": 48, "use_sliding_window": True}}
 
 
-def tiny_checkpoint(family_name: str, out: Path) -> Path:
-    """The family's tiny preset with seeded weights in which no parameter is constant."""
-    import torch
-    import transformers
-
-    from ttgen.models.registry import get_family, load_presets
-
-    family = get_family(family_name)
-    config = {k: v for k, v in load_presets(family)["tiny"].items() if k != "torch_dtype"}
-    config |= EXTRA.get(family_name, {})
-    torch.manual_seed(0)
-    model = getattr(transformers, family.causal_lm_class)(
-        getattr(transformers, family.config_class)(**config)
-    )
-    generator = torch.Generator().manual_seed(1)
-    with torch.no_grad():
-        for p in model.parameters():
-            if bool(p.min() == p.max()):
-                p.add_(0.2 * torch.randn(p.shape, generator=generator))
-    model.save_pretrained(out)
-    return out
-
-
 def measure(family: str, work: Path) -> dict:
     from ttgen.cli import main
+    from ttgen.models.checkpoint import save_tiny_checkpoint
 
-    ckpt = tiny_checkpoint(family, work / f"ckpt_{family}")
+    ckpt = save_tiny_checkpoint(family, work / f"ckpt_{family}", **EXTRA.get(family, {}))
     package = work / f"gen_{family}"
     start = time.perf_counter()
     if (

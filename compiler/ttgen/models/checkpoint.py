@@ -15,7 +15,13 @@ from pathlib import Path
 
 from ttgen.errors import CheckpointError
 
-__all__ = ["causal_lm_class", "load_checkpoint", "load_tokenizer", "read_checkpoint_config"]
+__all__ = [
+    "causal_lm_class",
+    "load_checkpoint",
+    "load_tokenizer",
+    "read_checkpoint_config",
+    "save_tiny_checkpoint",
+]
 
 
 def read_checkpoint_config(path: Path) -> dict:
@@ -74,7 +80,7 @@ def load_checkpoint(path: Path):
     hf_logging.disable_progress_bar()
     model_cls = causal_lm_class(config["model_type"], str(path / "config.json"))
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    _check_shapes(path, model_cls)
+    _check_tensors(path, model_cls)
     try:
         model, info = model_cls.from_pretrained(
             path,
@@ -100,7 +106,6 @@ def load_checkpoint(path: Path):
             f"{path}: {len(unexpected)} tensor(s) the model has no place for (a layer that does not "
             f"exist, or another architecture's): {shown}"
         )
-    _check_dtypes(path, model)
     return model
 
 
@@ -109,9 +114,11 @@ def _one_line(exc: Exception) -> str:
     return "; ".join(lines) if lines else type(exc).__name__
 
 
-def _check_shapes(path: Path, model_cls) -> None:
-    """The config is valid, and every stored tensor has the shape the config implies for it (checked
-    on a meta-device model from the config, before any weight is read)."""
+def _check_tensors(path: Path, model_cls) -> None:
+    """The config is valid, and every stored tensor has the shape the config implies for it and
+    the kind of dtype its parameter has (checked on a meta-device model from the config, from the
+    files' headers, before any weight is read): an integer tensor where the model holds floats (a
+    quantized or corrupt file) would be cast silently by from_pretrained."""
     import torch
     from safetensors import safe_open
 
@@ -134,7 +141,9 @@ def _check_shapes(path: Path, model_cls) -> None:
             raise CheckpointError(f"{config_path}: {key} must be a positive integer, got {value!r}")
     try:
         with torch.device("meta"):
-            expected = {k: tuple(v.shape) for k, v in model_cls(config).state_dict().items()}
+            expected = {
+                k: (tuple(v.shape), v.dtype) for k, v in model_cls(config).state_dict().items()
+            }
     except Exception as exc:  # noqa: BLE001 - a config the model class cannot be built from
         raise CheckpointError(
             f"{config_path}: the model cannot be built from it: {_one_line(exc)}"
@@ -142,35 +151,28 @@ def _check_shapes(path: Path, model_cls) -> None:
     for file in sorted(path.glob("*.safetensors")):
         try:
             with safe_open(file, framework="pt") as f:
-                shapes = {key: tuple(f.get_slice(key).get_shape()) for key in f.keys()}
+                stored = {
+                    key: (tuple(f.get_slice(key).get_shape()), f.get_slice(key).get_dtype())
+                    for key in f.keys()
+                }
         except Exception as exc:  # noqa: BLE001 - a corrupt file
             raise CheckpointError(
                 f"{path}: cannot load checkpoint: {file.name}: {_one_line(exc)}"
             ) from None
-        for key, shape in sorted(shapes.items()):
-            if key in expected and expected[key] != shape:
+        for key, (shape, dtype) in sorted(stored.items()):
+            if key not in expected:
+                continue  # an unexpected tensor: from_pretrained reports it, named
+            want_shape, want_dtype = expected[key]
+            if want_shape != shape:
                 raise CheckpointError(
                     f"{file}: tensor {key} has shape {list(shape)}; {config_path.name} implies "
-                    f"{list(expected[key])}"
+                    f"{list(want_shape)}"
                 )
-
-
-def _check_dtypes(path: Path, model) -> None:
-    """Every stored tensor has the kind of dtype its parameter has: an integer tensor where the model
-    holds floats (a quantized or corrupt file) would be cast silently by from_pretrained."""
-    from safetensors import safe_open
-
-    expected = {k: v.dtype for k, v in model.state_dict().items()}
-    for file in sorted(path.glob("*.safetensors")):
-        with safe_open(file, framework="pt") as f:
-            for key in f.keys():
-                stored = f.get_slice(key).get_dtype()
-                want = expected.get(key)
-                if want is not None and want.is_floating_point and stored not in _FLOAT_DTYPES:
-                    raise CheckpointError(
-                        f"{file}: tensor {key} is {stored}; the model expects a floating-point "
-                        f"tensor ({str(want).removeprefix('torch.')})"
-                    )
+            if want_dtype.is_floating_point and dtype not in _FLOAT_DTYPES:
+                raise CheckpointError(
+                    f"{file}: tensor {key} is {dtype}; the model expects a floating-point "
+                    f"tensor ({str(want_dtype).removeprefix('torch.')})"
+                )
 
 
 _FLOAT_DTYPES = ("F64", "F32", "F16", "BF16")
@@ -186,3 +188,27 @@ def load_tokenizer(path: Path):
     except Exception as exc:  # noqa: BLE001 - a missing or broken tokenizer is a bad checkpoint
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise CheckpointError(f"{path}: no usable tokenizer ({first})") from None
+
+
+def save_tiny_checkpoint(family_name: str, out: Path, **changes) -> Path:
+    """A checkpoint folder of the family's tiny preset (with `changes` to its config) whose seeded
+    weights hold no constant parameter: under HF's init (norm weights 1, biases 0) a dropped norm
+    weight or bias would pass a parity test."""
+    import torch
+    import transformers
+
+    from ttgen.models.registry import get_family, load_presets
+
+    family = get_family(family_name)
+    config = {k: v for k, v in load_presets(family)["tiny"].items() if k != "torch_dtype"} | changes
+    torch.manual_seed(0)
+    model = getattr(transformers, family.causal_lm_class)(
+        getattr(transformers, family.config_class)(**config)
+    )
+    generator = torch.Generator().manual_seed(1)
+    with torch.no_grad():
+        for p in model.parameters():
+            if bool(p.min() == p.max()):
+                p.add_(0.2 * torch.randn(p.shape, generator=generator))
+    model.save_pretrained(out)
+    return out
