@@ -178,9 +178,11 @@ def _batch(text: str) -> int:
 
 
 def _max_seq_len(text: str) -> int:
+    from ttgen.spec.load import SEQ_LEN_MULTIPLE
+
     value = _positive_int(text)
-    if value % 128:
-        raise argparse.ArgumentTypeError(f"must be a multiple of 128, got {value}")
+    if value % SEQ_LEN_MULTIPLE:
+        raise argparse.ArgumentTypeError(f"must be a multiple of {SEQ_LEN_MULTIPLE}, got {value}")
     return value
 
 
@@ -271,13 +273,10 @@ def _cmd_trace(args: argparse.Namespace) -> int:
     out = args.out or Path("traces") / f"{family.name}-{label}.json"
     check_writable(out)
     modes = {"all": None, "both": ("prefill", "decode")}.get(args.mode, (args.mode,))
-    from ttgen.models.kinds import modes_of
+    if args.checkpoint is None:  # before building the model (a checkpoint's kind is known after)
+        from ttgen.models.kinds import select_modes
 
-    kind_modes = modes_of(family.model_kind)
-    if modes is not None and args.checkpoint is None and not set(modes) <= set(kind_modes):
-        raise TtgenError(
-            f"--mode {args.mode}: {family.model_kind} models are traced in {', '.join(kind_modes)}"
-        )
+        select_modes(family.model_kind, modes)
 
     err = Console(stderr=True, quiet=args.quiet, log_path=False)
     with err.status("importing torch and transformers") as status:

@@ -3,7 +3,7 @@ stage reads this; the block registry (ttgen.blocks.MODEL_KINDS) composes the sam
 
 from __future__ import annotations
 
-__all__ = ["KIND_MODES", "kind_of", "modes_of"]
+__all__ = ["KIND_MODES", "kind_of", "modes_of", "select_modes"]
 
 KIND_MODES: dict[str, tuple[str, ...]] = {
     # a prompt at once, then one token per user against a KV cache
@@ -15,6 +15,17 @@ KIND_MODES: dict[str, tuple[str, ...]] = {
 
 def modes_of(kind: str) -> tuple[str, ...]:
     return KIND_MODES[kind]
+
+
+def select_modes(kind: str, modes: tuple[str, ...] | None) -> tuple[str, ...]:
+    """The modes to trace: all of the kind's (None), or the ones asked for, which must be its own."""
+    from ttgen.errors import TtgenError
+
+    own = modes_of(kind)
+    wrong = [m for m in modes or () if m not in own]
+    if wrong:
+        raise TtgenError(f"--mode {wrong[0]}: {kind} models are traced in {', '.join(own)}")
+    return own if modes is None else modes
 
 
 def kind_of(model) -> str:

@@ -40,6 +40,7 @@ from ttgen.spec.yamlloc import LocDict, LocList, YamlInputError, load_yaml
 __all__ = ["SpecError", "load_spec"]
 
 MAX_BATCH = 32  # decode ops hold one user per tile row
+SEQ_LEN_MULTIPLE = 128  # max_seq_len is whole prefill chunks
 
 
 class SpecError(TtgenError):
@@ -205,9 +206,8 @@ def _precisions(node: LocDict) -> list[PrecisionSpec]:
             ("weights", "kv_cache", "activations", "logits", "mlp_gate", "fidelity"),
             f"precision preset {name}",
         )
-        kv = _get(
-            body, "kv_cache", str, required=False
-        )  # a model with a KV cache needs it (the planner says)
+        # optional here: a model kind with a KV cache needs it, and its planner says so
+        kv = _get(body, "kv_cache", str, required=False)
         if kv is not None:
             _one_of(body, "kv_cache", kv, DTYPES, f"precision_presets.{name}.kv_cache")
         act = _get(body, "activations", str)
@@ -551,11 +551,11 @@ def load_spec(path: str | Path, predicates=None) -> Spec:
     max_seq, kind, block = 0, None, 32
     if "max_seq_len" in KIND_TARGET[model_kind]:
         max_seq = _get(tnode, "max_seq_len", int, where="target.max_seq_len")
-        if max_seq <= 0 or max_seq % 128:
+        if max_seq <= 0 or max_seq % SEQ_LEN_MULTIPLE:
             _fail(
                 _loc(tnode, "max_seq_len"),
                 "target.max_seq_len",
-                f"must be a positive multiple of 128, got {max_seq}",
+                f"must be a positive multiple of {SEQ_LEN_MULTIPLE}, got {max_seq}",
             )
         kv = _get(tnode, "kv_cache", LocDict, where="target.kv_cache")
         _keys(kv, ("kind", "block_size"), "target.kv_cache")

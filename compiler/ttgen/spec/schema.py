@@ -9,12 +9,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 __all__ = [
-    "DTYPES", "FIDELITIES", "KIND_TARGET", "KIND_TESTS", "KV_CACHE_KINDS", "MODES", "PROGRAM_FIELDS", "PROGRAM_KINDS",
+    "DTYPES", "FIDELITIES", "KIND_TARGET", "KIND_TESTS", "KV_CACHE_KINDS", "PROGRAM_FIELDS", "PROGRAM_KINDS",
     "ComputeConfigSpec", "Loc", "MatchSpec", "OpSpec", "Override", "PatternSpec", "PrecisionSpec",
     "ProgramChoice", "Requirement", "Rule", "Spec", "Target", "Thresholds",
 ]  # fmt: skip
 
-MODES = ("prefill", "decode", "forward")  # of every model kind (ttgen.models.kinds)
 DTYPES = ("bfloat16", "float32", "bfloat8_b", "bfloat4_b")
 FIDELITIES = ("LoFi", "HiFi2", "HiFi3", "HiFi4")
 KV_CACHE_KINDS = ("static", "paged")

@@ -1,10 +1,9 @@
 """The trace stage: torch.export of the HF reference → module-annotated networkx graphs."""
 
 from ttgen.trace.summary import GraphSummary, summarize
-from ttgen.trace.trace import MODES, ModelTrace, load_trace, save_trace, trace_model
+from ttgen.trace.trace import ModelTrace, load_trace, save_trace, trace_model
 
 __all__ = [
-    "MODES",
     "GraphSummary",
     "ModelTrace",
     "load_trace",

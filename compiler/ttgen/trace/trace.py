@@ -20,7 +20,6 @@ from ttgen.errors import TtgenError
 from ttgen.ir.graph import graph_from_dict, graph_to_dict
 
 __all__ = [
-    "MODES",
     "TRACE_FORMAT",
     "ModelTrace",
     "StampingSkipped",
@@ -29,7 +28,6 @@ __all__ = [
     "trace_model",
 ]
 
-MODES = ("prefill", "decode", "forward")  # every model kind's (ttgen.models.kinds)
 TRACE_FORMAT = "ttgen.trace/1"
 
 
@@ -96,15 +94,9 @@ def trace_model(
         raise TtgenError(f"--seq-len must be positive, got {seq_len}")
     if batch <= 0:
         raise TtgenError(f"--batch must be positive, got {batch}")
-    from ttgen.models.kinds import kind_of, modes_of
+    from ttgen.models.kinds import kind_of, select_modes
 
-    kind_modes = modes_of(kind_of(model))
-    modes = kind_modes if modes is None else modes
-    wrong = [mode for mode in modes if mode not in kind_modes]
-    if wrong:
-        raise TtgenError(
-            f"--mode {wrong[0]}: {kind_of(model)} models are traced in {', '.join(kind_modes)}"
-        )
+    modes = select_modes(kind_of(model), modes)
     if seq_len > getattr(config, "max_position_embeddings", seq_len):
         raise TtgenError(
             f"--seq-len {seq_len} exceeds the model's max_position_embeddings "
