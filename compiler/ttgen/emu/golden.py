@@ -229,7 +229,6 @@ def attach_goldens(ttnn, transformer, experimental) -> None:
     for namespace, table in ((ttnn, GOLDENS), (transformer, TRANSFORMER_GOLDENS)):
         for name, golden in table.items():
             getattr(namespace, name).golden_function = golden
-    ttnn.mul.golden_function, ttnn.sub.golden_function = GOLDENS["multiply"], GOLDENS["subtract"]
     for name in getattr(experimental, "__all__", ()):
         op = getattr(experimental, name)
         if callable(op) and not hasattr(op, "golden_function"):

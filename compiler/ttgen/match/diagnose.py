@@ -15,7 +15,7 @@ from ttgen.match.engine import Miss, find_all, recording_misses
 from ttgen.match.matcher import MatchResult, _glob
 from ttgen.match.pattern import Any, Capture, Const, Op, Param, Ref
 
-__all__ = ["NearMiss", "near_misses", "render_node", "render_pattern"]
+__all__ = ["NearMiss", "near_misses", "render_node", "render_pattern", "short_op"]
 
 
 @dataclass(frozen=True)
@@ -59,7 +59,8 @@ def render_pattern(expr, focus=None, depth: int = 2) -> str:
     return repr(expr)
 
 
-def _short_op(op: str) -> str:
+def short_op(op: str) -> str:
+    """`aten.add.Tensor` → `add`, as the pattern language names ops."""
     name = op.removeprefix("aten.")
     return name.split(".")[0] if "." in name else name
 
@@ -76,7 +77,7 @@ def render_node(g: nx.DiGraph, node: str, focus: str | None = None, depth: int =
             else f"%{node}"
         )
     if depth <= 0:
-        return f"{_short_op(attrs['op'])}(...)"
+        return f"{short_op(attrs['op'])}(...)"
     args = [
         "..." if focus is not None and src != focus else render_node(g, src, depth=depth - 1)
         for src in attrs["inputs"]
@@ -84,7 +85,7 @@ def render_node(g: nx.DiGraph, node: str, focus: str | None = None, depth: int =
     consts = [] if focus is not None else [
         f"{k}={v!r}" for k, v in attrs["constants"].items() if not isinstance(v, (list, dict)) or len(str(v)) < 24
     ][:3]  # fmt: skip
-    return f"{_short_op(attrs['op'])}({', '.join(args + consts)})"
+    return f"{short_op(attrs['op'])}({', '.join(args + consts)})"
 
 
 def _describe(g: nx.DiGraph, miss: Miss) -> tuple[str, str]:
@@ -123,21 +124,21 @@ def near_misses(spec, g: nx.DiGraph, result: MatchResult) -> list[NearMiss]:
         targeting[module] = rules
     out = []
     for module in sorted(by_module, key=lambda p: (-p.count("."), p)):
-        boundary = nodes = by_module[module]
+        nodes = by_module[module]
         if not targeting[module]:
-            ops = ", ".join(sorted({_short_op(g.nodes[n]["op"]) for n in nodes}))
+            ops = ", ".join(sorted({short_op(g.nodes[n]["op"]) for n in nodes}))
             out.append(NearMiss(module, None, None, 0, "a rule whose module glob matches this path", ops,
                                 "no rule targets it"))  # fmt: skip
             continue
         best: tuple[int, NearMiss] | None = None
-        allowed = set(boundary)
+        allowed = set(nodes)
         for rule in targeting[module]:
             for req in rule.match.require:
                 if result.mode not in req.modes:
                     continue
                 with recording_misses() as misses:
                     found = find_all(
-                        spec.pattern(req.pattern).compiled, g, list(reversed(boundary)), allowed
+                        spec.pattern(req.pattern).compiled, g, list(reversed(nodes)), allowed
                     )
                 if (found and len(found) >= req.count) or not misses:
                     continue  # this requirement matches: its rule failed elsewhere (left-over ops)

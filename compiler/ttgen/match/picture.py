@@ -10,7 +10,7 @@ from pathlib import Path
 import networkx as nx
 
 from ttgen.ir.graph import layer_list_path, layer_nodes, ordered_nodes
-from ttgen.match.diagnose import NearMiss
+from ttgen.match.diagnose import NearMiss, short_op
 
 __all__ = ["layer_picture"]
 
@@ -18,11 +18,6 @@ _PALETTE = ("#8dd3c7", "#bebada", "#80b1d3", "#fdb462", "#b3de69", "#fccde5", "#
             "#ccebc5", "#ffed6f")  # fmt: skip
 _UNCOVERED = "#fb8072"
 _BOX_W, _BOX_H, _GAP_X, _GAP_Y = 150, 34, 40, 14
-
-
-def _short(op: str) -> str:
-    name = op.removeprefix("aten.")
-    return name.rsplit(".", 1)[0] if name.count(".") else name
 
 
 def _levels(sub: nx.DiGraph, order: dict[str, int]) -> dict[str, int]:
@@ -69,7 +64,7 @@ def layer_picture(g: nx.DiGraph, result, misses: list[NearMiss], title: str) -> 
                           + (f" — {rule_of[n]}" if n in rule_of else " — uncovered"))  # fmt: skip
         svg.append(f'<g><title>{tip}</title><rect x="{x}" y="{y}" width="{_BOX_W}" height="{_BOX_H}" rx="4" '
                    f'fill="{fill}" stroke="{"#b00" if bad else "#555"}" stroke-width="{3 if bad else 1}"/>'
-                   f'<text x="{x + 6}" y="{y + 14}">{html.escape(_short(attrs["op"]))[:22]}</text>'
+                   f'<text x="{x + 6}" y="{y + 14}">{html.escape(short_op(attrs["op"]))[:22]}</text>'
                    f'<text x="{x + 6}" y="{y + 28}" fill="#333">{html.escape(attrs["module"].removeprefix(layer + "."))[:22]}</text></g>')  # fmt: skip
     svg.append("</svg>")
     legend = (
