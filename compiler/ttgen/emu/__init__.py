@@ -40,13 +40,16 @@ from ttgen.emu.ops.core import (
     concat,
     copy_host_to_device_tensor,
     deallocate,
+    fold,
     from_device,
     from_torch,
     get_memory_config,
     interleaved_to_sharded,
     pad,
     permute,
+    reallocate,
     reshape,
+    reshard,
     sharded_to_interleaved,
     slice,
     tilize,
@@ -59,7 +62,7 @@ from ttgen.emu.ops.core import (
     unsqueeze_to_4D,
     untilize,
 )
-from ttgen.emu.ops.eltwise import add, gelu, mul, multiply, silu, sub, subtract
+from ttgen.emu.ops.eltwise import add, gelu, mul, mul_, multiply, silu, sub, subtract
 from ttgen.emu.ops.experimental import fill_cache, update_cache
 from ttgen.emu.ops.matmul import linear, matmul
 from ttgen.emu.ops.misc import argmax, embedding, plus_one, topk

@@ -38,8 +38,9 @@ from ttgen.emu.types import (
 )
 
 __all__ = [
-    "as_tensor", "clone", "concat", "copy_host_to_device_tensor", "deallocate", "from_device",
-    "from_torch", "get_memory_config", "interleaved_to_sharded", "pad", "permute", "reshape", "sharded_to_interleaved",
+    "as_tensor", "clone", "concat", "copy_host_to_device_tensor", "deallocate", "fold", "from_device",
+    "from_torch", "get_memory_config", "interleaved_to_sharded", "pad", "permute", "reallocate", "reshape",
+    "reshard", "sharded_to_interleaved",
     "slice", "tilize", "to_device", "to_layout", "to_memory_config", "to_torch", "transpose",
     "typecast", "unsqueeze_to_4D", "untilize",
 ]  # fmt: skip
@@ -546,6 +547,60 @@ def concat(
     if memory_config is None and first.is_sharded():
         memory_config = DRAM_MEMORY_CONFIG
     return _rebuild(first, out, memory_config=memory_config)
+
+
+@device_op
+def fold(input, stride_h, stride_w, use_transpose_as_fold=False, output_shape=None, padding=[0, 0], grid_size=None,  # noqa: B006
+         override_memory_config=None, collapse_output=False) -> Tensor:  # fmt: skip
+    """NHWC space-to-depth: each stride_h x stride_w neighbourhood at (h * stride_h, w * stride_w)
+    becomes one stick at (h, w), its elements in (dy, dx, c) order: [N, H / sh, W / sw, C * sh * sw]
+    (collapse_output: [1, 1, N * H / sh * W / sw, C * sh * sw]), row-major, in the input's memory."""
+    x = input
+    on_device(x)
+    require(not use_transpose_as_fold, "fold: use_transpose_as_fold is not emulated")
+    require(output_shape is None and grid_size is None and override_memory_config is None,
+            "fold: output_shape, grid_size and override_memory_config are not emulated")  # fmt: skip
+    require(list(padding) in ([0, 0], [0, 0, 0, 0]), "fold: padding is not emulated")
+    require(not x.is_sharded(), "fold: sharded inputs are not emulated (interleaved inputs only)")
+    require(len(x.shape) == 4, lambda: f"fold: input must be [N, H, W, C], got {list(x.shape)}")
+    n, h, w, c = (int(d) for d in x.shape)
+    require(h % stride_h == 0,
+            lambda: f"Fold: logical H ({h}) must be divisible by stride_h ({stride_h})")  # fmt: skip
+    require(w % stride_w == 0,
+            lambda: f"Fold: logical W ({w}) must be divisible by stride_w ({stride_w})")  # fmt: skip
+    out_dtype = x.dtype if x.dtype in (DataType.FLOAT32, DataType.UINT16) else DataType.BFLOAT16
+    folded = [n, h // stride_h, w // stride_w, c * stride_h * stride_w]
+    shape = [1, 1, n * folded[1] * folded[2], folded[3]] if collapse_output else folded
+    out = reserve_output(shape, out_dtype, Layout.ROW_MAJOR, x.device(), x.memory_config())
+
+    def run() -> None:
+        v = x.values().reshape(n, h // stride_h, stride_h, w // stride_w, stride_w, c)
+        v = v.permute(0, 1, 3, 2, 4, 5).reshape(shape)
+        make_tensor(v, out_dtype, Layout.ROW_MAJOR, out=out, source=x.dtype)
+
+    launch(run)
+    return out
+
+
+@device_op
+def reshard(input_tensor: Tensor, output_memory_config: MemoryConfig, output_tensor=None) -> Tensor:
+    """A sharded tensor moved to another sharded layout (grid, shard shape or strategy)."""
+    on_device(input_tensor)
+    require(output_tensor is None, "reshard: output_tensor is not emulated")
+    require(input_tensor.is_sharded(), "reshard: input tensor must be sharded")
+    require(output_memory_config.is_sharded(), "reshard: output memory config must be sharded")
+    require(output_memory_config.shard_spec is not None, "reshard: output memory config needs a shard spec")
+    return _moved(input_tensor, output_memory_config)
+
+
+@device_op
+def reallocate(tensor: Tensor, memory_config=None) -> Tensor:
+    """The tensor copied into a new buffer (the allocator's lowest free address: defragmenting L1);
+    the input is deallocated."""
+    on_device(tensor)
+    out = _moved(tensor, memory_config)
+    tensor.deallocate()
+    return out
 
 
 @device_op

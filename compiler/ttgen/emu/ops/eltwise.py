@@ -11,12 +11,22 @@ from ttgen.emu.ops._op import device_op, launch, make_tensor, on_device, reserve
 from ttgen.emu.tensor import Tensor
 from ttgen.emu.types import DataType, UnaryOpType, UnaryWithParam
 
-__all__ = ["add", "gelu", "mul", "multiply", "silu", "sub", "subtract"]
+__all__ = ["add", "gelu", "mul", "mul_", "multiply", "silu", "sub", "subtract"]
+
+
+_STRING_UNARY = {  # ttnn's string_to_unary_with_param: "gelu" is the exact (erf) GELU
+    "relu": UnaryWithParam(UnaryOpType.RELU),
+    "silu": UnaryWithParam(UnaryOpType.SILU),
+    "gelu": UnaryWithParam(UnaryOpType.GELU, 0.0),
+    "gelu_approx": UnaryWithParam(UnaryOpType.GELU, 1.0),
+}
 
 
 def _unary(op, values: torch.Tensor) -> torch.Tensor:
     if isinstance(op, str):
-        op = UnaryWithParam(UnaryOpType[op.upper()])
+        if op not in _STRING_UNARY:
+            raise fatal(f"Unknown unary op: {op}")
+        op = _STRING_UNARY[op]
     if isinstance(op, UnaryOpType):
         op = UnaryWithParam(op)
     kind = op.op_type
@@ -97,6 +107,39 @@ def multiply(input_tensor_a, input_tensor_b, *, fast_and_approximate_mode=False,
 
 mul = multiply
 sub = subtract
+
+
+@device_op
+def mul_(input_a, input_b, *, activations=(), input_tensor_a_activations=(), input_tensor_b_activations=(),
+         fast_and_approximate_mode=False, sub_core_grids=None, sub_device_id=None) -> Tensor:  # fmt: skip
+    """`input_a *= input_b` (a tensor of a broadcastable shape, or a scalar): the product overwrites
+    `input_a`, which is returned."""
+    on_device(input_a, "input_a")
+    if isinstance(input_b, Tensor):
+        on_device(input_b, "input_b")
+        require(input_a.layout == input_b.layout, "mul_: both inputs must have the same layout")
+        try:
+            shape = tuple(torch.broadcast_shapes(tuple(input_a.shape), tuple(input_b.shape)))
+        except RuntimeError:
+            raise fatal(f"mul_: shapes {list(input_a.shape)} and {list(input_b.shape)} cannot be broadcast") from None
+        require(shape == tuple(input_a.shape),
+                lambda: f"mul_: the in-place output {list(input_a.shape)} cannot hold the broadcast {list(shape)}")  # fmt: skip
+    fp32 = input_a.dtype == DataType.FLOAT32
+
+    def run() -> None:
+        va = input_a.values().float()
+        vb = input_b.values().float() if isinstance(input_b, Tensor) else torch.tensor(float(input_b))
+        for act in input_tensor_a_activations or ():
+            va = _dest_round(_unary(act, va), fp32)
+        for act in input_tensor_b_activations or ():
+            vb = _dest_round(_unary(act, vb), fp32)
+        result = va * vb
+        for act in activations or ():
+            result = _unary(act, result)
+        make_tensor(result, input_a.dtype, input_a.layout, out=input_a)
+
+    launch(run)
+    return input_a
 
 
 @device_op

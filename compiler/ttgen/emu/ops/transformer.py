@@ -31,9 +31,11 @@ from ttgen.emu.types import (
 )
 
 __all__ = [
+    "concatenate_heads",
     "paged_scaled_dot_product_attention_decode",
     "scaled_dot_product_attention",
     "scaled_dot_product_attention_decode",
+    "split_query_key_value_and_split_heads",
 ]
 
 _DEFAULT_SDPA_KERNEL = WormholeComputeKernelConfig(
@@ -245,6 +247,66 @@ def paged_scaled_dot_product_attention_decode(input_tensor_q, input_tensor_k, in
             )
 
         _decode(q, gather(k), gather(v), pos, scale, sliding_window_size, kernel, kv_bits, out)
+
+    launch(run)
+    return out
+
+
+@device_op
+def split_query_key_value_and_split_heads(input_tensor, kv_input_tensor=None, *, num_heads, num_kv_heads=None,
+                                          transpose_key=True, memory_config=None, use_falcon7b_backend=False):  # fmt: skip
+    """[B, S, 3 * heads * head_dim] (q, k, v heads side by side) → q [B, heads, S, head_dim],
+    k [B, heads, head_dim, S] (transpose_key) or [B, heads, S, head_dim], v [B, heads, S, head_dim]."""
+    x = input_tensor
+    shape = list(x.shape)
+    require(len(shape) == 3, lambda: f"Invalid input tensor: expected 3 dimensions, but found {len(shape)}.")
+    require(x.layout == Layout.TILE,
+            lambda: f"Invalid layout: input tensor must use TILE_LAYOUT, but found {int(x.layout.value)}.")  # fmt: skip
+    on_device(x)
+    require(kv_input_tensor is None and num_kv_heads is None and not use_falcon7b_backend,
+            "split_query_key_value_and_split_heads: separate KV inputs, num_kv_heads and the falcon7b "
+            "backend are not emulated")  # fmt: skip
+    require(not x.is_sharded(), "split_query_key_value_and_split_heads: sharded inputs are not emulated")
+    b, s, width = shape
+    head = width // (3 * num_heads)
+    require(head % 32 == 0, lambda: f"Invalid head size: {head}. The head size must be a multiple of the tile width "
+            "(32). Please adjust the dimensions accordingly.")  # fmt: skip
+    require(3 * num_heads * head == width,
+            lambda: f"split_query_key_value_and_split_heads: width {width} is not 3 x {num_heads} heads")  # fmt: skip
+    mc = memory_config or x.memory_config()
+    k_shape = [b, num_heads, head, s] if transpose_key else [b, num_heads, s, head]
+    outs = [reserve_output(o, x.dtype, Layout.TILE, x.device(), mc)
+            for o in ([b, num_heads, s, head], k_shape, [b, num_heads, s, head])]  # fmt: skip
+
+    def run() -> None:
+        v = x.values()
+        q, k, vv = (v[..., i * num_heads * head : (i + 1) * num_heads * head].reshape(b, s, num_heads, head)
+                    .transpose(1, 2) for i in range(3))  # fmt: skip
+        if transpose_key:
+            k = k.transpose(-1, -2)
+        for t, o in zip((q, k, vv), outs, strict=True):
+            make_tensor(t.contiguous(), x.dtype, Layout.TILE, out=o, source=x.dtype)
+
+    launch(run)
+    return tuple(outs)
+
+
+@device_op
+def concatenate_heads(input_tensor, *, memory_config=None) -> Tensor:
+    """[B, heads, S, head_dim] → [B, S, heads * head_dim]."""
+    x = input_tensor
+    shape = list(x.shape)
+    require(len(shape) == 4, lambda: f"Input tensor must have rank 4. Shape: Shape({shape})")
+    on_device(x)
+    check_tile(x, "concatenate_heads input")
+    b, h, s, d = shape
+    require(d % 32 == 0, lambda: f"Head size must be a multiple of 32 but was found to be {d}. Update the matmul "
+            "that uses the output of this operation to include padding in the weights.")  # fmt: skip
+    out = reserve_output([b, s, h * d], x.dtype, Layout.TILE, x.device(), memory_config or x.memory_config())
+
+    def run() -> None:
+        make_tensor(x.values().transpose(1, 2).reshape(b, s, h * d), x.dtype, Layout.TILE, out=out,
+                    source=x.dtype)  # fmt: skip
 
     launch(run)
     return out
