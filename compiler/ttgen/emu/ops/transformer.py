@@ -292,7 +292,7 @@ def split_query_key_value_and_split_heads(input_tensor, kv_input_tensor=None, *,
 
 
 @device_op
-def concatenate_heads(input_tensor, *, memory_config=None) -> Tensor:
+def concatenate_heads(input_tensor, *, memory_config=None):
     """[B, heads, S, head_dim] → [B, S, heads * head_dim]."""
     x = input_tensor
     shape = list(x.shape)
