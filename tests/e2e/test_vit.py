@@ -1,7 +1,7 @@
 """ViT image classifiers through the model-kind core: traced in their one mode (`forward` on
 pixel_values), every node of specs/vit.yaml's rules covered exactly once, each block kind's facts
-read from its own captures. Planning the image_classifier kind is the next step (issue 17): the
-planner refuses it in one line until its block kinds have lowerings."""
+read from its own captures; planned for N150 and P150 at tt-metal's batches, emitted, and the
+generated package's parity tests pass on a checkpoint's own weights."""
 
 from __future__ import annotations
 
@@ -75,11 +75,83 @@ def test_trace_cli_exports_the_forward_only(tmp_path, capsys):
     assert "--mode decode: image_classifier models are traced in forward" in _one_line(capsys)
 
 
-def test_planning_is_refused_in_one_line(capsys):
-    assert main(["plan", SPEC]) == 2
-    assert "'image_classifier' models check (ttgen check) but are not planned yet" in _one_line(
-        capsys
+@pytest.mark.parametrize(("device", "batch"), [("n150", 8), ("p150", 10)])
+def test_vit_base_plans_at_tt_metals_batch(device, batch):
+    """vit-base-patch16-224 at tt-metal's published batch per device: every op's configs validated,
+    the sequence at its logical 197 tokens (padded to 224 in tiles), the weights in DRAM."""
+    from ttgen.pipeline import analyze
+    from ttgen.plan import make_plan
+    from ttgen.spec import load_spec
+
+    plan = make_plan(
+        analyze(load_spec(SPEC), preset="vit-base-patch16-224"), device=device, max_batch=batch
     )
+    f = plan.facts
+    assert (f.image_size, f.patch_size, f.tokens, f.dim, f.n_layers, f.n_heads, f.n_classes) == (
+        224, 16, 197, 768, 12, 12, 1000)  # fmt: skip
+    assert plan.kv_cache is None and plan.modes == ("forward",)
+    attention = plan.module("vit_attention")
+    scores = next(op for op in attention.ops_for("forward") if op.name == "scores")
+    assert scores.output.shape == (batch, 12, 197, 197)
+    assert 0.15e9 < plan.dram_weight_bytes < 0.2e9  # 86M parameters in bf16
+
+
+def test_every_capture_reaches_the_generated_code(tmp_path, analysis):
+    """Each HF parameter of the tiny ViT is a source of exactly the planned weights (nothing dropped)."""
+    from ttgen.plan import make_plan
+
+    plan = make_plan(analysis)
+    used = {f"{inst}.{src}".lstrip(".") for m in plan.modules for w in m.weights for inst in m.instances
+            for src in w.sources}  # fmt: skip
+    params = {
+        a["param"]
+        for _, a in analysis.trace.graphs["forward"].nodes(data=True)
+        if a.get("kind") == "parameter"
+    }
+    assert params == used
+
+
+def test_a_checkpoint_emits_and_its_generated_tests_pass(tmp_path, capsys):
+    """A ViT checkpoint with non-trivial weights (LayerNorm weights != 1, biases != 0) emits a package
+    whose parity tests run on the checkpoint's own weights and pass."""
+    import subprocess
+    import sys
+
+    import torch
+    import transformers
+
+    from ttgen.models.registry import get_family, load_presets
+
+    config = {
+        k: v for k, v in load_presets(get_family("vit"))["tiny"].items() if k != "torch_dtype"
+    }
+    torch.manual_seed(0)
+    model = transformers.ViTForImageClassification(transformers.ViTConfig(**config))
+    with torch.no_grad():
+        for p in model.parameters():
+            if p.numel() > 1 and bool(p.min() == p.max()):
+                p.add_(0.3 * torch.randn_like(p))
+    model.save_pretrained(tmp_path / "vit_ckpt")
+    out = tmp_path / "vit_pkg"
+    assert (
+        main(
+            [
+                "emit",
+                SPEC,
+                "--checkpoint",
+                str(tmp_path / "vit_ckpt"),
+                "--out",
+                str(out),
+                "--batch",
+                "4",
+            ]
+        )
+        == 0
+    )
+    run = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(out)],
+                         capture_output=True, text=True, cwd=tmp_path, timeout=600)  # fmt: skip
+    assert run.returncode == 0, run.stdout[-3000:]
+    assert "9 passed" in run.stdout
 
 
 def test_the_spec_is_checked_against_the_model_kind(tmp_path, monkeypatch, capsys):

@@ -15,8 +15,12 @@ def device():
     ttnn.close_device(d)
 
 
-def _dev(x, device, layout=ttnn.TILE_LAYOUT, dtype=ttnn.bfloat16, memory_config=ttnn.DRAM_MEMORY_CONFIG):
-    return ttnn.from_torch(x, dtype=dtype, layout=layout, device=device, memory_config=memory_config)
+def _dev(
+    x, device, layout=ttnn.TILE_LAYOUT, dtype=ttnn.bfloat16, memory_config=ttnn.DRAM_MEMORY_CONFIG
+):
+    return ttnn.from_torch(
+        x, dtype=dtype, layout=layout, device=device, memory_config=memory_config
+    )
 
 
 @pytest.mark.parametrize("collapse", [False, True])
@@ -27,7 +31,9 @@ def test_fold_then_matmul_is_the_patch_convolution(device, collapse):
     b, c, hw, p, hidden = 2, 4, 16, 4, 8
     pixels = torch.randn(b, c, hw, hw).bfloat16().float()
     conv = torch.randn(hidden, c, p, p).bfloat16().float()
-    golden = torch.nn.functional.conv2d(pixels, conv, stride=p).flatten(2).transpose(1, 2)  # [B, N, hidden]
+    golden = (
+        torch.nn.functional.conv2d(pixels, conv, stride=p).flatten(2).transpose(1, 2)
+    )  # [B, N, hidden]
     host = pixels.permute(0, 2, 3, 1).reshape(b, hw, hw // p, p * c)
     folded = ttnn.fold(_dev(host, device, ttnn.ROW_MAJOR_LAYOUT), p, 1, collapse_output=collapse)
     n = (hw // p) ** 2
@@ -45,7 +51,9 @@ def test_fold_rejects_a_height_the_stride_does_not_divide(device):
 
 
 def test_fold_output_is_bf16_row_major_in_the_inputs_memory(device):
-    x = _dev(torch.zeros(2, 32, 4, 32), device, memory_config=ttnn.L1_MEMORY_CONFIG)  # a tiled input
+    x = _dev(
+        torch.zeros(2, 32, 4, 32), device, memory_config=ttnn.L1_MEMORY_CONFIG
+    )  # a tiled input
     out = ttnn.fold(x, 8, 1)
     assert out.layout == ttnn.ROW_MAJOR_LAYOUT and out.dtype == ttnn.bfloat16
     assert out.memory_config() == ttnn.L1_MEMORY_CONFIG and list(out.shape) == [2, 4, 4, 256]
@@ -56,15 +64,21 @@ def test_split_heads_and_concatenate_heads(device, seq):
     torch.manual_seed(1)
     b, heads, d = 2, 4, 32
     qkv = torch.randn(b, seq, 3 * heads * d).bfloat16()
-    q, k, v = ttnn.transformer.split_query_key_value_and_split_heads(_dev(qkv, device), num_heads=heads)
-    golden = [t.reshape(b, seq, heads, d).transpose(1, 2) for t in qkv.float().split(heads * d, dim=-1)]
+    q, k, v = ttnn.transformer.split_query_key_value_and_split_heads(
+        _dev(qkv, device), num_heads=heads
+    )
+    golden = [
+        t.reshape(b, seq, heads, d).transpose(1, 2) for t in qkv.float().split(heads * d, dim=-1)
+    ]
     assert list(k.shape) == [b, heads, d, seq]  # transpose_key: K comes ready for Q·Kᵀ
     assert list(q.padded_shape) == [b, heads, -(-seq // 32) * 32, d]
     for got, want in ((q, golden[0]), (k, golden[1].transpose(-1, -2)), (v, golden[2])):
         torch.testing.assert_close(ttnn.to_torch(got).float(), want, rtol=0, atol=0)
     merged = ttnn.transformer.concatenate_heads(q)
     assert list(merged.shape) == [b, seq, heads * d]
-    torch.testing.assert_close(ttnn.to_torch(merged).float(), qkv.float()[..., : heads * d], rtol=0, atol=0)
+    torch.testing.assert_close(
+        ttnn.to_torch(merged).float(), qkv.float()[..., : heads * d], rtol=0, atol=0
+    )
     _, k2, _ = ttnn.transformer.split_query_key_value_and_split_heads(
         _dev(qkv, device), num_heads=heads, transpose_key=False
     )
@@ -76,12 +90,16 @@ def test_split_heads_rejections_are_the_real_ones(device):
     with pytest.raises(RuntimeError, match="Invalid head size: 16"):
         ttnn.transformer.split_query_key_value_and_split_heads(qkv, num_heads=8)
     with pytest.raises(RuntimeError, match="expected 3 dimensions, but found 4"):
-        ttnn.transformer.split_query_key_value_and_split_heads(_dev(torch.zeros(2, 1, 17, 384), device), num_heads=4)
+        ttnn.transformer.split_query_key_value_and_split_heads(
+            _dev(torch.zeros(2, 1, 17, 384), device), num_heads=4
+        )
     with pytest.raises(RuntimeError, match="must use TILE_LAYOUT"):
         ttnn.transformer.split_query_key_value_and_split_heads(
             _dev(torch.zeros(2, 17, 384), device, ttnn.ROW_MAJOR_LAYOUT), num_heads=4
         )
-    with pytest.raises(RuntimeError, match="Head size must be a multiple of 32 but was found to be 16"):
+    with pytest.raises(
+        RuntimeError, match="Head size must be a multiple of 32 but was found to be 16"
+    ):
         ttnn.transformer.concatenate_heads(_dev(torch.zeros(2, 4, 17, 16), device))
     with pytest.raises(RuntimeError, match="Input tensor must have rank 4"):
         ttnn.transformer.concatenate_heads(_dev(torch.zeros(2, 17, 32), device))
@@ -107,7 +125,9 @@ def test_linear_string_activation_gelu_is_exact_unless_approx(device, activation
                       compute_kernel_config=ttnn.WormholeComputeKernelConfig(math_fidelity=ttnn.MathFidelity.HiFi4,
                                                                              fp32_dest_acc_en=True))  # fmt: skip
     golden = torch.nn.functional.gelu(x.float() @ w.float(), approximate=approximate)
-    other = torch.nn.functional.gelu(x.float() @ w.float(), approximate="tanh" if approximate == "none" else "none")
+    other = torch.nn.functional.gelu(
+        x.float() @ w.float(), approximate="tanh" if approximate == "none" else "none"
+    )
     got = ttnn.to_torch(out).float()
     assert (got - golden).abs().max() < 1e-5 < (got - other).abs().max()
 

@@ -48,8 +48,16 @@ class ModelKind:
     roles: tuple[str, ...]
     modes: tuple[str, ...]
     files: tuple[tuple[str, str | None], ...]  # output file → template under ttgen/templates/
-    layout: Callable = field(repr=False)  # (prefill MatchResult, graph) → ModelLayout
-    facts: Callable = field(repr=False)  # (facts records by role, HF config, mode) → ModelFacts
+    layout: Callable = field(repr=False)  # (first mode's MatchResult, graph) → its layout record
+    facts: Callable = field(
+        repr=False
+    )  # (facts records by role, HF config, mode) → its facts record
+    # (spec, device profile, facts, precision preset, PlanOptions) → the lowering toolkit its blocks use
+    lowering: Callable = field(repr=False, default=None)
+    # (lowering, spec, precision preset) → the EmitPlan fields only this kind has (KV cache, ...)
+    plan_fields: Callable = field(repr=False, default=None)
+    # (EmitPlan, modules by role) → the model-wide values its templates interpolate
+    context: Callable = field(repr=False, default=None)
 
 
 BLOCKS: dict[str, BlockKind] = {}
@@ -85,6 +93,24 @@ def _causal_lm_facts(records, config, mode):
     return causal_lm_facts(records, config, mode)
 
 
+def _causal_lm_lowering(*args):
+    from ttgen.blocks.causal_lm import causal_lm_lowering
+
+    return causal_lm_lowering(*args)
+
+
+def _causal_lm_plan_fields(*args):
+    from ttgen.blocks.causal_lm import causal_lm_plan_fields
+
+    return causal_lm_plan_fields(*args)
+
+
+def _causal_lm_context(*args):
+    from ttgen.emit.context import causal_lm_context
+
+    return causal_lm_context(*args)
+
+
 CAUSAL_LM = ModelKind(
     "causal_lm",
     roles=("embedding", "rotary_setup", "rms_norm", "attention", "mlp", "decoder", "lm_head"),
@@ -102,8 +128,50 @@ CAUSAL_LM = ModelKind(
     ),
     layout=_causal_lm_layout,
     facts=_causal_lm_facts,
+    lowering=_causal_lm_lowering,
+    plan_fields=_causal_lm_plan_fields,
+    context=_causal_lm_context,
 )
-MODEL_KINDS = {CAUSAL_LM.name: CAUSAL_LM}
+
+
+def _classifier(name):
+    def hook(*args):
+        from ttgen.blocks import image_classifier
+
+        return getattr(image_classifier, name)(*args)
+
+    return hook
+
+
+IMAGE_CLASSIFIER = ModelKind(
+    "image_classifier",
+    roles=(
+        "vit_embeddings",
+        "layer_norm",
+        "vit_attention",
+        "gelu_mlp",
+        "encoder_layer",
+        "classifier",
+    ),
+    modes=modes_of("image_classifier"),
+    files=(
+        ("__init__.py", "init.py.j2"),
+        ("model_config.py", "image_classifier/model_config.py.j2"),
+        ("weights.py", "image_classifier/weights.py.j2"),
+        ("model.py", "image_classifier/model.py.j2"),
+        ("runner.py", "image_classifier/runner.py.j2"),
+        ("tests/__init__.py", None),
+        ("tests/conftest.py", "image_classifier/tests/conftest.py.j2"),
+        ("tests/test_modules.py", "image_classifier/tests/test_modules.py.j2"),
+        ("tests/test_model.py", "image_classifier/tests/test_model.py.j2"),
+    ),
+    layout=_classifier("classifier_layout"),
+    facts=_classifier("classifier_facts"),
+    lowering=_classifier("classifier_lowering"),
+    plan_fields=_classifier("classifier_plan_fields"),
+    context=_classifier("classifier_context"),
+)
+MODEL_KINDS = {CAUSAL_LM.name: CAUSAL_LM, IMAGE_CLASSIFIER.name: IMAGE_CLASSIFIER}
 
 
 def _glue(lowering, rule, matches, decode_matches):

@@ -10,7 +10,7 @@ from __future__ import annotations
 from ttgen.plan.facts import PlanError
 from ttgen.plan.types import ModelFacts, ModelLayout
 
-__all__ = ["causal_lm_facts", "causal_lm_layout"]
+__all__ = ["causal_lm_facts", "causal_lm_layout", "causal_lm_lowering", "causal_lm_plan_fields"]
 
 ROLES_WITH_FACTS = ("embedding", "rms_norm", "attention", "mlp", "lm_head")
 
@@ -48,6 +48,46 @@ def causal_lm_facts(records: dict, config: dict, mode: str) -> ModelFacts:
         tied_embeddings=emb.weight == lm.weight,
         qk_norm_eps=attn.qk_norm_eps,
     )
+
+
+def causal_lm_lowering(spec, profile, facts: ModelFacts, preset, options):
+    """The lowering toolkit for a decoder: prefill at the planned lengths, decode for the batch."""
+    from ttgen.plan.lower import Lowering
+    from ttgen.plan.planner import prefill_lengths
+
+    target = spec.target
+    if target.max_seq_len > facts.max_position_embeddings:
+        raise PlanError(
+            f"target max_seq_len {target.max_seq_len} exceeds the model's {facts.max_position_embeddings} positions"
+        )
+    return Lowering(spec, profile, facts, preset, prefill_lengths(target.max_seq_len), options.prefill_grid,
+                    options.k_grid_target)  # fmt: skip
+
+
+def causal_lm_plan_fields(lowering, spec, preset) -> dict:
+    """The plan's decoder-only parts: prefill lengths, the decode residual's memory, the KV cache."""
+    from ttgen.plan.types import KVCachePlan, tensor_bytes
+
+    if preset.kv_cache is None:
+        raise PlanError(
+            f"{preset.loc}: precision_presets.{preset.name}: missing required key 'kv_cache' (the KV cache's dtype)"
+        )
+    target, f = spec.target, lowering.facts
+    kv_shape = lowering.kv_cache_shape()
+    kv_bytes = 2 * f.n_layers * tensor_bytes(kv_shape, preset.kv_cache)
+    return {
+        "prefill_seq_lens": lowering.prefill_seq_lens,
+        "residual_memory": lowering.residual_mem(),
+        "kv_cache": KVCachePlan(
+            target.kv_cache,
+            preset.kv_cache,
+            target.block_size,
+            target.max_batch,
+            target.max_seq_len,
+            kv_shape,
+            kv_bytes,
+        ),  # fmt: skip
+    }
 
 
 LAYER_ROLES = ("attention_norm", "attention", "ff_norm", "feed_forward")

@@ -1,15 +1,31 @@
-"""The block kinds of ViT image classifiers: their typed facts, read from their own captures.
+"""The block kinds of ViT image classifiers: their typed facts (read from their own captures) and
+their programs, one mode (`forward`: a batch of images).
 
-`ttgen check specs/vit.yaml` matches, covers and reads them; their lowerings (the sharded encoder of
-tt-metal's ViT, vit.md §3-5) are not written yet, so the planner refuses the image_classifier model
-kind before it would call them (ttgen.plan.planner)."""
+The op sequence is tt-metal's ViT (vit.md §3; models/demos/vit): the image prepared on the host
+(NHWC, channels padded, [B, H, W / p, p * C]), `fold` and one matmul for the patch convolution, the
+CLS row concatenated and the position embeddings added; per layer LayerNorm, a fused QKV linear,
+`split_query_key_value_and_split_heads`, Q·Kᵀ, the scale (`mul_`), the softmax in place, P·V,
+`concatenate_heads`, the output linear, the residual add, LayerNorm, FF1 with GELU fused, FF2 and
+the second residual. Activations are DRAM-interleaved (tt-metal's interleaved ViT) with the
+sequence at its logical length (197 for a 224 image): the interleaved softmax masks the tile
+padding of the keys, so the attention is HF's exactly (tt-metal's sharded ViT pads to 224 and lets
+the padded keys into the softmax). The fused GELU is the exact (erf) one, as HF's."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from ttgen.blocks import BlockKind, register_block
+from ttgen.plan import weights as W
 from ttgen.plan.facts import PlanError, only
+from ttgen.plan.formulas import cb_matmul, ceil_div, dest_for, largest_divisor, matmul_2d
+from ttgen.plan.lower import DRAM, Lowering, _at
+from ttgen.plan.program import ttnn_dtype
+from ttgen.plan.types import TILE, Const, Lit, ProgCfg, Ref, Signature, TensorPlan, WeightPlan
+
+__all__ = ["padded_channels"]
+
+MODE = "forward"
 
 
 @dataclass(frozen=True)
@@ -79,13 +95,318 @@ def _classifier_facts(matches, shapes) -> ClassifierFacts:
     return ClassifierFacts(only({shapes[m["w_classifier"]][0] for m in matches}, "classes"))
 
 
-def _not_planned(lw, rule, matches, *_):
+def padded_channels(channels: int, patch: int) -> int:
+    """Image channels padded as tt-metal pads RGB (3 → 4), and further until a patch's folded row
+    (patch² · channels) fills whole tiles, so the patch matmul's K has no tile padding."""
+    c = ceil_div(channels, 4) * 4
+    while (patch * patch * c) % TILE:
+        c += 4
+    return c
+
+
+# ---------------------------------------------------------------------------------- toolkit
+
+
+def _weight(lw: Lowering, name: str, sources, transform, shape, group: str, per_layer: bool,
+            layout: str = "TILE") -> WeightPlan:  # fmt: skip
+    return WeightPlan(name, tuple(sources), transform, tuple(shape), lw.weight_dtype(group), layout, DRAM,
+                      per_layer=per_layer)  # fmt: skip
+
+
+def _bias(lw, name, sources, width, group, per_layer, parts=1) -> WeightPlan:
+    """A linear's bias as one tile row [1, width] (q, k and v biases side by side when fused)."""
+    t = W.concat([W.source(i) for i in range(parts)]) if parts > 1 else W.source(0)
+    return _weight(lw, name, sources, W.unsqueeze(t), (1, width), group, per_layer)
+
+
+def _linear_config(lw: Lowering, name: str, spec_op, x: TensorPlan, w: WeightPlan, out_dtype: str,
+                   activation: str | None = None):  # fmt: skip
+    """A 2D-multicast matmul over the batch's rows (fuse_batch): one block of output tiles per core of
+    a grid no larger than the rows and columns it covers, the largest in0_block_w whose circular
+    buffers fit L1. Returns (program, compute, circular-buffer bytes)."""
+    kind, fields = lw._choice(spec_op, MODE, "2d")
+    if kind != "2d":
+        raise PlanError(
+            f"{_at(spec_op)}op {name}: program '{kind}' is not supported for ViT linears (use 2d)"
+        )
+    compute = lw.compute(spec_op.fidelity_key(MODE) if spec_op else None)
+    rows = x.shape[0] * ceil_div(x.shape[-2], TILE) * TILE  # batch x tile-padded sequence
+    k, n = x.shape[-1], w.shape[-1]
+    grid = (min(lw.grid[0], 8, ceil_div(n, TILE)), min(lw.grid[1], 8, rows // TILE))
+    budget = lw.device.l1_bank_size
+    for kb in sorted((d for d in range(1, 9) if (k // TILE) % d == 0), reverse=True):
+        pc = lw._override(
+            matmul_2d(rows, k, n, grid, kb, dest_for(compute), True, activation), fields, spec_op
+        )
+        cb = cb_matmul(pc, x.dtype, w.dtype, out_dtype, compute, False, False)
+        if cb <= budget or fields:
+            return pc, compute, cb
     raise PlanError(
-        f"{rule.loc}: rule {rule.name}: the '{rule.template}' block has no lowering yet"
+        f"{_at(spec_op)}op {name}: no 2D matmul config fits L1 ({budget} B per core) for K={k}, N={n}"
     )
 
 
-for _name, _facts in (("vit_embeddings", _embedding_facts), ("layer_norm", _norm_facts),
-                      ("vit_attention", _attention_facts), ("gelu_mlp", _mlp_facts),
-                      ("encoder_layer", None), ("classifier", _classifier_facts)):  # fmt: skip
-    register_block(BlockKind(_name, _not_planned, facts=_facts))
+def _linear(lw: Lowering, b, name: str, spec_op, x: str, w: WeightPlan, bias: WeightPlan | None, out: str,
+            out_dtype: str | None = None, activation: str | None = None):  # fmt: skip
+    xt = b.tensor(x)
+    out_dtype = out_dtype or lw.act
+    pc, compute, cb = _linear_config(lw, name, spec_op, xt, w, out_dtype, activation)
+    out_t = lw.t((*xt.shape[:-1], w.shape[-1]), out_dtype)
+    kwargs = {"bias": Ref(f"self.{bias.name}")} if bias else {}
+    kwargs |= {
+        "program_config": Const(f"{name.upper()}_PROGCFG", pc),
+        "memory_config": Const("DRAM", DRAM),
+        "compute_kernel_config": lw.compute_const(compute) if compute else Lit("None"),
+        "dtype": ttnn_dtype(out_dtype),
+    }
+    rows = 1
+    for d in xt.shape[:-1]:
+        rows *= d
+    return b.call(name, "ttnn.linear", [Ref(x), Ref(f"self.{w.name}")], kwargs, outs=(out,), out=out_t,
+                  program=pc, compute=compute, weight=w.name, cb=cb, flops=2 * rows * xt.shape[-1] * w.shape[-1])  # fmt: skip
+
+
+def _bmm_config(lw: Lowering, a: TensorPlan, b: TensorPlan, compute) -> ProgCfg:
+    """MatmulMultiCoreReuseProgramConfig for a batched attention matmul: each core computes whole
+    heads (per_core_M = the heads it holds x one head's row tiles, per_core_N = every column tile);
+    heads are spread over the grid, several per core when there are more heads than cores."""
+    heads = a.shape[0] * a.shape[1]
+    mt, kt, nt = (
+        ceil_div(a.shape[-2], TILE),
+        ceil_div(a.shape[-1], TILE),
+        ceil_div(b.shape[-1], TILE),
+    )
+    cores = lw.grid[0] * lw.grid[1]
+    per_core = min(d for d in range(1, heads + 1) if heads % d == 0 and heads // d <= cores)
+    w = largest_divisor(nt, dest_for(compute))
+    return ProgCfg("reuse", lw.grid, (
+        ("in0_block_w", largest_divisor(kt, 8)),
+        ("out_subblock_h", 1),
+        ("out_subblock_w", w),
+        ("per_core_M", per_core * mt),
+        ("per_core_N", nt),
+    ))  # fmt: skip
+
+
+def _bmm(lw: Lowering, b, name: str, spec_op, a: str, bt: str, out: str):
+    at, btt = b.tensor(a), b.tensor(bt)
+    kind, fields = lw._choice(spec_op, MODE, "reuse")
+    if kind != "reuse":
+        raise PlanError(
+            f"{_at(spec_op)}op {name}: program '{kind}' is not supported for attention matmuls (use reuse)"
+        )
+    compute = lw.compute(spec_op.fidelity_key(MODE) if spec_op else None)
+    pc = lw._override(_bmm_config(lw, at, btt, compute), fields, spec_op)
+    out_t = lw.t((*at.shape[:-1], btt.shape[-1]))
+    kwargs = {
+        "program_config": Const(f"{name.upper()}_PROGCFG", pc),
+        "memory_config": Const("DRAM", DRAM),
+        "compute_kernel_config": lw.compute_const(compute) if compute else Lit("None"),
+        "dtype": ttnn_dtype(out_t.dtype),
+    }
+    flops = 2 * at.shape[0] * at.shape[1] * at.shape[2] * at.shape[3] * btt.shape[-1]
+    return b.call(name, "ttnn.matmul", [Ref(a), Ref(bt)], kwargs, outs=(out,), out=out_t, program=pc,
+                  compute=compute, flops=flops)  # fmt: skip
+
+
+def _seq(lw: Lowering) -> tuple[int, int]:
+    f = lw.facts
+    return lw.spec.target.max_batch, f.tokens
+
+
+# ---------------------------------------------------------------------------------- lowerings
+
+
+def _lower_embeddings(lw: Lowering, rule, matches, *_):
+    f = lw.facts
+    batch, tokens = _seq(lw)
+    p, c, d = f.patch_size, f.channels, f.dim
+    cp = padded_channels(c, p)
+    k = p * p * cp
+    patches = tokens - 1
+    w_patch = _weight(lw, "w_patch", lw.sources(rule, matches, "patch"),
+                      W.reshape(W.permute(W.pad(W.source(0), 1, cp), (2, 3, 1, 0)), (str(k), str(d))),
+                      (k, d), "patch", False)  # fmt: skip
+    b_patch = _bias(lw, "b_patch", lw.sources(rule, matches, "patch_bias"), d, "patch", False)
+    # the CLS row is concatenated with the patch activations: it is stored in their dtype
+    cls = replace(_weight(lw, "cls_token", lw.sources(rule, matches, "cls"), W.expand(W.source(0), (batch, 1, d)),
+                          (batch, 1, d), "embeddings", False), dtype=lw.act)  # fmt: skip
+    pos = _weight(lw, "position_embeddings", lw.sources(rule, matches, "position"), W.source(0),
+                  (1, tokens, d), "embeddings", False)  # fmt: skip
+    lw.consume(matches, "pixel_values")
+    weights = [w_patch, b_patch, cls, pos]
+    side = f.image_size
+    pixels = lw.t((batch, side, side // p, p * cp), "bfloat16", layout="ROW_MAJOR")
+    b = lw.builder({"pixels": pixels}, lw.state(weights))
+    folded = lw.t((batch, side // p, side // p, k), "bfloat16", layout="ROW_MAJOR")
+    b.call(
+        "fold",
+        "ttnn.fold",
+        [Ref("pixels"), Const("PATCH_SIZE", p, shared=True), Lit("1")],
+        outs=("folded",),
+        out=folded,
+    )
+    rows = lw.t((batch, patches, k), "bfloat16", layout="ROW_MAJOR")
+    b.call("patch_rows", "ttnn.reshape", [Ref("folded"), Const("PATCH_ROWS_SHAPE", rows.shape)], outs=("folded",),
+           out=rows, view=True)  # fmt: skip
+    b.call("tilize", "ttnn.to_layout", [Ref("folded"), Lit("ttnn.TILE_LAYOUT")], outs=("patch_in",),
+           out=replace(rows, layout="TILE"))  # fmt: skip
+    _linear(lw, b, "patch", lw.spec_op(rule, "patch"), "patch_in", w_patch, b_patch, "patch_out")
+    seq = lw.t((batch, tokens, d))
+    b.call("cls_concat", "ttnn.concat", [(Ref("self.cls_token"), Ref("patch_out"))], {"dim": Lit("1"),
+           "memory_config": Const("DRAM", DRAM)}, outs=("tokens",), out=seq)  # fmt: skip
+    b.call("position", "ttnn.add", [Ref("tokens"), Ref("self.position_embeddings")],
+           {"memory_config": Const("DRAM", DRAM)}, outs=("out",), out=seq, flops=batch * tokens * d)  # fmt: skip
+    sig = Signature(
+        "forward", ("pixels",), ("out",)
+    )  # the input stays: a trace refreshes it in place
+    return weights, {MODE: (sig, b.finish(sig))}
+
+
+def _lower_layer_norm(lw: Lowering, rule, matches, *_):
+    f = lw.facts
+    batch, tokens = _seq(lw)
+    d = f.dim
+    per_layer = any(m.layer is not None for m in matches)
+    shape = ("1", "1", str(d // TILE), "32")
+    weight = _weight(lw, "weight", lw.sources(rule, matches, "norm"), W.reshape(W.source(0), shape),
+                     (1, 1, d // TILE, TILE), "norm", per_layer, "ROW_MAJOR")  # fmt: skip
+    bias = _weight(lw, "bias", lw.sources(rule, matches, "norm_bias"), W.reshape(W.source(0), shape),
+                   (1, 1, d // TILE, TILE), "norm", per_layer, "ROW_MAJOR")  # fmt: skip
+    lw.consume(matches, "x")
+    spec_op = lw.spec_op(rule, "norm")
+    compute = lw.compute(spec_op.fidelity_key(MODE) if spec_op else None)
+    x = lw.t((batch, tokens, d))
+    b = lw.builder({"x": x}, lw.state([weight, bias]))
+    b.call("norm", "ttnn.layer_norm", [Ref("x")], {
+        "epsilon": Const("NORM_EPS", f.norm_eps, shared=True), "weight": Ref("self.weight"), "bias": Ref("self.bias"),
+        "memory_config": Const("DRAM", DRAM),
+        "compute_kernel_config": lw.compute_const(compute) if compute else Lit("None"),
+    }, outs=("out",), out=x, compute=compute, flops=8 * batch * tokens * d)  # fmt: skip
+    sig = Signature("forward", ("x",), ("out",))
+    return [weight, bias], {MODE: (sig, b.finish(sig))}
+
+
+def _lower_attention(lw: Lowering, rule, matches, *_):
+    f = lw.facts
+    batch, tokens = _seq(lw)
+    d, h, hd = f.dim, f.n_heads, f.head_dim
+    if hd % TILE:
+        raise PlanError(f"{rule.loc}: rule {rule.name}: head_dim {hd} is not a multiple of {TILE}: "
+                        "ttnn.transformer.split_query_key_value_and_split_heads needs whole tiles per head")  # fmt: skip
+    qkv_src = lw.sources(rule, matches, "wqkv")
+    wqkv = _weight(lw, "wqkv", qkv_src, W.concat([W.transpose(W.source(i)) for i in range(3)]), (d, 3 * d),
+                   "wqkv", True)  # fmt: skip
+    bias_src = lw.sources(rule, matches, "bqkv")
+    bqkv = _bias(lw, "bqkv", bias_src, 3 * d, "wqkv", True, parts=3) if bias_src else None
+    wo = _weight(
+        lw, "wo", lw.sources(rule, matches, "wo"), W.transpose(W.source(0)), (d, d), "wo", True
+    )
+    bo_src = lw.sources(rule, matches, "bo")
+    bo = _bias(lw, "bo", bo_src, d, "wo", True) if bo_src else None
+    lw.consume(matches, "x", "mask")
+    weights = [w for w in (wqkv, bqkv, wo, bo) if w is not None]
+    x = lw.t((batch, tokens, d))
+    b = lw.builder({"x": x}, lw.state(weights))
+    _linear(lw, b, "qkv", lw.spec_op(rule, "qkv"), "x", wqkv, bqkv, "qkv")
+    heads = lw.t((batch, h, tokens, hd))
+    b.call("split_heads", "ttnn.transformer.split_query_key_value_and_split_heads", [Ref("qkv")],
+           {"num_heads": Const("N_HEADS", h, shared=True), "memory_config": Const("DRAM", DRAM)},
+           outs=("q", "k", "v"), out=(heads, lw.t((batch, h, hd, tokens)), heads))  # fmt: skip
+    _bmm(lw, b, "scores", lw.spec_op(rule, "scores"), "q", "k", "scores")
+    b.call("scale", "ttnn.mul_", [Ref("scores"), Const("ATTN_SCALE", f.attn_scale, shared=True)],
+           flops=batch * h * tokens * tokens)  # fmt: skip
+    b.call(
+        "softmax", "ttnn.softmax_in_place", [Ref("scores")], flops=5 * batch * h * tokens * tokens
+    )
+    _bmm(lw, b, "context", lw.spec_op(rule, "context"), "scores", "v", "context")
+    b.call("concat_heads", "ttnn.transformer.concatenate_heads", [Ref("context")],
+           {"memory_config": Const("DRAM", DRAM)}, outs=("merged",), out=x)  # fmt: skip
+    _linear(lw, b, "wo", lw.spec_op(rule, "wo"), "merged", wo, bo, "out")
+    sig = Signature("forward", ("x",), ("out",))
+    return weights, {MODE: (sig, b.finish(sig))}
+
+
+def _lower_mlp(lw: Lowering, rule, matches, *_):
+    f = lw.facts
+    batch, tokens = _seq(lw)
+    d, hidden = f.dim, f.hidden_dim
+    fc1 = _weight(
+        lw,
+        "fc1",
+        lw.sources(rule, matches, "fc1"),
+        W.transpose(W.source(0)),
+        (d, hidden),
+        "fc1",
+        True,
+    )
+    b1_src = lw.sources(rule, matches, "fc1_bias")
+    b1 = _bias(lw, "fc1_bias", b1_src, hidden, "fc1", True) if b1_src else None
+    fc2 = _weight(
+        lw,
+        "fc2",
+        lw.sources(rule, matches, "fc2"),
+        W.transpose(W.source(0)),
+        (hidden, d),
+        "fc2",
+        True,
+    )
+    b2_src = lw.sources(rule, matches, "fc2_bias")
+    b2 = _bias(lw, "fc2_bias", b2_src, d, "fc2", True) if b2_src else None
+    lw.consume(matches, "x")
+    weights = [w for w in (fc1, b1, fc2, b2) if w is not None]
+    b = lw.builder({"x": lw.t((batch, tokens, d))}, lw.state(weights))
+    _linear(lw, b, "fc1", lw.spec_op(rule, "fc1"), "x", fc1, b1, "hidden", activation="GELU")
+    _linear(lw, b, "fc2", lw.spec_op(rule, "fc2"), "hidden", fc2, b2, "out")
+    sig = Signature("forward", ("x",), ("out",))
+    return weights, {MODE: (sig, b.finish(sig))}
+
+
+def _lower_encoder_layer(lw: Lowering, rule, matches, *_):
+    batch, tokens = _seq(lw)
+    lw.consume(matches, "residual", "update")
+    x = lw.t((batch, tokens, lw.facts.dim))
+    b = lw.builder({"x": x}, {})
+    dram = {"memory_config": Const("DRAM", DRAM)}
+    b.call(
+        "layernorm_before", "self.layernorm_before.forward", [Ref("x")], outs=("attn_in",), out=x
+    )
+    b.call("attention", "self.attention.forward", [Ref("attn_in")], outs=("attn_out",), out=x)
+    b.call("attn_residual", "ttnn.add", [Ref("x"), Ref("attn_out")], dram, outs=("h",), out=x)
+    b.call("layernorm_after", "self.layernorm_after.forward", [Ref("h")], outs=("mlp_in",), out=x)
+    b.call("mlp", "self.mlp.forward", [Ref("mlp_in")], outs=("mlp_out",), out=x)
+    b.call("mlp_residual", "ttnn.add", [Ref("h"), Ref("mlp_out")], dram, outs=("out",), out=x)
+    sig = Signature("forward", ("x",), ("out",), consumes=("x",))
+    return [], {MODE: (sig, b.finish(sig))}
+
+
+def _lower_classifier(lw: Lowering, rule, matches, *_):
+    f = lw.facts
+    batch, tokens = _seq(lw)
+    d, classes = f.dim, f.n_classes
+    w = _weight(lw, "weight", lw.sources(rule, matches, "classifier"), W.transpose(W.source(0)), (d, classes),
+                "classifier", False)  # fmt: skip
+    b_src = lw.sources(rule, matches, "classifier_bias")
+    bias = _bias(lw, "bias", b_src, classes, "classifier", False) if b_src else None
+    lw.consume(matches, "x")
+    weights = [x for x in (w, bias) if x is not None]
+    b = lw.builder({"x": lw.t((batch, tokens, d))}, lw.state(weights))
+    b.call("cls_row", "ttnn.slice", [Ref("x"), Const("CLS_START", (0, 0, 0)), Const("CLS_END", (batch, 1, d))],
+           {"memory_config": Const("DRAM", DRAM)}, outs=("cls",), out=lw.t((batch, 1, d)))  # fmt: skip
+    _linear(lw, b, "classifier", lw.spec_op(rule, "classifier"), "cls", w, bias, "logits",
+            out_dtype=lw.precision.logits)  # fmt: skip
+    sig = Signature("forward", ("x",), ("logits",))
+    return weights, {MODE: (sig, b.finish(sig))}
+
+
+for _name, _lower, _facts, _module in (
+    ("vit_embeddings", _lower_embeddings, _embedding_facts, "embeddings.py"),
+    ("layer_norm", _lower_layer_norm, _norm_facts, "layernorm.py"),
+    ("vit_attention", _lower_attention, _attention_facts, "attention.py"),
+    ("gelu_mlp", _lower_mlp, _mlp_facts, "mlp.py"),
+    ("encoder_layer", _lower_encoder_layer, None, "encoder_layer.py"),
+    ("classifier", _lower_classifier, _classifier_facts, "classifier.py"),
+):
+    register_block(
+        BlockKind(_name, _lower, skeleton=f"vit/{_module}.j2", module=_module, facts=_facts)
+    )

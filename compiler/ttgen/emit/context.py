@@ -9,7 +9,7 @@ import pprint
 import re
 from typing import Any
 
-from ttgen.emit.exprs import compute_expr, dtype_expr, mem_expr, text, weight_expr
+from ttgen.emit.exprs import compute_expr, dtype_expr, layout_expr, mem_expr, text, weight_expr
 from ttgen.plan.types import EmitPlan, ModulePlan, decode_rows
 
 __all__ = ["EmitError", "build_context"]
@@ -51,6 +51,16 @@ def _module_code(module: ModulePlan) -> dict[str, Any]:
     from ttgen.emit.printer import print_module
 
     printed = print_module(module)
+    # a module at the model's root (a classifier head) reads its parameters by their own names
+    root = module.instances == ("",)
+
+    def key(path: str) -> str:
+        return (
+            f'state_dict["{_param_path(path)}"]'
+            if root
+            else f'state_dict[f"{{prefix}}.{_param_path(path)}"]'
+        )
+
     return {
         "constants": "\n".join(f"{name} = {expr}" for name, expr in printed.constants),
         "imports": sorted(printed.shared),
@@ -64,22 +74,29 @@ def _module_code(module: ModulePlan) -> dict[str, Any]:
                 {
                     ".".join("N" if c.isdigit() else c for c in _param_path(p).split("."))
                     for p in module.instances
+                    if p
                 }
             )
         )
         or "<root>",
-        "example": _param_path(module.instances[0]) if module.instances else "",
+        "example": _param_path(module.instances[0])
+        if module.instances and module.instances[0]
+        else "",
         # HF parameter paths relative to the module instance (from the rule's captures)
         "sources": {w.name: [_param_path(p) for p in w.sources] for w in module.weights},
         # each weight's transform as torch code over the module's state dict (prefix: its HF path)
         # or over the one tensor a loader is given (`weight`)
         "expr": {
-            w.name: weight_expr(
-                w.transform, lambda i, w=w: f'state_dict[f"{{prefix}}.{_param_path(w.sources[i])}"]'
-            )
+            w.name: weight_expr(w.transform, lambda i, w=w: key(w.sources[i]))
             for w in module.weights
             if w.transform[0] != "computed"
         },
+        "layout": {w.name: layout_expr(w.layout) for w in module.weights},
+        # every weight in the plan's order: what a generic loader iterates over
+        "weights": [
+            {"name": w.name, "shape": list(w.shape), "sources": [_param_path(p) for p in w.sources]}
+            for w in module.weights
+        ],
         "expr_of_weight": {
             w.name: weight_expr(w.transform, lambda i: "weight")
             for w in module.weights
@@ -92,7 +109,6 @@ def build_context(plan: EmitPlan) -> tuple[dict[str, Any], dict[str, dict[str, A
     """(the model-wide values every template sees, per block module its own `block` values)."""
     from ttgen.blocks import MODEL_KINDS, get_block
 
-    f = plan.facts
     kind = MODEL_KINDS[plan.model_kind]
     mods = {get_block(m.template).slot: m for m in plan.modules if get_block(m.template).module}
     for role in kind.roles:
@@ -109,12 +125,6 @@ def build_context(plan: EmitPlan) -> tuple[dict[str, Any], dict[str, dict[str, A
             for op in ops:
                 if op.compute is not None:
                     computes[op.compute.name] = compute_expr(op.compute)
-    overrides: dict[int, list[tuple[str, str]]] = {}
-    for m in plan.modules:
-        for w in m.weights:
-            for layer, dtype in w.dtype_overrides:  # the MLP's only (checked by the planner)
-                overrides.setdefault(layer, []).append((w.name, dtype_expr(dtype)))
-    emb, attn, lm = mods["embedding"], mods["attention"], mods["lm_head"]
     common = {
         "family": plan.family,
         "hf_class": plan.hf_class,
@@ -124,9 +134,27 @@ def build_context(plan: EmitPlan) -> tuple[dict[str, Any], dict[str, dict[str, A
         "precision": plan.precision,
         "source": text(plan.source),  # a preset's name, or a checkpoint folder's: free text
         "spec_path": text(plan.spec_path),
-        "f": f,
-        "sliding_window": f.sliding_window,
+        "f": plan.facts,
         "max_batch": plan.max_batch,
+        "compute_configs": sorted(computes.items()),
+        "tests": dict(plan.tests),
+        "hf_config": pprint.pformat(json.loads(plan.hf_config_json), sort_dicts=True, width=100),
+        "emitted_from_checkpoint": repr(None if plan.checkpoint is None else str(plan.checkpoint)),
+    }
+    return common | kind.context(plan, mods), blocks
+
+
+def causal_lm_context(plan: EmitPlan, mods: dict[str, ModulePlan]) -> dict[str, Any]:
+    """The causal-LM templates' model-wide values: decode batch, prefill lengths, KV cache, paths."""
+    f = plan.facts
+    overrides: dict[int, list[tuple[str, str]]] = {}
+    for m in plan.modules:
+        for w in m.weights:
+            for layer, dtype in w.dtype_overrides:  # the MLP's only (checked by the planner)
+                overrides.setdefault(layer, []).append((w.name, dtype_expr(dtype)))
+    emb, attn, lm = mods["embedding"], mods["attention"], mods["lm_head"]
+    return {
+        "sliding_window": f.sliding_window,
         "decode_batch": decode_rows(plan.max_batch),
         "max_seq_len": plan.max_seq_len,
         "prefill_seq_lens": plan.prefill_seq_lens,
@@ -135,7 +163,6 @@ def build_context(plan: EmitPlan) -> tuple[dict[str, Any], dict[str, dict[str, A
         "kv_shape": plan.kv_cache.shape,
         "kv_dtype": dtype_expr(plan.kv_cache.dtype),
         "residual_memcfg": mem_expr(plan.residual_memory),
-        "compute_configs": sorted(computes.items()),
         "paths": _paths(plan),
         "norm_weight": _param_path(mods["rms_norm"].weights[0].sources[0]),
         "embedding_source": _param_path(emb.weights[0].sources[0]),
@@ -143,8 +170,4 @@ def build_context(plan: EmitPlan) -> tuple[dict[str, Any], dict[str, dict[str, A
         "qk_norm": any(w.name == "q_norm" for w in attn.weights),
         "lm_head_source": _param_path(lm.weights[0].sources[0]),
         "layer_overrides": sorted((layer, sorted(d)) for layer, d in overrides.items()),
-        "tests": dict(plan.tests),
-        "hf_config": pprint.pformat(json.loads(plan.hf_config_json), sort_dicts=True, width=100),
-        "emitted_from_checkpoint": repr(None if plan.checkpoint is None else str(plan.checkpoint)),
     }
-    return common, blocks

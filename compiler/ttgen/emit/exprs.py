@@ -42,7 +42,13 @@ def mem_expr(mem: MemCfg) -> str:
 
 
 def _activation(value) -> str:
-    return "None" if value is None else f"ttnn.UnaryWithParam(ttnn.UnaryOpType.{value})"
+    """A fused activation of a matmul program config: "SILU", or "GELU" (exact: the parameter is
+    ttnn's fast-and-approximate flag, 0 as ttnn's own "gelu" string gives)."""
+    if value is None:
+        return "None"
+    if value == "GELU":
+        return "ttnn.UnaryWithParam(ttnn.UnaryOpType.GELU, 0.0)"
+    return f"ttnn.UnaryWithParam(ttnn.UnaryOpType.{value})"
 
 
 def prog_expr(pc: ProgCfg) -> str:
@@ -62,6 +68,13 @@ def prog_expr(pc: ProgCfg) -> str:
             f"out_block_h={f['out_block_h']}, out_block_w={f['out_block_w']}, "
             f"per_core_M={f['per_core_M']}, per_core_N={f['per_core_N']}, transpose_mcast={f['transpose_mcast']}, "
             f"fused_activation={_activation(f['fused_activation'])}, fuse_batch={f['fuse_batch']})"
+        )
+    if pc.kind == "reuse":
+        return (
+            "ttnn.MatmulMultiCoreReuseProgramConfig("
+            f"compute_with_storage_grid_size={grid}, in0_block_w={f['in0_block_w']}, "
+            f"out_subblock_h={f['out_subblock_h']}, out_subblock_w={f['out_subblock_w']}, "
+            f"per_core_M={f['per_core_M']}, per_core_N={f['per_core_N']})"
         )
     if pc.kind == "sdpa":
         return (
@@ -131,6 +144,10 @@ def weight_expr(transform: tuple, source) -> str:
             return f"({r(e[1])} + {e[2]!r})"
         if op == "pad":
             return f"pad_to({r(e[1])}, {e[2]}, {e[3]})"
+        if op == "permute":
+            return f"{r(e[1])}.permute({', '.join(map(str, e[2]))})"
+        if op == "expand":
+            return f"{r(e[1])}.expand({', '.join(map(str, e[2]))}).contiguous()"
         raise ValueError(f"no expression for weight transform {op!r}")
 
     return r(transform)

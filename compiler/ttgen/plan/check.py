@@ -53,10 +53,11 @@ def _check_op(op: OpPlan, device: DeviceProfile, plan: EmitPlan) -> None:
     pc = op.program
     if op.ttnn in ("ttnn.linear", "ttnn.matmul") and pc is not None:
         a, b = op.inputs[0], op.inputs[1]
-        rows = op.m_chunk or math.prod(a.shape[:-1])
+        # each batch entry's rows are tile-padded on their own ([B, 197, K] is B x 7 tile rows)
+        rows, batch = (op.m_chunk, 1) if op.m_chunk else (a.shape[-2], math.prod(a.shape[:-2]))
         mem = a.memory
         shapes = MatmulShapes(
-            mt=_pad(rows) // TILE, kt=a.shape[-1] // TILE, nt=_pad(b.shape[-1]) // TILE,
+            mt=_pad(rows) // TILE, kt=_pad(a.shape[-1]) // TILE, nt=_pad(b.shape[-1]) // TILE, batch=batch,
             in0_shard_kt=mem.shard[1] // TILE if mem.layout == "WIDTH_SHARDED" and mem.buffer == "L1" else None,
             in0_cores=mem.num_cores if mem.sharded else None,
         )  # fmt: skip
@@ -77,6 +78,10 @@ def _check_op(op: OpPlan, device: DeviceProfile, plan: EmitPlan) -> None:
         check_sharded_norm(block_w=pc.block_w, block_h=pc.block_h, subblock_w=pc.subblock_w,
                            shard=op.inputs[0].memory.shard, grid=pc.grid, compute_grid=device.compute_grid,
                            shard_box=(x1 + 1, y1 + 1))  # fmt: skip
+    if op.ttnn == "ttnn.concat" and len({(t.dtype, t.layout) for t in op.inputs}) > 1:
+        raise RuleViolation(
+            f"concat: all tensors must share dtype and layout, got {[(t.dtype, t.layout) for t in op.inputs]}"
+        )
     if op.ttnn == "ttnn.experimental.nlp_create_qkv_heads_decode":
         check_decode_heads(batch=plan.max_batch, head_dim=plan.facts.head_dim)
     if op.l1_per_core > device.l1_bank_size:
@@ -87,12 +92,13 @@ def _check_op(op: OpPlan, device: DeviceProfile, plan: EmitPlan) -> None:
 
 
 def validate_plan(plan: EmitPlan, device: DeviceProfile) -> None:
-    kv = plan.kv_cache.bytes_total
+    kv = plan.kv_cache.bytes_total if plan.kv_cache else 0
     need = plan.dram_weight_bytes + kv
     if need > plan.dram_capacity_bytes:
+        cache = (f" + KV cache {kv / GB:.2f} GB (batch {plan.max_batch} x {plan.max_seq_len} tokens, "
+                 f"{plan.kv_cache.dtype})" if plan.kv_cache else "")  # fmt: skip
         raise PlanError(
-            f"DRAM on {device.name}: weights {plan.dram_weight_bytes / GB:.2f} GB + KV cache {kv / GB:.2f} GB "
-            f"(batch {plan.max_batch} x {plan.max_seq_len} tokens, {plan.kv_cache.dtype}) = {need / GB:.2f} GB "
+            f"DRAM on {device.name}: weights {plan.dram_weight_bytes / GB:.2f} GB{cache} = {need / GB:.2f} GB "
             f"> {plan.dram_capacity_bytes / GB:.2f} GB"
         )
     for module in plan.modules:

@@ -12,7 +12,7 @@ from ttgen.plan.captures import check_captures
 from ttgen.plan.check import validate_plan
 from ttgen.plan.facts import PlanError, model_facts
 from ttgen.plan.lower import BASELINE_K_GRID_TARGET, BASELINE_PREFILL_GRID, Lowering
-from ttgen.plan.types import EmitPlan, KVCachePlan, ModulePlan, WeightPlan, tensor_bytes
+from ttgen.plan.types import EmitPlan, ModulePlan, WeightPlan
 
 __all__ = ["PlanOptions", "make_plan", "prefill_lengths"]
 
@@ -78,22 +78,19 @@ def make_plan(analysis, *, device: str | None = None, precision: str | None = No
             f"unknown precision preset '{precision}' (known: {', '.join(p.name for p in spec.precision_presets)})"
         )
     preset = spec.precision_preset(precision)
-    prefill, decode = analysis.matches["prefill"], analysis.matches["decode"]
+    kind = MODEL_KINDS[spec.model_kind]
     for mode, result in analysis.matches.items():
         if result.uncovered:
             raise PlanError(
                 f"{mode} graph has {len(result.uncovered)} uncovered node(s): run `ttgen check {spec.path}`"
             )
-    g = analysis.trace.graphs["prefill"]
+    results = [analysis.matches[m] for m in kind.modes]
+    primary = results[0]
+    g = analysis.trace.graphs[kind.modes[0]]
     with capture_reads() as reads:
-        facts = model_facts(prefill, g, analysis.trace.meta["config"], spec.model_kind)
-    if target.max_seq_len > facts.max_position_embeddings:
-        raise PlanError(
-            f"target max_seq_len {target.max_seq_len} exceeds the model's {facts.max_position_embeddings} positions"
-        )
+        facts = model_facts(primary, g, analysis.trace.meta["config"], spec.model_kind)
     options = options or PlanOptions()
-    lowering = Lowering(spec, profile, facts, preset, prefill_lengths(target.max_seq_len), options.prefill_grid,
-                        options.k_grid_target)  # fmt: skip
+    lowering = kind.lowering(spec, profile, facts, preset, options)
 
     for ov in spec.overrides:
         if ov.fidelity:
@@ -107,7 +104,7 @@ def make_plan(analysis, *, device: str | None = None, precision: str | None = No
             )
 
     with capture_reads() as lowered:
-        modules = _lower_rules(spec, lowering, prefill, decode)
+        modules = _lower_rules(spec, lowering, results)
     for ov in spec.overrides:  # the model loads per-layer dtypes into the MLP's weights only
         for group, _ in ov.weights:
             owners = [m for m in modules for w in m.weights if w.name == group and w.per_layer]
@@ -120,12 +117,6 @@ def make_plan(analysis, *, device: str | None = None, precision: str | None = No
                                 "for the MLP's weights (w1, w3, w2) only")  # fmt: skip
     check_captures(spec, analysis.matches, analysis.trace.graphs, reads | lowered)
 
-    if preset.kv_cache is None:
-        raise PlanError(
-            f"{preset.loc}: precision_presets.{preset.name}: missing required key 'kv_cache' (the KV cache's dtype)"
-        )
-    kv_shape = lowering.kv_cache_shape()
-    kv_bytes = 2 * facts.n_layers * tensor_bytes(kv_shape, preset.kv_cache)
     weight_bytes = sum(_weight_bytes(w, len(m.instances)) for m in modules for w in m.weights)
     plan = EmitPlan(
         spec_path=spec.path, spec_sha256=spec.sha256, family=spec.family,
@@ -135,28 +126,31 @@ def make_plan(analysis, *, device: str | None = None, precision: str | None = No
         hf_config_json=json.dumps(analysis.trace.meta["config"], sort_keys=True), hf_class=analysis.trace.meta["hf_class"],
         device=profile.name, arch=profile.arch, compute_grid=profile.compute_grid, dram_banks=profile.dram_banks,
         max_batch=target.max_batch, max_seq_len=target.max_seq_len, precision=preset.name,
-        prefill_seq_lens=lowering.prefill_seq_lens, model_kind=spec.model_kind,
-        layout=MODEL_KINDS[spec.model_kind].layout(prefill, g),
-        residual_memory=lowering.residual_mem(), facts=facts,
-        kv_cache=KVCachePlan(target.kv_cache, preset.kv_cache, target.block_size, target.max_batch, target.max_seq_len, kv_shape, kv_bytes),
+        model_kind=spec.model_kind, layout=kind.layout(primary, g), facts=facts,
         modules=tuple(modules), dram_weight_bytes=weight_bytes,
         dram_capacity_bytes=profile.dram_banks * profile.dram_bank_size,
         tests=tuple(sorted(dataclasses.asdict(spec.tests).items())),
+        **kind.plan_fields(lowering, spec, preset),
     )  # fmt: skip
     validate_plan(plan, profile)
     return plan
 
 
-def _lower_rules(spec, lowering: Lowering, prefill, decode) -> list[ModulePlan]:
+def _lower_rules(spec, lowering: Lowering, results) -> list[ModulePlan]:
+    """Each rule's module, lowered from its matches in every mode (the model kind's first mode
+    first); every mode must match the same modules."""
     modules = []
     for rule in spec.rules:
-        pre = [m for m in prefill.matches if m.rule == rule.name]
-        dec = [m for m in decode.matches if m.rule == rule.name]
-        if sorted(m.module for m in pre) != sorted(m.module for m in dec):
-            raise PlanError(f"{rule.name}: prefill and decode match different modules")
+        per_mode = [[m for m in r.matches if m.rule == rule.name] for r in results]
+        pre = per_mode[0]
+        for r, ms in zip(results[1:], per_mode[1:], strict=True):
+            if sorted(m.module for m in pre) != sorted(m.module for m in ms):
+                raise PlanError(
+                    f"{rule.name}: {results[0].mode} and {r.mode} match different modules"
+                )
         if not pre:
             continue
-        weights, ops, signatures = lowering.lower(rule, pre, dec)
+        weights, ops, signatures = lowering.lower(rule, pre, *per_mode[1:])
         weights = tuple(_with_overrides(w, spec) for w in weights)
         modules.append(ModulePlan(rule.name, rule.template, tuple(sorted(m.module for m in pre)),
                                   weights, ops, signatures))  # fmt: skip

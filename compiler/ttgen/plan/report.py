@@ -23,18 +23,25 @@ def print_plan(
 ) -> None:
     console = console or report_console()
     f = plan.facts
-    seq = seq_len or max(plan.prefill_seq_lens)
+    seq = seq_len or max(plan.prefill_seq_lens, default=0)
     console.print(
         f"[bold]{plan.spec_path}[/] → {plan.family} {plan.source} on [bold]{plan.device}[/] ({plan.arch}, grid "
         f"{plan.compute_grid[0]}x{plan.compute_grid[1]}, {plan.dram_banks} DRAM banks), precision {plan.precision}"
     )
-    console.print(
-        f"dim {f.dim}, {f.n_layers} layers, {f.n_heads} heads / {f.n_kv_heads} KV heads x {f.head_dim}, ffn "
-        f"{f.hidden_dim}, vocab {f.vocab_size}, eps {f.norm_eps}, qkv bias {f.qkv_bias}, sliding window "
-        f"{f.sliding_window}; batch {plan.max_batch}, max seq {plan.max_seq_len}, {plan.kv_cache.kind} KV cache"
-    )
+    if plan.kv_cache is not None:
+        console.print(
+            f"dim {f.dim}, {f.n_layers} layers, {f.n_heads} heads / {f.n_kv_heads} KV heads x {f.head_dim}, ffn "
+            f"{f.hidden_dim}, vocab {f.vocab_size}, eps {f.norm_eps}, qkv bias {f.qkv_bias}, sliding window "
+            f"{f.sliding_window}; batch {plan.max_batch}, max seq {plan.max_seq_len}, {plan.kv_cache.kind} KV cache"
+        )
+    else:
+        console.print(
+            f"image {f.image_size}x{f.image_size}x{f.channels}, patch {f.patch_size} ({f.tokens} tokens), dim {f.dim}, "
+            f"{f.n_layers} layers, {f.n_heads} heads x {f.head_dim}, mlp {f.hidden_dim}, {f.n_classes} classes, "
+            f"eps {f.norm_eps}; batch {plan.max_batch}"
+        )
     totals = {}
-    for mode in ("prefill", "decode"):
+    for mode in plan.modes:
         title = f"{mode}" + (
             f" (seq_len {seq}; planned {', '.join(map(str, plan.prefill_seq_lens))})"
             if mode == "prefill"
@@ -64,13 +71,16 @@ def print_plan(
                 dram += op.dram_bytes * n
         console.print(table)
         totals[mode] = (peak, dram)
+    kv = plan.kv_cache.bytes_total if plan.kv_cache else 0
+    cache = f" + KV cache {kv / GB:.3f} GB" if plan.kv_cache else ""
     console.print(
-        f"DRAM: weights {plan.dram_weight_bytes / GB:.3f} GB + KV cache {plan.kv_cache.bytes_total / GB:.3f} GB "
-        f"= {(plan.dram_weight_bytes + plan.kv_cache.bytes_total) / GB:.3f} GB of {plan.dram_capacity_bytes / GB:.2f} GB"
+        f"DRAM: weights {plan.dram_weight_bytes / GB:.3f} GB{cache} "
+        f"= {(plan.dram_weight_bytes + kv) / GB:.3f} GB of {plan.dram_capacity_bytes / GB:.2f} GB"
     )
+    unit = {"prefill": "pass", "decode": "token", "forward": "batch"}
     for mode, (peak, dram) in totals.items():
         console.print(
-            f"{mode}: peak L1 {peak:,} B per core; DRAM traffic {dram / GB:.4f} GB per {'pass' if mode == 'prefill' else 'token'}"
+            f"{mode}: peak L1 {peak:,} B per core; DRAM traffic {dram / GB:.4f} GB per {unit.get(mode, 'pass')}"
         )
 
 

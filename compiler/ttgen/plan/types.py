@@ -305,6 +305,39 @@ class ModelLayout:
 
 
 @dataclass(frozen=True)
+class ClassifierModelFacts:
+    """An encoder-only image classifier's dimensions (ViT), from its blocks' captures."""
+
+    dim: int
+    n_layers: int
+    n_heads: int
+    head_dim: int
+    hidden_dim: int  # the MLP's width
+    n_classes: int
+    norm_eps: float
+    attn_scale: float
+    patch_size: int
+    channels: int
+    image_size: int
+    tokens: int  # patches + the CLS token
+    qkv_bias: bool
+
+
+@dataclass(frozen=True)
+class ClassifierLayout:
+    """Where an image classifier's blocks sit in the HF module tree (paths from the matches)."""
+
+    embeddings: str
+    final_norm: str
+    classifier: str
+    layers: tuple[str, ...]  # the encoder layers' module paths, in order
+    layer_children: tuple[tuple[str, str], ...]  # role in a layer → sub-module name
+
+    def child(self, role: str) -> str:
+        return dict(self.layer_children)[role]
+
+
+@dataclass(frozen=True)
 class EmitPlan:
     spec_path: str
     spec_sha256: str
@@ -323,16 +356,24 @@ class EmitPlan:
     max_batch: int
     max_seq_len: int
     precision: str
-    prefill_seq_lens: tuple[int, ...]
     model_kind: str  # how the blocks compose (ttgen.blocks.MODEL_KINDS)
-    layout: ModelLayout
-    residual_memory: MemCfg  # the decode residual stream's memory config (model_config.py)
-    facts: ModelFacts
-    kv_cache: KVCachePlan
+    layout: ModelLayout | ClassifierLayout
+    facts: ModelFacts | ClassifierModelFacts
     modules: tuple[ModulePlan, ...]
     dram_weight_bytes: int
     dram_capacity_bytes: int
     tests: tuple[tuple[str, Any], ...]
+    # a causal LM's: its planned prefill lengths, the decode residual stream's memory config
+    # (model_config.py), its KV cache
+    prefill_seq_lens: tuple[int, ...] = ()
+    residual_memory: MemCfg | None = None
+    kv_cache: KVCachePlan | None = None
+
+    @property
+    def modes(self) -> tuple[str, ...]:
+        from ttgen.models.kinds import modes_of
+
+        return modes_of(self.model_kind)
 
     def module(self, template: str) -> ModulePlan:
         return next(m for m in self.modules if m.template == template)
@@ -385,7 +426,8 @@ def _guess(value):
     dataclass whose field names are the dict's keys."""
     if isinstance(value, dict):
         by_keys = {frozenset(f.name for f in dataclasses.fields(c)): c
-                   for c in (Ref, Const, Lit, MemCfg, ProgCfg, ComputeCfg)}  # fmt: skip
+                   for c in (Ref, Const, Lit, MemCfg, ProgCfg, ComputeCfg, ModelLayout, ClassifierLayout,
+                             ModelFacts, ClassifierModelFacts)}  # fmt: skip
         cls = by_keys.get(frozenset(value))
         if cls is not None:
             return _build(cls, value)

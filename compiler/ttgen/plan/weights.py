@@ -13,13 +13,15 @@ tuple, so the plan stays frozen and JSON-serialisable:
     ("unsqueeze", e)                a leading dim of 1
     ("add", e, c)                   a constant folded in at load time (Gemma's `1 + w` norms)
     ("pad", e, dim, size)           zeros up to `size` along `dim` (a tile-aligned vocabulary)
+    ("permute", e, dims)            dims reordered (a patch convolution's kernel to fold's order)
+    ("expand", e, shape)            broadcast to `shape` (a CLS token repeated for the batch)
 """
 
 from __future__ import annotations
 
 __all__ = [
-    "add", "concat", "pad", "rope_pairs", "rows", "reshape", "slice_", "source", "transpose",
-    "unsqueeze",
+    "add", "concat", "expand", "pad", "permute", "rope_pairs", "rows", "reshape", "slice_", "source",
+    "transpose", "unsqueeze",
 ]  # fmt: skip
 
 
@@ -63,3 +65,11 @@ def add(e: tuple, c: float) -> tuple:
 
 def pad(e: tuple, dim: int, size: int) -> tuple:
     return ("pad", e, dim, size)
+
+
+def permute(e: tuple, dims: tuple[int, ...]) -> tuple:
+    return ("permute", e, tuple(int(d) for d in dims))
+
+
+def expand(e: tuple, shape: tuple[int, ...]) -> tuple:
+    return ("expand", e, tuple(int(d) for d in shape))

@@ -589,7 +589,10 @@ def reshard(input_tensor: Tensor, output_memory_config: MemoryConfig, output_ten
     require(output_tensor is None, "reshard: output_tensor is not emulated")
     require(input_tensor.is_sharded(), "reshard: input tensor must be sharded")
     require(output_memory_config.is_sharded(), "reshard: output memory config must be sharded")
-    require(output_memory_config.shard_spec is not None, "reshard: output memory config needs a shard spec")
+    require(
+        output_memory_config.shard_spec is not None,
+        "reshard: output memory config needs a shard spec",
+    )
     return _moved(input_tensor, output_memory_config)
 
 

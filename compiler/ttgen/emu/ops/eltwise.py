@@ -121,14 +121,20 @@ def mul_(input_a, input_b, *, activations=(), input_tensor_a_activations=(), inp
         try:
             shape = tuple(torch.broadcast_shapes(tuple(input_a.shape), tuple(input_b.shape)))
         except RuntimeError:
-            raise fatal(f"mul_: shapes {list(input_a.shape)} and {list(input_b.shape)} cannot be broadcast") from None
+            raise fatal(
+                f"mul_: shapes {list(input_a.shape)} and {list(input_b.shape)} cannot be broadcast"
+            ) from None
         require(shape == tuple(input_a.shape),
                 lambda: f"mul_: the in-place output {list(input_a.shape)} cannot hold the broadcast {list(shape)}")  # fmt: skip
     fp32 = input_a.dtype == DataType.FLOAT32
 
     def run() -> None:
         va = input_a.values().float()
-        vb = input_b.values().float() if isinstance(input_b, Tensor) else torch.tensor(float(input_b))
+        vb = (
+            input_b.values().float()
+            if isinstance(input_b, Tensor)
+            else torch.tensor(float(input_b))
+        )
         for act in input_tensor_a_activations or ():
             va = _dest_round(_unary(act, va), fp32)
         for act in input_tensor_b_activations or ():

@@ -259,14 +259,19 @@ def split_query_key_value_and_split_heads(input_tensor, kv_input_tensor=None, *,
     k [B, heads, head_dim, S] (transpose_key) or [B, heads, S, head_dim], v [B, heads, S, head_dim]."""
     x = input_tensor
     shape = list(x.shape)
-    require(len(shape) == 3, lambda: f"Invalid input tensor: expected 3 dimensions, but found {len(shape)}.")
+    require(
+        len(shape) == 3,
+        lambda: f"Invalid input tensor: expected 3 dimensions, but found {len(shape)}.",
+    )
     require(x.layout == Layout.TILE,
             lambda: f"Invalid layout: input tensor must use TILE_LAYOUT, but found {int(x.layout.value)}.")  # fmt: skip
     on_device(x)
     require(kv_input_tensor is None and num_kv_heads is None and not use_falcon7b_backend,
             "split_query_key_value_and_split_heads: separate KV inputs, num_kv_heads and the falcon7b "
             "backend are not emulated")  # fmt: skip
-    require(not x.is_sharded(), "split_query_key_value_and_split_heads: sharded inputs are not emulated")
+    require(
+        not x.is_sharded(), "split_query_key_value_and_split_heads: sharded inputs are not emulated"
+    )
     b, s, width = shape
     head = width // (3 * num_heads)
     require(head % 32 == 0, lambda: f"Invalid head size: {head}. The head size must be a multiple of the tile width "
@@ -302,7 +307,9 @@ def concatenate_heads(input_tensor, *, memory_config=None):
     b, h, s, d = shape
     require(d % 32 == 0, lambda: f"Head size must be a multiple of 32 but was found to be {d}. Update the matmul "
             "that uses the output of this operation to include padding in the weights.")  # fmt: skip
-    out = reserve_output([b, s, h * d], x.dtype, Layout.TILE, x.device(), memory_config or x.memory_config())
+    out = reserve_output(
+        [b, s, h * d], x.dtype, Layout.TILE, x.device(), memory_config or x.memory_config()
+    )
 
     def run() -> None:
         make_tensor(x.values().transpose(1, 2).reshape(b, s, h * d), x.dtype, Layout.TILE, out=out,

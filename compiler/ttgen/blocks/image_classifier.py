@@ -1,0 +1,132 @@
+"""The image-classifier model kind (ViT): its facts, its layout in the HF module tree (read from the
+matches' paths and graph order), its lowering toolkit and its templates' model-wide values.
+
+An encoder layer holds, in graph order, a LayerNorm, the attention, a LayerNorm and the MLP (the
+pre-norm layer); the model holds the patch embeddings, the layers, a final LayerNorm and the
+classifier. A model whose matches do not line up that way is refused with the layer that differs."""
+
+from __future__ import annotations
+
+from ttgen.plan.facts import PlanError
+from ttgen.plan.types import ClassifierLayout, ClassifierModelFacts
+
+__all__ = ["classifier_context", "classifier_facts", "classifier_layout", "classifier_lowering"]
+
+ROLES_WITH_FACTS = ("vit_embeddings", "layer_norm", "vit_attention", "gelu_mlp", "classifier")
+LAYER_ROLES = ("layernorm_before", "attention", "layernorm_after", "mlp")
+_LAYER_SLOTS = ("layer_norm", "vit_attention", "layer_norm", "gelu_mlp")
+
+
+def classifier_facts(records: dict, config: dict, mode: str) -> ClassifierModelFacts:
+    for role in ROLES_WITH_FACTS:
+        if role not in records:
+            raise PlanError(
+                f"no '{role}' match in the {mode} graph: the spec's rules do not cover this model"
+            )
+    emb, attn = records["vit_embeddings"], records["vit_attention"]
+    patches = emb.tokens - 1
+    side = round(patches**0.5)
+    if side * side != patches:
+        raise PlanError(
+            f"{patches} patches do not form a square image: non-square inputs are not supported"
+        )
+    if attn.n_heads * attn.head_dim != emb.hidden:
+        raise PlanError(
+            f"{attn.n_heads} heads x {attn.head_dim} != hidden {emb.hidden}: the attention must keep the width"
+        )
+    return ClassifierModelFacts(
+        dim=emb.hidden,
+        n_layers=attn.n_layers,
+        n_heads=attn.n_heads,
+        head_dim=attn.head_dim,
+        hidden_dim=records["gelu_mlp"].hidden,
+        n_classes=records["classifier"].classes,
+        norm_eps=records["layer_norm"].eps,
+        attn_scale=attn.scale,
+        patch_size=emb.patch_size,
+        channels=emb.channels,
+        image_size=side * emb.patch_size,
+        tokens=emb.tokens,
+        qkv_bias=attn.bias,
+    )
+
+
+def _inside(path: str, parent: str) -> bool:
+    return path.startswith(parent + ".")
+
+
+def classifier_layout(result, graph) -> ClassifierLayout:
+    from ttgen.blocks import get_block
+
+    def first_call(m) -> int:
+        return min(
+            graph.nodes[n]["index"] for n in m.nodes if graph.nodes[n]["opcode"] == "call_function"
+        )
+
+    placed = sorted(
+        ((first_call(m), get_block(m.template).slot, m) for m in result.matches
+         if get_block(m.template).module),
+        key=lambda t: t[0],
+    )  # fmt: skip
+    layers = [m for _, slot, m in placed if slot == "encoder_layer"]
+    children = None
+    for layer in layers:
+        inner = [(slot, m.module[len(layer.module) + 1 :]) for _, slot, m in placed
+                 if _inside(m.module, layer.module)]  # fmt: skip
+        if tuple(slot for slot, _ in inner) != _LAYER_SLOTS:
+            raise PlanError(
+                f"encoder layer {layer.module}: holds {[s for s, _ in inner]} in graph order; an "
+                f"image_classifier layer is {list(_LAYER_SLOTS)} (pre-norm attention, then pre-norm MLP)"
+            )
+        names = tuple(zip(LAYER_ROLES, (name for _, name in inner), strict=True))
+        if children is not None and names != children:
+            raise PlanError(
+                f"encoder layer {layer.module}: its sub-modules {names} differ from {children}"
+            )
+        children = names
+    outside = [(slot, m.module) for _, slot, m in placed
+               if not any(_inside(m.module, lay.module) for lay in layers)]  # fmt: skip
+
+    def one(slot: str) -> str:
+        paths = [p for s, p in outside if s == slot]
+        if len(paths) != 1:
+            raise PlanError(
+                f"an image_classifier model has one {slot} outside its layers; found {paths or 'none'}"
+            )
+        return paths[0]
+
+    return ClassifierLayout(
+        embeddings=one("vit_embeddings"),
+        final_norm=one("layer_norm"),
+        classifier=one("classifier"),
+        layers=tuple(m.module for m in layers),
+        layer_children=children or (),
+    )
+
+
+def classifier_lowering(spec, profile, facts, preset, options):
+    from ttgen.plan.lower import Lowering
+
+    return Lowering(spec, profile, facts, preset, ())
+
+
+def classifier_plan_fields(lowering, spec, preset) -> dict:
+    return {}
+
+
+def classifier_context(plan, mods) -> dict:
+    from ttgen.blocks.vit import padded_channels
+    from ttgen.emit.context import EmitError, _param_path
+
+    lay, f = plan.layout, plan.facts
+    prefix = lay.layers[0].rsplit(".", 1)[0] if lay.layers else ""
+    if [f"{prefix}.{i}" for i in range(len(lay.layers))] != list(lay.layers):
+        raise EmitError(
+            f"encoder layers {lay.layers[:3]}... are not numbered {prefix}.0, {prefix}.1, ..."
+        )
+    paths = {"layer_prefix": prefix, "embeddings": lay.embeddings, "final_norm": lay.final_norm,
+             "classifier": lay.classifier, **dict(lay.layer_children)}  # fmt: skip
+    return {
+        "paths": {k: _param_path(v) if v else "" for k, v in paths.items()},
+        "padded_channels": padded_channels(f.channels, f.patch_size),
+    }
