@@ -518,6 +518,19 @@ def _cmd_perf(args: argparse.Namespace) -> int:
                 )
         print_calibration(rows)
         return 0
+    if spec.model_kind == "image_classifier":
+        from ttgen.perf import predict_forward
+        from ttgen.perf.report import print_forward_report
+
+        with err.status("tracing") as status:
+            analysis = _analyze(args, spec, status)
+            status.update("planning")
+            plan = make_plan(
+                analysis, device=args.device, precision=args.precision, max_batch=args.batch
+            )
+        report = predict_forward(plan, get_device(plan.device))
+        print_forward_report(report, plan, f"{plan.family} {plan.source} ({plan.precision})")
+        return 0
     max_seq = max(spec.target.max_seq_len, -(-args.context // 128) * 128)
     with err.status("tracing") as status:
         analysis = _analyze(args, spec, status)

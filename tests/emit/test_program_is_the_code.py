@@ -24,6 +24,9 @@ CASES = {
     "tiny (paged, n150)": dict(preset=None, plan={}),
     "tiny (static, p150)": dict(preset=None, plan={"device": "p150"}, kv="static"),
     "llama-3.1-8b at 8192 (row chunks)": dict(preset="llama-3.1-8b", plan={"max_seq_len": 8192, "max_batch": 1}),
+    "vit tiny (image classifier)": dict(preset=None, plan={}, spec="vit.yaml", min_calls=20),
+    "vit-base on p150, batch 10": dict(preset="vit-base-patch16-224", plan={"device": "p150", "max_batch": 10},
+                                       spec="vit.yaml", min_calls=20),
 }  # fmt: skip
 
 
@@ -110,7 +113,7 @@ def _check_arg(node: ast.AST, arg, seq_len, consts, shared, where: str) -> None:
 @pytest.fixture(scope="module", params=list(CASES))
 def emitted(request):
     case = CASES[request.param]
-    spec = load_spec(ROOT / "specs" / "llama.yaml")
+    spec = load_spec(ROOT / "specs" / case.get("spec", "llama.yaml"))
     if case.get("kv"):
         import dataclasses
 
@@ -120,11 +123,11 @@ def emitted(request):
     analysis = analyze(spec, preset=case["preset"], seq_len=128)
     plan = make_plan(analysis, **case["plan"])
     files = render(plan)
-    return plan, files
+    return plan, files, case.get("min_calls", 100)
 
 
 def test_every_forward_method_runs_exactly_its_program(emitted):
-    plan, files = emitted
+    plan, files, min_calls = emitted
     shared = _constants(ast.parse(files["model_config.py"]))
     checked = 0
     for module in plan.modules:
@@ -179,17 +182,20 @@ def test_every_forward_method_runs_exactly_its_program(emitted):
                     for k, a in call.kwargs:
                         _check_arg(kw[k], a, seq_len, consts, shared, f"{here} {k}=")
                     checked += 1
-    assert checked > 100
+    assert checked > min_calls
 
 
 def test_a_hand_edit_of_the_code_is_caught(emitted):
     """The check above fails when the code and the program disagree (here: one keyword changed)."""
-    plan, files = emitted
+    plan, files, min_calls = emitted
     mlp = files["mlp.py"].replace("dtype=ttnn.bfloat8_b", "dtype=ttnn.bfloat16", 1)
     if mlp == files["mlp.py"]:
-        pytest.skip("no bfloat8_b gate in this plan")
+        mlp = files["mlp.py"].replace("dtype=ttnn.bfloat16", "dtype=ttnn.bfloat8_b", 1)
+    assert mlp != files["mlp.py"]
     with pytest.raises(AssertionError, match="not the planned value|!="):
-        test_every_forward_method_runs_exactly_its_program((plan, {**files, "mlp.py": mlp}))
+        test_every_forward_method_runs_exactly_its_program(
+            (plan, {**files, "mlp.py": mlp}, min_calls)
+        )
 
 
 HF_NAMES = ("model.layers", "self_attn", "q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj",

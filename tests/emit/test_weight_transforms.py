@@ -4,8 +4,6 @@ torch on random tensors against the definitions written out directly."""
 
 from __future__ import annotations
 
-from importlib import resources
-
 import torch
 
 from ttgen.emit.exprs import weight_expr
@@ -15,7 +13,9 @@ HEAD_DIM = 4
 
 
 def _helpers() -> dict:
-    text = resources.files("ttgen").joinpath("templates", "weights.py.j2").read_text()
+    from ttgen.emit.writer import _env
+
+    text = _env().get_template("weights.py.j2").render()
     namespace = {"HEAD_DIM": HEAD_DIM}
     exec(text.replace("from .model_config import HEAD_DIM\n", ""), namespace)  # noqa: S102
     return namespace
@@ -53,3 +53,8 @@ def test_each_step_computes_its_definition():
     assert torch.equal(_run(W.add(W.source(0), 1.0), bias), bias + 1.0)
     padded = _run(W.pad(W.source(0), 0, 11), q)
     assert padded.shape == (11, 6) and torch.equal(padded[:8], q) and not padded[8:].any()
+    conv = torch.randn(5, 3, 2, 2)  # a patch convolution [out, C, kh, kw] → fold's (kh, kw, c) rows
+    rows = _run(W.reshape(W.permute(W.source(0), (2, 3, 1, 0)), ("12", "5")), conv)
+    assert torch.equal(rows[1 * 6 + 0 * 3 + 2], conv[:, 2, 1, 0])
+    cls = torch.randn(1, 1, 6)
+    assert torch.equal(_run(W.expand(W.source(0), (4, 1, 6)), cls), cls.repeat(4, 1, 1))

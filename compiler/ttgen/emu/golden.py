@@ -170,6 +170,42 @@ def _clone(tensor, *args, dtype=None, **kwargs):
     return tensor.clone()
 
 
+def _fold(input, stride_h, stride_w, *args, padding=(0, 0), collapse_output=False, use_transpose_as_fold=False,
+          _ttnn_input_is_sharded=False, **kwargs):  # fmt: skip
+    """NHWC space-to-depth, each stick in (dy, dx, c) order."""
+    n, h, w, c = input.shape
+    out = input.reshape(n, h // stride_h, stride_h, w // stride_w, stride_w, c).permute(
+        0, 1, 3, 2, 4, 5
+    )
+    out = out.reshape(n, h // stride_h, w // stride_w, stride_h * stride_w * c)
+    return out.reshape(1, 1, -1, out.shape[-1]) if collapse_output else out
+
+
+def _mul_(input_tensor_a, input_tensor_b, *args, _ttnn_global_golden=False, **kwargs):
+    return input_tensor_a * input_tensor_b
+
+
+def _split_heads(
+    input_tensor, kv_input_tensor=None, *, num_heads, num_kv_heads=None, transpose_key=True, **_
+):
+    """[B, S, 3 * H * D] → q [B, H, S, D], k [B, H, D, S] (transpose_key) or [B, H, S, D], v."""
+    if kv_input_tensor is not None:
+        input_tensor = torch.cat([input_tensor, kv_input_tensor], dim=-1)
+    kv = num_kv_heads or num_heads
+    b, s, width = input_tensor.shape
+    d = width // (num_heads + 2 * kv)
+    q, k, v = input_tensor.split([num_heads * d, kv * d, kv * d], dim=-1)
+    q = q.reshape(b, s, num_heads, d).transpose(1, 2)
+    k = k.reshape(b, s, kv, d).transpose(1, 2)
+    v = v.reshape(b, s, kv, d).transpose(1, 2)
+    return q, k.transpose(-1, -2) if transpose_key else k, v
+
+
+def _concatenate_heads(input_tensor, **_):
+    b, h, s, d = input_tensor.shape
+    return input_tensor.transpose(1, 2).reshape(b, s, h * d)
+
+
 def _sdpa(input_tensor_q, input_tensor_k, input_tensor_v, *, attn_mask=None, is_causal=True, scale=None,
           sliding_window_size=None, attention_sink=None, cu_window_seqlens=None, windowed_q_token_offset=0,
           windowed_q_token_offset_tensor=None, **_):  # fmt: skip
@@ -217,10 +253,12 @@ GOLDENS = {
     "slice": _slice, "pad": _pad, "argmax": _argmax, "topk": _topk, "to_layout": _identity,
     "tilize": _identity_input, "untilize": _identity_input, "clone": _clone, "to_memory_config": _identity,
     "interleaved_to_sharded": _conversion, "sharded_to_interleaved": _conversion,
+    "fold": _fold, "reshard": _identity_input, "reallocate": _identity_input, "mul_": _mul_,
 }  # fmt: skip
 TRANSFORMER_GOLDENS = {
     "scaled_dot_product_attention": _sdpa, "scaled_dot_product_attention_decode": _sdpa_decode,
     "paged_scaled_dot_product_attention_decode": _paged_sdpa_decode,
+    "split_query_key_value_and_split_heads": _split_heads, "concatenate_heads": _concatenate_heads,
 }  # fmt: skip
 
 

@@ -1,5 +1,5 @@
 """The analytic cost model of planned TTNN code (ttgen perf)."""
 
-from ttgen.perf.model import GroupCost, PerfReport, predict
+from ttgen.perf.model import ForwardReport, GroupCost, PerfReport, predict, predict_forward
 
-__all__ = ["GroupCost", "PerfReport", "predict"]
+__all__ = ["ForwardReport", "GroupCost", "PerfReport", "predict", "predict_forward"]

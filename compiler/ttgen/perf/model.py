@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from ttgen.devices import DeviceProfile
 from ttgen.plan.types import EmitPlan, OpPlan, tensor_bytes
 
-__all__ = ["GroupCost", "PerfReport", "predict"]
+__all__ = ["ForwardReport", "GroupCost", "PerfReport", "predict", "predict_forward"]
 
 _PASSES = {"LoFi": 1, "HiFi2": 2, "HiFi3": 3, "HiFi4": 4}
 _MATMULS = {"ttnn.linear", "ttnn.matmul"}
@@ -96,7 +96,14 @@ def op_cost(
 
 
 def _groups(
-    plan: EmitPlan, device: DeviceProfile, mode: str, *, seq: int | None, rows: int, context: int
+    plan: EmitPlan,
+    device: DeviceProfile,
+    mode: str,
+    *,
+    seq: int | None,
+    rows: int,
+    context: int,
+    traced: bool | None = None,
 ):
     groups: OrderedDict[str, list] = OrderedDict()
     for module in plan.modules:
@@ -105,7 +112,12 @@ def _groups(
             if mode == "prefill" and op.seq_len not in (None, seq):
                 continue
             t, dram, flops, bound = op_cost(
-                op, plan, device, traced=mode == "decode", rows=rows, context=context
+                op,
+                plan,
+                device,
+                traced=mode == "decode" if traced is None else traced,
+                rows=rows,
+                context=context,
             )
             key = f"{module.template}.{op.name}"
             g = groups.setdefault(key, [0, 0.0, 0, 0, {}])
@@ -138,3 +150,32 @@ def predict(plan: EmitPlan, device: DeviceProfile, *, batch: int | None = None, 
     )
     return PerfReport(device.name, rows, context, seq, prefill, decode, sum(g.time_s for g in prefill),
                       sum(g.time_s for g in decode), roofline)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class ForwardReport:
+    """An image classifier's batch forward: traced (replayed, inputs on the second command queue)
+    and eager."""
+
+    device: str
+    batch: int
+    traced: tuple[GroupCost, ...]
+    traced_s: float
+    eager_s: float
+
+    @property
+    def images_per_s(self) -> float:
+        return self.batch / self.traced_s
+
+    @property
+    def eager_images_per_s(self) -> float:
+        return self.batch / self.eager_s
+
+
+def predict_forward(plan: EmitPlan, device: DeviceProfile) -> ForwardReport:
+    """One forward of the plan's batch of images (matmul rows: the batch's tokens)."""
+    rows = plan.max_batch * plan.facts.tokens
+    traced = _groups(plan, device, "forward", seq=None, rows=rows, context=0, traced=True)
+    eager = _groups(plan, device, "forward", seq=None, rows=rows, context=0, traced=False)
+    return ForwardReport(device.name, plan.max_batch, traced, sum(g.time_s for g in traced),
+                         sum(g.time_s for g in eager))  # fmt: skip

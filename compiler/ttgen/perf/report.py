@@ -11,7 +11,20 @@ from ttgen.console import report_console
 from ttgen.errors import TtgenError
 from ttgen.perf.model import PerfReport
 
-__all__ = ["plot_report", "print_calibration", "print_report"]
+__all__ = [
+    "VIT_PUBLISHED",
+    "plot_report",
+    "print_calibration",
+    "print_forward_report",
+    "print_report",
+]
+
+# tt-metal's published ViT-base (vit-base-patch16-224) throughput, images/s (vit.md §7): held out —
+# the device parameters are fitted to tt-transformers' LLM rows only, never to these.
+VIT_PUBLISHED = {
+    ("n150", 8): (("models/README demo, trace + 2 CQs", 1370), ("CI gate, end to end, trace + 2 CQs", 1470)),
+    ("p150", 10): (("models/README and CI gate, trace + 2 CQs", 3700),),
+}  # fmt: skip
 
 
 def _table(title: str, groups, total: float) -> Table:
@@ -48,6 +61,42 @@ def print_report(report: PerfReport, label: str, console: Console | None = None)
         f"[bold]{report.tokens_per_s_per_user:.1f} tokens/s/user[/]; DRAM roofline {report.roofline_s * 1e3:.2f} ms "
         f"(weights + KV per token at peak bandwidth), {report.roofline_fraction:.0%} of it reached"
     )
+
+
+def print_forward_report(report, plan, label: str, console: Console | None = None) -> None:
+    console = console or report_console()
+    console.print(f"[bold]{label}[/] on {report.device}: a forward of {report.batch} images")
+    console.print(
+        _table(f"forward ({report.batch} images, traced)", report.traced, report.traced_s)
+    )
+    console.print(
+        f"forward {report.traced_s * 1e3:.2f} ms traced = [bold]{report.images_per_s:,.0f} images/s[/]; "
+        f"eager {report.eager_s * 1e3:.2f} ms = {report.eager_images_per_s:,.0f} images/s"
+    )
+    published = (
+        VIT_PUBLISHED.get((report.device, report.batch))
+        if plan.source == "vit-base-patch16-224"
+        else None
+    )
+    if published:
+        table = Table("published (tt-metal, sharded bfloat8_b ViT)", "images/s", "predicted here", "error",
+                      title=f"held-out check: {plan.source} on {report.device}, batch {report.batch}, precision "
+                            f"{plan.precision} (the cost model was not fitted to these)", title_justify="left")  # fmt: skip
+        for what, rate in published:
+            table.add_row(
+                what,
+                f"{rate:,}",
+                f"{report.images_per_s:,.0f}",
+                f"{report.images_per_s / rate - 1:+.0%}",
+            )
+        console.print(table)
+        sharded = any(op.output.memory.sharded for m in plan.modules for op in m.ops_for("forward"))
+        if not sharded:
+            console.print(
+                "this plan keeps activations DRAM-interleaved (the scores of every head go through DRAM); "
+                "tt-metal's keeps them block- and height-sharded in L1: the error above is mostly the plans' "
+                "difference, not the cost model's"
+            )
 
 
 def print_calibration(rows, console: Console | None = None) -> None:

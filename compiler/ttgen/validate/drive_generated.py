@@ -146,6 +146,8 @@ def drive(package_dir: Path, weights: dict, *, emu: bool, measure_l1: bool, pref
     recorder.install()
     sys.path.insert(0, str(package_dir.parent))
     name = package_dir.name
+    if (package_dir / "runner.py").is_file():
+        return _drive_classifier(ttnn, torch, recorder, package_dir, weights, trace)
     model_mod = importlib.import_module(f"{name}.model")
     generator_mod = importlib.import_module(f"{name}.generator")
     cfg = importlib.import_module(f"{name}.model_config")
@@ -191,6 +193,50 @@ def drive(package_dir: Path, weights: dict, *, emu: bool, measure_l1: bool, pref
                 generator.decode(torch.zeros(batch, dtype=torch.int64), positions)
                 timings[recorder.phase] = time.perf_counter() - t0
             generator.release()
+    except Exception as exc:  # noqa: BLE001 - reported with the phase and op it happened in
+        import traceback
+
+        frames = [
+            f for f in traceback.extract_tb(exc.__traceback__) if package_dir.name in f.filename
+        ]
+        where = f"{Path(frames[-1].filename).name}:{frames[-1].lineno}" if frames else "?"
+        error = {"phase": recorder.phase, "where": where, "message": str(exc)}
+    finally:
+        ttnn.close_device(device)
+    return {"records": recorder.records, "timings": timings, "error": error}
+
+
+def _drive_classifier(ttnn, torch, recorder, package_dir: Path, weights: dict, trace: bool) -> dict:
+    """An image classifier: weights, one eager forward of a batch of blank images, then (trace) the
+    forward captured and replayed."""
+    name = package_dir.name
+    model_mod = importlib.import_module(f"{name}.model")
+    runner_mod = importlib.import_module(f"{name}.runner")
+    cfg = importlib.import_module(f"{name}.model_config")
+    timings: dict[str, float] = {}
+    error = None
+    device = ttnn.open_device(device_id=0, trace_region_size=64 * 1024 * 1024, num_command_queues=2)
+    try:
+        t0 = time.perf_counter()
+        recorder.phase = "load weights"
+        state_dict = {k: torch.zeros(shape, dtype=torch.bfloat16) for k, shape in weights.items()}
+        model = model_mod.ImageClassifier(device, state_dict)
+        del state_dict
+        timings["load weights"] = time.perf_counter() - t0
+        pixels = torch.zeros(cfg.MAX_BATCH, cfg.CHANNELS, cfg.IMAGE_SIZE, cfg.IMAGE_SIZE)
+        t0 = time.perf_counter()
+        recorder.phase = "forward"
+        model(pixels)
+        timings["forward"] = time.perf_counter() - t0
+        if trace:
+            # one command queue: events (the second queue's synchronisation) crash the mock device
+            runner = runner_mod.Runner(model, use_trace=True, two_cqs=False)
+            for step in range(2):
+                t0 = time.perf_counter()
+                recorder.phase = "forward trace capture" if step == 0 else "forward trace replay"
+                runner.forward(pixels)
+                timings[recorder.phase] = time.perf_counter() - t0
+            runner.release()
     except Exception as exc:  # noqa: BLE001 - reported with the phase and op it happened in
         import traceback
 

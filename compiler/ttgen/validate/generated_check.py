@@ -21,14 +21,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ttgen.errors import TtgenError
-from ttgen.validate.plan_check import compare_with_plan
+from ttgen.validate.plan_check import compare_with_plan, phase_mode
 
 __all__ = ["RUNS", "Run", "generated_rows"]
 
 HERE = Path(__file__).resolve().parent
 SPEC = "specs/llama.yaml"
-# the generated files hold the ops of these planner templates
-FILE_TO_TEMPLATE = {"rope": "rotary_setup", "rmsnorm": "rms_norm"}
 
 
 @dataclass(frozen=True)
@@ -43,6 +41,10 @@ class Run:
     prefill: tuple[int, ...] = (128, 1024)
     timeout: int = 900
     emu_prefill: tuple[int, ...] | None = None  # the emulator's subset (None: all)
+    spec: str = SPEC
+
+
+VIT = "specs/vit.yaml"
 
 
 RUNS = (
@@ -85,7 +87,13 @@ RUNS = (
         prefill=(128, 1024),
         emu_prefill=(128,),
     ),  # fmt: skip
-)
+    # ViT at full width, at tt-metal's published batch per device (vit.md §7): N150 8, P150 10
+    Run("vit tiny", "tiny", ("n150",), spec=VIT),
+    Run("vit-base-patch16-224, first 2 of 12 layers, batch 8", "vit-base-patch16-224", ("n150",), num_layers=2,
+        batch=8, spec=VIT),
+    Run("vit-base-patch16-224, first 2 of 12 layers, batch 10", "vit-base-patch16-224", ("p150",), num_layers=2,
+        batch=10, spec=VIT),
+)  # fmt: skip
 
 
 @dataclass
@@ -104,21 +112,23 @@ def _emit(run: Run, device: str, out: Path):
     from ttgen.spec import load_spec
 
     root = HERE.parents[2]
-    spec_path = root / SPEC
+    spec_path = root / run.spec
     if run.spec_edit:
         edited = out.parent / f"{out.name}-specs"
         import shutil
 
         shutil.copytree(root / "specs", edited)
-        spec_path = edited / "llama.yaml"
+        spec_path = edited / Path(run.spec).name
         text = spec_path.read_text()
         if run.spec_edit[0] not in text:
-            raise TtgenError(f"lane run {run.label!r}: {run.spec_edit[0]!r} not in {SPEC}")
+            raise TtgenError(f"lane run {run.label!r}: {run.spec_edit[0]!r} not in {run.spec}")
         spec_path.write_text(text.replace(*run.spec_edit))
     spec = load_spec(spec_path)
     analysis = analyze(spec, preset=run.preset, num_layers=run.num_layers)
-    plan = make_plan(analysis, device=device, precision=run.precision, max_batch=run.batch,
-                     max_seq_len=max(run.prefill))  # fmt: skip
+    seq = max(run.prefill) if spec.model_kind == "causal_lm" else None
+    plan = make_plan(
+        analysis, device=device, precision=run.precision, max_batch=run.batch, max_seq_len=seq
+    )
     emit(plan, out)
     from ttgen.pipeline import preset_family
 
@@ -132,6 +142,10 @@ def _drive(python: Path, package: Path, weights: Path, device: str, *, real: boo
 
     out = package.parent / f"{package.name}-{'real' if real else 'emu'}.json"
     args = [str(package), str(weights), str(out), "--prefill", ",".join(map(str, prefill))]
+    if (
+        package / "runner.py"
+    ).is_file():  # an image classifier: its forward, then the traced forward
+        args.append("--trace")
     if real:
         proc = run_oracle(python, "drive_generated.py", *args, "--l1", device=device, timeout=timeout,
                           allow_crash=True)  # fmt: skip
@@ -186,21 +200,25 @@ def _compare(real: Outcome, emu: Outcome, phase: str) -> tuple[int, str | None]:
 def _l1_by_group(plan, real: Outcome, seq_len: int) -> list[tuple[str, int, int]]:
     """(op group, planner estimate, real peak) per core, for every op group the real run measured:
     prefill at `seq_len` and decode, the largest op of the group on its busiest core."""
+    from ttgen.blocks import get_block
+
+    files = {
+        Path(get_block(m.template).module).stem: m.template
+        for m in plan.modules
+        if get_block(m.template).module
+    }
     measured: dict[tuple[str, str], int] = {}
     for rec in real.records:
         if "l1" not in rec or not (
-            rec["phase"] == f"prefill {seq_len}" or rec["phase"].startswith("decode")
+            rec["phase"] in (f"prefill {seq_len}", "forward") or rec["phase"].startswith("decode")
         ):
             continue
         stem = rec["site"].split(".")[0]
-        key = (
-            FILE_TO_TEMPLATE.get(stem, stem),
-            "prefill" if rec["phase"].startswith("prefill") else "decode",
-        )
+        key = (files.get(stem, stem), phase_mode(rec["phase"]))
         measured[key] = max(measured.get(key, 0), rec["l1"]["total"])
     groups = []
     for module in plan.modules:
-        for mode in ("prefill", "decode"):
+        for mode in plan.modes:
             ops = [o for o in module.ops_for(mode) if o.seq_len in (None, seq_len)]
             real_peak = measured.get((module.template, mode))
             if real_peak:
@@ -238,8 +256,16 @@ def generated_rows(
                 status(f"{name}: emulator")
                 emu = _drive(python, package, weights_file, device, real=False,
                              prefill=run.emu_prefill or run.prefill, timeout=run.timeout)  # fmt: skip
-            phases = ["load weights", *(f"prefill {s}" for s in run.prefill),
-                      *(f"decode step {i}" for i in range(3))]  # fmt: skip
+            if plan.model_kind == "causal_lm":
+                phases = ["load weights", *(f"prefill {s}" for s in run.prefill),
+                          *(f"decode step {i}" for i in range(3))]  # fmt: skip
+            else:
+                phases = [
+                    "load weights",
+                    "forward",
+                    "forward trace capture",
+                    "forward trace replay",
+                ]
             if real.error or emu.error:
                 rows.append(Row(f"generated: {run.label}", f"{device}: every phase",
                                 f"FAILS {real.error}" if real.error else "valid",
@@ -251,6 +277,7 @@ def generated_rows(
                 t_real, t_emu = real.timings.get(phase), emu.timings.get(phase)
                 if (
                     run.emu_prefill
+                    and plan.model_kind == "causal_lm"
                     and phase.startswith("prefill")
                     and int(phase.split()[1]) not in run.emu_prefill
                 ):
@@ -276,8 +303,10 @@ def generated_rows(
                                         "-", diff is None))  # fmt: skip
             seq_len = run.prefill[-1]
             for group, estimate, real_peak in _l1_by_group(plan, real, seq_len):
+                if plan.model_kind != "causal_lm":
+                    seq_len = None
                 mode = group.split()[-1]
-                rows.append(Row(f"L1: {run.label}", f"{device}: {group}" + (f" {seq_len}" if mode == "prefill" else ""),
+                rows.append(Row(f"L1: {run.label}", f"{device}: {group}" + (f" {seq_len}" if mode == "prefill" and seq_len else ""),
                                 f"{real_peak / 1024:,.0f} KiB peak", "-", None,
                                 f"{estimate / 1024:,.0f} / {real_peak / 1024:,.0f} KiB = {estimate / real_peak:.2f}"))  # fmt: skip
     return rows

@@ -9,7 +9,10 @@ __all__ = ["CASES", "inputs", "run_emulator", "run_golden"]
 
 CASES = ("rms_norm", "layer_norm", "softmax", "linear", "matmul", "silu", "add", "mul", "embedding",
          "scaled_dot_product_attention", "scaled_dot_product_attention_decode", "scale_mask_softmax",
-         "softmax_in_place", "scale_mask_softmax_in_place")  # fmt: skip
+         "softmax_in_place", "scale_mask_softmax_in_place", "fold", "split_query_key_value_and_split_heads",
+         "concatenate_heads")  # fmt: skip
+TRANSFORMER = ("scaled_dot_product_attention", "scaled_dot_product_attention_decode",
+               "split_query_key_value_and_split_heads", "concatenate_heads")  # fmt: skip
 
 
 def inputs(torch) -> dict:
@@ -31,6 +34,9 @@ def inputs(torch) -> dict:
         "k": r(1, 2, 128, 64),
         "v": r(1, 2, 128, 64),
         "qd": r(1, 4, 8, 64),
+        "nhwc": r(2, 16, 4, 8),  # fold(4, 1): [2, 4, 4, 32]
+        "qkv": r(2, 17, 3 * 2 * 32),  # 17 tokens, 2 heads of 32
+        "heads": r(2, 2, 17, 32),
         "kd": r(4, 2, 256, 64),
         "vd": r(4, 2, 256, 64),
         # one mask row for every row (0.81.1's interleaved masks are 1 or 32 rows high)
@@ -45,8 +51,14 @@ CUR_POS = [5, 77, 128, 255]
 
 def run_golden(ttnn, torch, name: str, t: dict):
     gold = ttnn.get_golden_function(
-        getattr(ttnn.transformer, name) if name.startswith("scaled") else getattr(ttnn, name)
+        getattr(ttnn.transformer if name in TRANSFORMER else ttnn, name)
     )
+    if name == "fold":
+        return gold(t["nhwc"], 4, 1)
+    if name == "split_query_key_value_and_split_heads":  # q, k (transposed), v side by side
+        return torch.cat([x.flatten() for x in gold(t["qkv"], num_heads=2)])
+    if name == "concatenate_heads":
+        return gold(t["heads"])
     if name == "rms_norm":
         return gold(t["x"], t["gamma"], epsilon=1e-5)
     if name == "layer_norm":
@@ -103,6 +115,13 @@ def run_emulator(ttnn, torch, name: str, t: dict, device):
         ids = ttnn.from_torch(t["ids"].to(torch.int32), dtype=ttnn.uint32, layout=ttnn.ROW_MAJOR_LAYOUT,
                               device=device, memory_config=ttnn.DRAM_MEMORY_CONFIG)  # fmt: skip
         out = ttnn.embedding(ids, dev(t["table"], layout=ttnn.ROW_MAJOR_LAYOUT))
+    elif name == "fold":
+        out = ttnn.fold(dev(t["nhwc"], layout=ttnn.ROW_MAJOR_LAYOUT), 4, 1)
+    elif name == "split_query_key_value_and_split_heads":
+        heads = ttnn.transformer.split_query_key_value_and_split_heads(dev(t["qkv"]), num_heads=2)
+        return torch.cat([ttnn.to_torch(x).float().flatten() for x in heads])
+    elif name == "concatenate_heads":
+        out = ttnn.transformer.concatenate_heads(dev(t["heads"]))
     elif name == "scaled_dot_product_attention":
         out = ttnn.transformer.scaled_dot_product_attention(dev(t["q"]), dev(t["k"]), dev(t["v"]), is_causal=True,
                                                             compute_kernel_config=hifi4)  # fmt: skip

@@ -9,7 +9,16 @@ from pathlib import Path
 
 from ttgen.plan.types import EmitPlan, OpPlan, TensorPlan
 
-__all__ = ["compare_with_plan", "planned_spec"]
+__all__ = ["compare_with_plan", "phase_mode", "planned_spec"]
+
+
+def phase_mode(phase: str) -> str:
+    """The planned mode a recorded phase runs: "prefill 128" → prefill, "decode step 0" → decode,
+    "forward" and the trace phases of an image classifier → forward."""
+    for mode in ("prefill", "decode"):
+        if phase.startswith(mode):
+            return mode
+    return "forward"
 
 
 def planned_spec(t: TensorPlan) -> dict:
@@ -49,7 +58,7 @@ def compare_with_plan(plan: EmitPlan, records: list[dict], phase: str) -> tuple[
     """(calls compared in `phase`, the first disagreement). Phases: "prefill N", "decode step N"."""
     # each invocation runs the variant its first call's output fits (a prefill at N rows also runs
     # the final norm on one tile row)
-    mode = "prefill" if phase.startswith("prefill") else "decode"
+    mode = phase_mode(phase)
     sites = _programs(plan, mode)
     cursor: dict[str, tuple[list[OpPlan], int]] = {}  # site → (the invocation's program, next op)
     compared = 0

@@ -102,16 +102,16 @@ def test_encoder_layer(reference_model, state_dict, device):
 
 def test_encoder(reference_model, state_dict, device, images):
     """Every layer, from the embeddings of real pixels (the model's own embeddings module)."""
-    model = ImageClassifier(device, state_dict)
+    vit = ImageClassifier(device, state_dict)
     pixels = images[:MAX_BATCH]
     with torch.no_grad():
         expected = reference_model.vit(pixels).last_hidden_state
-    x = model.embeddings.forward(
+    x = vit.embeddings.forward(
         ttnn.to_device(prepare_pixels(pixels), device, ttnn.DRAM_MEMORY_CONFIG)
     )
-    for layer in model.layers:
+    for layer in vit.layers:
         x = layer.forward(x)
-    actual = _out(model.layernorm.forward(x))
+    actual = _out(vit.layernorm.forward(x))
     pcc = comp_pcc(expected, actual)
-    print(f"encoder ({len(model.layers)} layers + final LayerNorm): PCC {pcc:.5f}")
+    print(f"encoder ({len(vit.layers)} layers + final LayerNorm): PCC {pcc:.5f}")
     assert pcc >= LAYER_PCC
