@@ -16,6 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 from ttgen.blocks import BlockKind, register_block
+from ttgen.devices.rules import interleaved_layer_norm_cb_bytes
 from ttgen.plan import weights as W
 from ttgen.plan.facts import PlanError, only
 from ttgen.plan.formulas import cb_matmul, ceil_div, dest_for, largest_divisor, matmul_2d
@@ -282,7 +283,9 @@ def _lower_layer_norm(lw: Lowering, rule, matches, *_):
         "epsilon": Const("NORM_EPS", f.norm_eps, shared=True), "weight": Ref("self.weight"), "bias": Ref("self.bias"),
         "memory_config": Const("DRAM", DRAM),
         "compute_kernel_config": lw.compute_const(compute) if compute else Lit("None"),
-    }, outs=("out",), out=x, compute=compute, flops=8 * batch * tokens * d)  # fmt: skip
+    }, outs=("out",), out=x, compute=compute, flops=8 * batch * tokens * d,
+       cb=interleaved_layer_norm_cb_bytes(width_tiles=ceil_div(d, TILE),
+                                          fp32_dest_acc_en=bool(compute and compute.fp32_dest_acc_en)))  # fmt: skip
     sig = Signature("forward", ("x",), ("out",))
     return [weight, bias], {MODE: (sig, b.finish(sig))}
 

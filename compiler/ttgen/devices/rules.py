@@ -277,6 +277,19 @@ def interleaved_rms_norm_cb_bytes(*, width_tiles: int, fp32_dest_acc_en: bool) -
     return (per_tile * wt + fixed) * 2048
 
 
+def interleaved_layer_norm_cb_bytes(*, width_tiles: int, fp32_dest_acc_en: bool) -> int:
+    """Circular-buffer bytes per core of ttnn.layer_norm on an interleaved bf16 input with a
+    row-major bf16 weight and bias (ttnn 0.81.1), independent of the row count: the row in blocks of
+    4 tiles with fp32 accumulation (7 buffers per tile), 8 without (5 per tile), plus a fixed set.
+    An empirical model fitted to the real package's NO_DISPATCH measurements (the ttnn lane), exact
+    on all seventeen probed widths (64..3072, fp32 and bf16 accumulation: at 3072 with fp32 the real
+    program overflows L1); not derived from the kernel source."""
+    block = 4 if fp32_dest_acc_en else 8
+    wt = _ceil(width_tiles, block) * block
+    per_tile, fixed = (7, 52) if fp32_dest_acc_en else (5, 48)
+    return (per_tile * wt + fixed) * 2048
+
+
 def sharded_rms_norm_cb_bytes(*, block_w: int, num_cores: int, fp32_dest_acc_en: bool) -> int:
     """Circular-buffer bytes per core of ttnn.rms_norm with LayerNormShardedMultiCoreProgramConfig on
     a width-sharded bf16 input of one tile row (block_h 1, a decode residual) with a bf16 ROW_MAJOR

@@ -174,6 +174,15 @@ def _rms_wide(ttnn, torch, d, width):
     return ttnn.rms_norm(x, epsilon=1e-5, weight=w, compute_kernel_config=ck)
 
 
+def _layer_norm_wide(ttnn, torch, d, width, fp32=True):
+    x = _dev(ttnn, torch, d, (1, 64, width))
+    w = ttnn.from_torch(torch.randn(1, 1, width // 32, 32), dtype=ttnn.bfloat16, layout=ttnn.ROW_MAJOR_LAYOUT,
+                        device=d, memory_config=ttnn.DRAM_MEMORY_CONFIG)  # fmt: skip
+    ck = ttnn.WormholeComputeKernelConfig(math_fidelity=ttnn.MathFidelity.HiFi4, math_approx_mode=False,
+                                          fp32_dest_acc_en=fp32, packer_l1_acc=True)  # fmt: skip
+    return ttnn.layer_norm(x, epsilon=1e-12, weight=w, bias=w, compute_kernel_config=ck)
+
+
 def _rms_next_to_l1(ttnn, torch, d, held_kb):
     """An interleaved 4096-wide rms_norm (880,640 B of circular buffers) while an L1 buffer of
     `held_kb` KB per bank is live: L1 buffers sit at the top of L1, the circular buffers grow from
@@ -374,6 +383,30 @@ def _cases() -> list[Case]:
         lambda t, th, d: _rms_next_to_l1(t, th, d, 400), valid=True)  # fmt: skip
     add("rms_norm interleaved 4096 wide next to 600 KB of L1 buffers: circular buffers clash", "norm",
         lambda t, th, d: _rms_next_to_l1(t, th, d, 600))  # fmt: skip
+    add("layer_norm interleaved (weight, bias, fp32 dest): a 2048-wide row fits L1", "norm",
+        lambda t, th, d: _layer_norm_wide(t, th, d, 2048), valid=True)  # fmt: skip
+    add("layer_norm interleaved (weight, bias, fp32 dest): a 3072-wide row overflows L1", "norm",
+        lambda t, th, d: _layer_norm_wide(t, th, d, 3072))  # fmt: skip
+    add("layer_norm interleaved (weight, bias, bf16 dest): a 3072-wide row fits L1", "norm",
+        lambda t, th, d: _layer_norm_wide(t, th, d, 3072, fp32=False), valid=True)  # fmt: skip
+    # --- the ViT ops (tt-metal's ViT)
+    add("fold: height 30 not divisible by stride 8", "vit",
+        lambda t, th, d: t.fold(_dev(t, th, d, (2, 30, 4, 8), layout=t.ROW_MAJOR_LAYOUT), 8, 1))  # fmt: skip
+    add("fold: a valid NHWC row-major input", "vit",
+        lambda t, th, d: t.fold(_dev(t, th, d, (2, 32, 4, 32), layout=t.ROW_MAJOR_LAYOUT), 8, 1), valid=True)  # fmt: skip
+    add("split_query_key_value_and_split_heads: head size 16", "vit",
+        lambda t, th, d: t.transformer.split_query_key_value_and_split_heads(_dev(t, th, d, (2, 17, 384)),
+                                                                             num_heads=8))  # fmt: skip
+    add("split_query_key_value_and_split_heads: a rank-4 input", "vit",
+        lambda t, th, d: t.transformer.split_query_key_value_and_split_heads(_dev(t, th, d, (2, 1, 17, 384)),
+                                                                             num_heads=4))  # fmt: skip
+    add("split_query_key_value_and_split_heads: 17 tokens, 4 heads of 32", "vit",
+        lambda t, th, d: t.transformer.split_query_key_value_and_split_heads(_dev(t, th, d, (2, 17, 384)),
+                                                                             num_heads=4), valid=True)  # fmt: skip
+    add("concatenate_heads: head size 16", "vit",
+        lambda t, th, d: t.transformer.concatenate_heads(_dev(t, th, d, (2, 4, 17, 16))))  # fmt: skip
+    add("concatenate_heads: a rank-3 input", "vit",
+        lambda t, th, d: t.transformer.concatenate_heads(_dev(t, th, d, (2, 17, 32))))  # fmt: skip
     add("sharded rms_norm: valid block_w 1", "norm",
         lambda t, th, d: _rms_sharded(t, th, d, block_w=1), valid=True)  # fmt: skip
     add("sharded rms_norm: block_w 2 != shard width (1 tile)", "norm",

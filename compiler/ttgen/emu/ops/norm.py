@@ -11,6 +11,7 @@ import torch
 
 from ttgen.devices.rules import (
     check_sharded_norm,
+    interleaved_layer_norm_cb_bytes,
     interleaved_rms_norm_cb_bytes,
     sharded_rms_norm_cb_bytes,
 )
@@ -105,14 +106,13 @@ def _check_sharded_rms_norm_cbs(pc, x: Tensor, kernel) -> None:
     check_program_cbs(x.device(), total, spec.grid.bounding_box())
 
 
-def _check_interleaved_rms_norm_cbs(x: Tensor, kernel) -> None:
-    """The multi-core interleaved rms_norm holds whole rows in circular buffers: a wide row
-    overflows L1 (measured model of the real program; see devices/rules.py)."""
+def _check_interleaved_norm_cbs(x: Tensor, kernel, kind: str = "rms_norm") -> None:
+    """The multi-core interleaved norms hold whole rows in circular buffers: a wide row overflows
+    L1 (measured models of the real programs; see devices/rules.py)."""
     device = x.device()
     grid = device.compute_with_storage_grid_size()
-    total = interleaved_rms_norm_cb_bytes(
-        width_tiles=x.padded_shape[-1] // 32, fp32_dest_acc_en=kernel.fp32_dest_acc_en
-    )
+    model = interleaved_rms_norm_cb_bytes if kind == "rms_norm" else interleaved_layer_norm_cb_bytes
+    total = model(width_tiles=x.padded_shape[-1] // 32, fp32_dest_acc_en=kernel.fp32_dest_acc_en)
     cores = min(math.prod(x.padded_shape[:-1]) // 32, grid.x * grid.y)
     check_program_cbs(
         device, total, num_cores_to_corerangeset(cores, grid, row_wise=True).bounding_box()
@@ -156,9 +156,13 @@ def _norm(
     modelled = kind == "rms_norm" and weight is not None and x.dtype == DataType.BFLOAT16
     if modelled and residual is None:
         if not sharded:
-            _check_interleaved_rms_norm_cbs(x, kernel)
+            _check_interleaved_norm_cbs(x, kernel)
         elif weight.layout == Layout.ROW_MAJOR and program_config.block_h == 1:
             _check_sharded_rms_norm_cbs(program_config, x, kernel)
+    layer_norm_modelled = (kind == "layer_norm" and weight is not None and bias is not None and residual is None
+                           and x.dtype == DataType.BFLOAT16 and weight.layout == Layout.ROW_MAJOR)  # fmt: skip
+    if layer_norm_modelled and not sharded:
+        _check_interleaved_norm_cbs(x, kernel, "layer_norm")
     if residual is not None:
         on_device(residual, "residual_input_tensor")
     width = x.shape[-1]
