@@ -75,25 +75,110 @@ def test_trace_cli_exports_the_forward_only(tmp_path, capsys):
     assert "--mode decode: image_classifier models are traced in forward" in _one_line(capsys)
 
 
+# tt-metal's sharded ViT configs (vit.md §4): (op, program kind, grid, fields) per device
+TT_METAL_CONFIGS = {
+    "n150": {
+        "qkv": (
+            "2d",
+            (8, 8),
+            {"in0_block_w": 3, "out_subblock_w": 3, "per_core_M": 7, "per_core_N": 9},
+        ),
+        "scores": (
+            "reuse",
+            (6, 8),
+            {"in0_block_w": 2, "out_subblock_w": 7, "per_core_M": 14, "per_core_N": 7},
+        ),
+        "context": (
+            "reuse",
+            (6, 8),
+            {"in0_block_w": 7, "out_subblock_w": 2, "per_core_M": 14, "per_core_N": 2},
+        ),
+        "softmax": ("softmax_sharded", (6, 8), {"subblock_w": 7, "block_h": 14, "block_w": 7}),
+        "wo": (
+            "2d",
+            (8, 8),
+            {"in0_block_w": 3, "out_subblock_w": 3, "per_core_M": 7, "per_core_N": 3},
+        ),
+        "fc1": ("2d", (8, 8), {"in0_block_w": 3, "per_core_M": 7, "per_core_N": 12}),
+        "norm": ("norm_sharded", (8, 8), {"subblock_w": 3, "block_h": 7, "block_w": 3}),
+    },
+    "p150": {
+        "qkv": ("2d", (12, 10), {"in0_block_w": 2, "per_core_M": 7, "per_core_N": 6}),
+        "scores": (
+            "reuse",
+            (12, 10),
+            {"in0_block_w": 2, "out_subblock_w": 7, "per_core_M": 7, "per_core_N": 7},
+        ),
+        "context": (
+            "reuse",
+            (12, 10),
+            {"in0_block_w": 7, "out_subblock_w": 2, "per_core_M": 7, "per_core_N": 2},
+        ),
+        "softmax": ("softmax_sharded", (12, 10), {"subblock_w": 7, "block_h": 7, "block_w": 7}),
+        "wo": (
+            "2d",
+            (12, 10),
+            {"in0_block_w": 2, "out_subblock_w": 2, "per_core_M": 7, "per_core_N": 2},
+        ),
+        # tt-metal's FF1 subblock is 1x4; ttgen takes the widest the bf16 dest holds (1x8), also valid
+        "fc1": ("2d", (12, 10), {"in0_block_w": 2, "per_core_M": 7, "per_core_N": 8}),
+        "fc2": (
+            "2d",
+            (12, 10),
+            {"in0_block_w": 8, "out_subblock_w": 2, "per_core_M": 7, "per_core_N": 2},
+        ),
+        "norm": ("norm_sharded", (12, 10), {"subblock_w": 2, "block_h": 7, "block_w": 2}),
+    },
+}
+
+
 @pytest.mark.parametrize(("device", "batch"), [("n150", 8), ("p150", 10)])
-def test_vit_base_plans_at_tt_metals_batch(device, batch):
-    """vit-base-patch16-224 at tt-metal's published batch per device: every op's configs validated,
-    the sequence at its logical 197 tokens (padded to 224 in tiles), the weights in DRAM."""
+def test_vit_base_plans_tt_metals_sharded_vit(device, batch):
+    """vit-base-patch16-224 at tt-metal's published batch per device: one image per core row, the
+    sequence padded to 224, block-sharded activations and height-sharded heads — the program configs
+    are tt-metal's own (vit.md §4), derived here from the model and the device grid."""
     from ttgen.pipeline import analyze
     from ttgen.plan import make_plan
     from ttgen.spec import load_spec
 
-    plan = make_plan(
-        analyze(load_spec(SPEC), preset="vit-base-patch16-224"), device=device, max_batch=batch
-    )
+    plan = make_plan(analyze(load_spec(SPEC), preset="vit-base-patch16-224"), device=device, max_batch=batch,
+                     precision="performance")  # fmt: skip
     f = plan.facts
     assert (f.image_size, f.patch_size, f.tokens, f.dim, f.n_layers, f.n_heads, f.n_classes) == (
         224, 16, 197, 768, 12, 12, 1000)  # fmt: skip
     assert plan.kv_cache is None and plan.modes == ("forward",)
-    attention = plan.module("vit_attention")
-    scores = next(op for op in attention.ops_for("forward") if op.name == "scores")
-    assert scores.output.shape == (batch, 12, 197, 197)
-    assert 0.15e9 < plan.dram_weight_bytes < 0.2e9  # 86M parameters in bf16
+    ops = {op.name: op for m in plan.modules for op in m.ops_for("forward")}
+    assert ops["scores"].output.shape == (batch, 12, 224, 224)
+    assert ops["scores"].output.memory.layout == "HEIGHT_SHARDED"
+    for name, (kind, grid, fields) in TT_METAL_CONFIGS[device].items():
+        pc = ops[name].program
+        assert (pc.kind, pc.grid) == (kind, grid), name
+        assert {k: dict(pc.fields)[k] for k in fields} == fields, name
+    assert 0.08e9 < plan.dram_weight_bytes < 0.1e9  # 86M parameters in bfloat8_b
+
+
+def test_the_sharded_layout_refuses_more_images_than_core_rows(tmp_path, capsys):
+    assert main(["plan", SPEC, "--preset", "vit-base-patch16-224", "--batch", "12"]) == 2
+    assert "12 images need 12 core rows, n150 has 8" in _one_line(capsys)
+
+
+def test_dram_interleaved_activations_plan_and_pass_their_tests(tmp_path, monkeypatch):
+    """`target.activations: interleaved`: the logical sequence in DRAM (the interleaved softmax masks
+    the keys' tile padding), and the generated tests pass."""
+    import subprocess
+    import sys
+
+    shutil.copytree(ROOT / "specs", tmp_path / "specs")
+    spec = tmp_path / "specs" / "vit.yaml"
+    spec.write_text(
+        spec.read_text().replace("  max_batch: 8", "  max_batch: 8\n  activations: interleaved")
+    )
+    out = tmp_path / "vit_interleaved"
+    assert main(["emit", str(spec), "--out", str(out)]) == 0
+    assert "SEQ = 17" in (out / "model_config.py").read_text()
+    run = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(out)],
+                         capture_output=True, text=True, cwd=tmp_path, timeout=600)  # fmt: skip
+    assert run.returncode == 0, run.stdout[-3000:]
 
 
 def test_every_capture_reaches_the_generated_code(tmp_path, analysis):

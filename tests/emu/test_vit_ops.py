@@ -147,3 +147,46 @@ def test_reshard_and_reallocate(device):
     again = ttnn.reallocate(moved)
     assert not moved.is_allocated()
     torch.testing.assert_close(ttnn.to_torch(again), x, rtol=0, atol=0)
+
+
+def test_sharded_split_reads_head_groups_and_concatenate_heads_merges_them(device):
+    """Block-sharded (one image per core row, whole head groups per core column): the split reads each
+    group as q_h | k_h | v_h (create_qkv_heads; tt-metal's ViT fuses its weights that way) into
+    height-sharded heads on the same cores; concatenate_heads puts each core's heads side by side."""
+    torch.manual_seed(4)
+    b, s, heads, d = 4, 64, 4, 32
+    q, k, v = (torch.randn(b, s, heads, d).bfloat16() for _ in range(3))
+    groups = torch.stack([q, k, v], dim=3).reshape(b, s, 3 * heads * d)  # per head: q | k | v
+    mc = ttnn.create_sharded_memory_config((s, 3 * heads * d // 2), ttnn.CoreGrid(y=b, x=2), ttnn.ShardStrategy.BLOCK,
+                                           use_height_and_width_as_shard_shape=True)  # fmt: skip
+    x = _dev(groups, device, memory_config=mc)
+    tq, tk, tv = ttnn.transformer.split_query_key_value_and_split_heads(
+        x, num_heads=heads, memory_config=ttnn.L1_HEIGHT_SHARDED_MEMORY_CONFIG
+    )
+    assert tq.memory_config().memory_layout == ttnn.TensorMemoryLayout.HEIGHT_SHARDED
+    assert list(tq.memory_config().shard_spec.shape) == [2 * s, d]  # two heads per core
+    for got, want in (
+        (tq, q.transpose(1, 2)),
+        (tk, k.transpose(1, 2).transpose(-1, -2)),
+        (tv, v.transpose(1, 2)),
+    ):
+        torch.testing.assert_close(ttnn.to_torch(got).float(), want.float(), rtol=0, atol=0)
+    merged = ttnn.transformer.concatenate_heads(
+        tq, memory_config=ttnn.L1_BLOCK_SHARDED_MEMORY_CONFIG
+    )
+    assert list(merged.memory_config().shard_spec.shape) == [s, 2 * d]
+    torch.testing.assert_close(
+        ttnn.to_torch(merged).float(), q.reshape(b, s, heads * d).float(), rtol=0, atol=0
+    )
+    with pytest.raises(RuntimeError, match="Output memory config layout must be HEIGHT_SHARDED"):
+        ttnn.transformer.split_query_key_value_and_split_heads(
+            x, num_heads=heads, memory_config=ttnn.DRAM_MEMORY_CONFIG
+        )
+
+
+def test_pad_to_a_shape_binds_four_integers_only(device):
+    """0.81.1's output_padded_shape overload takes std::array<uint32_t, 4>: a rank-3 shape does not bind."""
+    x = _dev(torch.zeros(8, 17, 128), device)
+    with pytest.raises(TypeError, match="incompatible function arguments"):
+        ttnn.pad(x, [8, 32, 128], [0, 0, 0], 0.0)
+    assert list(ttnn.pad(x, [(0, 0), (0, 15), (0, 0)], 0.0).shape) == [8, 32, 128]

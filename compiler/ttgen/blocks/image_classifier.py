@@ -126,7 +126,13 @@ def classifier_context(plan, mods) -> dict:
         )
     paths = {"layer_prefix": prefix, "embeddings": lay.embeddings, "final_norm": lay.final_norm,
              "classifier": lay.classifier, **dict(lay.layer_children)}  # fmt: skip
+    from ttgen.emit.exprs import mem_expr
+
+    encoder_in = mods["vit_embeddings"].program("forward")[-1].output  # what every layer takes
     return {
         "paths": {k: _param_path(v) if v else "" for k, v in paths.items()},
         "padded_channels": padded_channels(f.channels, f.patch_size),
+        "seq": encoder_in.shape[1],
+        "encoder_memcfg": mem_expr(encoder_in.memory),
+        "sharded": encoder_in.memory.sharded,
     }

@@ -22,7 +22,17 @@ from ttgen.plan.facts import PlanError, only
 from ttgen.plan.formulas import cb_matmul, ceil_div, dest_for, largest_divisor, matmul_2d
 from ttgen.plan.lower import DRAM, Lowering, _at
 from ttgen.plan.program import ttnn_dtype
-from ttgen.plan.types import TILE, Const, Lit, ProgCfg, Ref, Signature, TensorPlan, WeightPlan
+from ttgen.plan.types import (
+    TILE,
+    Const,
+    Lit,
+    MemCfg,
+    ProgCfg,
+    Ref,
+    Signature,
+    TensorPlan,
+    WeightPlan,
+)
 
 __all__ = ["padded_channels"]
 
@@ -215,6 +225,138 @@ def _seq(lw: Lowering) -> tuple[int, int]:
     return lw.spec.target.max_batch, f.tokens
 
 
+@dataclass(frozen=True)
+class ShardedGeometry:
+    """tt-metal's sharded ViT layout (vit.md §4): one image per core row; the hidden dim split over
+    `cols` core columns (block-sharded activations, [S, D / cols] per core); the attention on
+    `attn_cols` columns, whole heads per core (height-sharded q, k, v and scores)."""
+
+    seq: int  # the sequence padded to whole tiles (197 → 224)
+    rows: int  # core rows = images
+    cols: int  # core columns of the block-sharded activations
+    attn_cols: int  # core columns of the attention
+
+    def block(self, width: int) -> MemCfg:
+        """[batch, seq, width] block-sharded over rows x cols."""
+        return MemCfg(
+            "BLOCK_SHARDED",
+            "L1",
+            ((0, 0, self.cols - 1, self.rows - 1),),
+            (self.seq, width // self.cols),
+        )
+
+    def attn_block(self, width: int) -> MemCfg:
+        return MemCfg("BLOCK_SHARDED", "L1", ((0, 0, self.attn_cols - 1, self.rows - 1),),
+                      (self.seq, width // self.attn_cols))  # fmt: skip
+
+    def attn_height(self, rows: int, width: int) -> MemCfg:
+        """[rows, width] (all heads' rows) height-sharded over the attention cores."""
+        cores = self.rows * self.attn_cols
+        return MemCfg(
+            "HEIGHT_SHARDED",
+            "L1",
+            ((0, 0, self.attn_cols - 1, self.rows - 1),),
+            (rows // cores, width),
+        )
+
+
+def sharded_geometry(lw: Lowering) -> ShardedGeometry | None:
+    """The sharded layout for this model and target, None when the spec asks for DRAM-interleaved
+    activations. Refuses (with the numbers) what the sharded layout cannot hold."""
+    if lw.spec.target.activations != "sharded":
+        return None
+    f = lw.facts
+    batch = lw.spec.target.max_batch
+    gx, gy = lw.grid
+    if batch > gy:
+        raise PlanError(f"{lw.spec.target.loc}: target.activations sharded: {batch} images need {batch} core rows, "
+                        f"{lw.device.name} has {gy} (tt-metal's sharded ViT runs one image per row); use a batch of "
+                        f"at most {gy} or target.activations: interleaved")  # fmt: skip
+    dt = f.dim // TILE
+    cols = max(c for c in range(1, gx + 1) if dt % c == 0 and (f.hidden_dim // TILE) % c == 0)
+    attn_cols = max(c for c in range(1, gx + 1) if f.n_heads % c == 0)
+    return ShardedGeometry(ceil_div(f.tokens, TILE) * TILE, batch, cols, attn_cols)
+
+
+def _sharded_linear(lw: Lowering, b, name: str, spec_op, x: str, w: WeightPlan, bias: WeightPlan | None, out: str,
+                    out_mem: MemCfg, activation: str | None = None):  # fmt: skip
+    """A 2D-multicast matmul from a block-sharded input to a block-sharded output on the same grid:
+    per_core_M the shard's rows, in0_block_w the shard's width (tt-metal's ViT configs)."""
+    kind, fields = lw._choice(spec_op, MODE, "2d")
+    if kind != "2d":
+        raise PlanError(
+            f"{_at(spec_op)}op {name}: program '{kind}' is not supported for ViT linears (use 2d)"
+        )
+    compute = lw.compute(spec_op.fidelity_key(MODE) if spec_op else None)
+    xt = b.tensor(x)
+    shard_h, shard_w = (v // TILE for v in xt.memory.shard)
+    x0, y0, x1, y1 = xt.memory.ranges[0]
+    n = w.shape[-1]
+    per_n = out_mem.shard[1] // TILE
+    pc = lw._override(ProgCfg("2d", (x1 - x0 + 1, y1 - y0 + 1), (
+        ("in0_block_w", largest_divisor(shard_w, 8)), ("out_subblock_h", 1),
+        ("out_subblock_w", largest_divisor(per_n, dest_for(compute))), ("out_block_h", shard_h),
+        ("out_block_w", per_n), ("per_core_M", shard_h), ("per_core_N", per_n), ("transpose_mcast", False),
+        ("fused_activation", activation), ("fuse_batch", True),
+    )), fields, spec_op)  # fmt: skip
+    out_t = lw.t((*xt.shape[:-1], n), memory=out_mem)
+    cb = cb_matmul(pc, xt.dtype, w.dtype, out_t.dtype, compute, True, True)
+    kwargs = {"bias": Ref(f"self.{bias.name}")} if bias else {}
+    kwargs |= {
+        "program_config": Const(f"{name.upper()}_PROGCFG", pc),
+        "memory_config": Lit("ttnn.L1_BLOCK_SHARDED_MEMORY_CONFIG"),
+        "compute_kernel_config": lw.compute_const(compute) if compute else Lit("None"),
+        "dtype": ttnn_dtype(out_t.dtype),
+    }
+    rows = xt.shape[0] * xt.shape[1]
+    return b.call(name, "ttnn.linear", [Ref(x), Ref(f"self.{w.name}")], kwargs, outs=(out,), out=out_t, program=pc,
+                  compute=compute, weight=w.name, cb=cb, flops=2 * rows * xt.shape[-1] * n)  # fmt: skip
+
+
+def _sharded_bmm(lw: Lowering, b, name: str, spec_op, a: str, bt: str, out: str, out_mem: MemCfg):
+    """A reuse matmul over height-sharded heads: each core computes its own heads."""
+    kind, fields = lw._choice(spec_op, MODE, "reuse")
+    if kind != "reuse":
+        raise PlanError(
+            f"{_at(spec_op)}op {name}: program '{kind}' is not supported for attention matmuls (use reuse)"
+        )
+    compute = lw.compute(spec_op.fidelity_key(MODE) if spec_op else None)
+    at, btt = b.tensor(a), b.tensor(bt)
+    x0, y0, x1, y1 = at.memory.ranges[0]
+    kt, nt = at.shape[-1] // TILE, btt.shape[-1] // TILE
+    per_m = at.memory.shard[0] // TILE
+    pc = lw._override(ProgCfg("reuse", (x1 - x0 + 1, y1 - y0 + 1), (
+        ("in0_block_w", largest_divisor(kt, 8)), ("out_subblock_h", 1),
+        ("out_subblock_w", largest_divisor(nt, dest_for(compute))), ("per_core_M", per_m), ("per_core_N", nt),
+    )), fields, spec_op)  # fmt: skip
+    out_t = lw.t((*at.shape[:-1], btt.shape[-1]), memory=out_mem)
+    kwargs = {
+        "program_config": Const(f"{name.upper()}_PROGCFG", pc),
+        "memory_config": Lit("ttnn.L1_HEIGHT_SHARDED_MEMORY_CONFIG"),
+        "compute_kernel_config": lw.compute_const(compute) if compute else Lit("None"),
+        "dtype": ttnn_dtype(out_t.dtype),
+    }
+    cb = cb_matmul(pc, at.dtype, btt.dtype, out_t.dtype, compute, True, True) if compute else 0
+    flops = 2 * at.shape[0] * at.shape[1] * at.shape[2] * at.shape[3] * btt.shape[-1]
+    return b.call(name, "ttnn.matmul", [Ref(a), Ref(bt)], kwargs, outs=(out,), out=out_t, program=pc,
+                  compute=compute, cb=cb, flops=flops)  # fmt: skip
+
+
+def _reshard(lw: Lowering, b, name: str, src: str, out: str, memory: MemCfg, const: str) -> str:
+    """`ttnn.reshard` to another sharded layout unless `src` already has it."""
+    t = b.tensor(src)
+    if t.memory == memory:
+        return src
+    b.call(
+        name,
+        "ttnn.reshard",
+        [Ref(src), Const(const, memory)],
+        outs=(out,),
+        out=replace(t, memory=memory),
+    )
+    return out
+
+
 # ---------------------------------------------------------------------------------- lowerings
 
 
@@ -256,11 +398,20 @@ def _lower_embeddings(lw: Lowering, rule, matches, *_):
     seq = lw.t((batch, tokens, d))
     b.call("cls_concat", "ttnn.concat", [(Ref("self.cls_token"), Ref("patch_out"))], {"dim": Lit("1"),
            "memory_config": Const("DRAM", DRAM)}, outs=("tokens",), out=seq)  # fmt: skip
+    geo = sharded_geometry(lw)
     b.call("position", "ttnn.add", [Ref("tokens"), Ref("self.position_embeddings")],
-           {"memory_config": Const("DRAM", DRAM)}, outs=("out",), out=seq, flops=batch * tokens * d)  # fmt: skip
-    sig = Signature(
-        "forward", ("pixels",), ("out",)
-    )  # the input stays: a trace refreshes it in place
+           {"memory_config": Const("DRAM", DRAM)}, outs=("embedded" if geo else "out",), out=seq,
+           flops=batch * tokens * d)  # fmt: skip
+    if geo:  # the sequence padded to whole tiles (zeros), then block-sharded over the grid
+        padded = lw.t((batch, geo.seq, d))
+        pairs = ((0, 0), (0, geo.seq - tokens), (0, 0))  # (before, after) per dim
+        b.call("pad_tokens", "ttnn.pad", [Ref("embedded"), Const("TOKEN_PADDING", pairs), Lit("0.0")],
+               outs=("padded",), out=padded)  # fmt: skip
+        lw.to_memory(
+            b, "to_encoder", "padded", "out", geo.block(d), Const("ENCODER_MEMCFG", geo.block(d))
+        )
+    # the input stays: a trace refreshes it in place
+    sig = Signature("forward", ("pixels",), ("out",))
     return weights, {MODE: (sig, b.finish(sig))}
 
 
@@ -277,6 +428,22 @@ def _lower_layer_norm(lw: Lowering, rule, matches, *_):
     lw.consume(matches, "x")
     spec_op = lw.spec_op(rule, "norm")
     compute = lw.compute(spec_op.fidelity_key(MODE) if spec_op else None)
+    geo = sharded_geometry(lw)
+    if geo:
+        x = lw.t((batch, geo.seq, d), memory=geo.block(d))
+        b = lw.builder({"x": x}, lw.state([weight, bias]))
+        block_w, block_h = x.memory.shard[1] // TILE, geo.seq // TILE
+        pc = ProgCfg("norm_sharded", (geo.cols, geo.rows), (
+            ("subblock_w", largest_divisor(block_w, dest_for(compute))), ("block_h", block_h), ("block_w", block_w),
+            ("inplace", False),
+        ))  # fmt: skip
+        b.call("norm", "ttnn.layer_norm", [Ref("x")], {
+            "epsilon": Const("NORM_EPS", f.norm_eps, shared=True), "weight": Ref("self.weight"), "bias": Ref("self.bias"),
+            "memory_config": Lit("ttnn.L1_BLOCK_SHARDED_MEMORY_CONFIG"), "program_config": Const("NORM_PROGCFG", pc),
+            "compute_kernel_config": lw.compute_const(compute) if compute else Lit("None"),
+        }, outs=("out",), out=x, program=pc, compute=compute, flops=8 * batch * geo.seq * d)  # fmt: skip
+        sig = Signature("forward", ("x",), ("out",))
+        return [weight, bias], {MODE: (sig, b.finish(sig))}
     x = lw.t((batch, tokens, d))
     b = lw.builder({"x": x}, lw.state([weight, bias]))
     b.call("norm", "ttnn.layer_norm", [Ref("x")], {
@@ -297,11 +464,23 @@ def _lower_attention(lw: Lowering, rule, matches, *_):
     if hd % TILE:
         raise PlanError(f"{rule.loc}: rule {rule.name}: head_dim {hd} is not a multiple of {TILE}: "
                         "ttnn.transformer.split_query_key_value_and_split_heads needs whole tiles per head")  # fmt: skip
+    geo = sharded_geometry(lw)
     qkv_src = lw.sources(rule, matches, "wqkv")
-    wqkv = _weight(lw, "wqkv", qkv_src, W.concat([W.transpose(W.source(i)) for i in range(3)]), (d, 3 * d),
-                   "wqkv", True)  # fmt: skip
     bias_src = lw.sources(rule, matches, "bqkv")
-    bqkv = _bias(lw, "bqkv", bias_src, 3 * d, "wqkv", True, parts=3) if bias_src else None
+    if geo:  # head groups q_h | k_h | v_h, the order the sharded head split reads (tt-metal's ViT)
+        per_head = (str(h), str(hd), str(d))
+        fused = W.reshape(
+            W.concat([W.reshape(W.source(i), per_head) for i in range(3)], dim=1),
+            (str(3 * d), str(d)),
+        )
+        wqkv = _weight(lw, "wqkv", qkv_src, W.transpose(fused), (d, 3 * d), "wqkv", True)
+        bqkv = _weight(lw, "bqkv", bias_src, W.reshape(W.concat([W.reshape(W.source(i), (str(h), str(hd)))
+                                                                  for i in range(3)], dim=1), ("1", str(3 * d))),
+                       (1, 3 * d), "wqkv", True) if bias_src else None  # fmt: skip
+    else:
+        wqkv = _weight(lw, "wqkv", qkv_src, W.concat([W.transpose(W.source(i)) for i in range(3)]), (d, 3 * d),
+                       "wqkv", True)  # fmt: skip
+        bqkv = _bias(lw, "bqkv", bias_src, 3 * d, "wqkv", True, parts=3) if bias_src else None
     wo = _weight(
         lw, "wo", lw.sources(rule, matches, "wo"), W.transpose(W.source(0)), (d, d), "wo", True
     )
@@ -309,6 +488,8 @@ def _lower_attention(lw: Lowering, rule, matches, *_):
     bo = _bias(lw, "bo", bo_src, d, "wo", True) if bo_src else None
     lw.consume(matches, "x", "mask")
     weights = [w for w in (wqkv, bqkv, wo, bo) if w is not None]
+    if geo:
+        return weights, {MODE: _sharded_attention(lw, rule, geo, weights, wqkv, bqkv, wo, bo)}
     x = lw.t((batch, tokens, d))
     b = lw.builder({"x": x}, lw.state(weights))
     _linear(lw, b, "qkv", lw.spec_op(rule, "qkv"), "x", wqkv, bqkv, "qkv")
@@ -328,6 +509,47 @@ def _lower_attention(lw: Lowering, rule, matches, *_):
     _linear(lw, b, "wo", lw.spec_op(rule, "wo"), "merged", wo, bo, "out")
     sig = Signature("forward", ("x",), ("out",))
     return weights, {MODE: (sig, b.finish(sig))}
+
+
+def _sharded_attention(lw: Lowering, rule, geo: ShardedGeometry, weights, wqkv, bqkv, wo, bo):
+    """tt-metal's sharded attention (vit.md §3): QKV on the main grid, resharded to whole head
+    groups per core, split into height-sharded heads, Q·Kᵀ, the scaled softmax in place with a mask
+    that hides the padded keys (so the math stays HF's: tt-metal lets them in), P·V, heads merged
+    block-sharded and resharded back."""
+    f = lw.facts
+    batch, d, h, hd, s = lw.spec.target.max_batch, f.dim, f.n_heads, f.head_dim, geo.seq
+    mask = WeightPlan("key_mask", (), ("computed", "key_padding_mask"), (1, 1, TILE, s), "bfloat16", "TILE", DRAM,
+                      per_layer=False)  # fmt: skip
+    weights.append(mask)
+    b = lw.builder({"x": lw.t((batch, s, d), memory=geo.block(d))}, lw.state(weights))
+    _sharded_linear(lw, b, "qkv", lw.spec_op(rule, "qkv"), "x", wqkv, bqkv, "qkv", geo.block(3 * d))
+    qkv = _reshard(
+        lw, b, "to_head_groups", "qkv", "qkv_groups", geo.attn_block(3 * d), "HEAD_GROUPS_MEMCFG"
+    )
+    rows = batch * h * s
+    q_mem, k_mem = geo.attn_height(rows, hd), geo.attn_height(batch * h * hd, s)
+    b.call("split_heads", "ttnn.transformer.split_query_key_value_and_split_heads", [Ref(qkv)],
+           {"num_heads": Const("N_HEADS", h, shared=True), "memory_config": Lit("ttnn.L1_HEIGHT_SHARDED_MEMORY_CONFIG")},
+           outs=("q", "k", "v"), out=(lw.t((batch, h, s, hd), memory=q_mem), lw.t((batch, h, hd, s), memory=k_mem),
+                                      lw.t((batch, h, s, hd), memory=q_mem)))  # fmt: skip
+    scores_mem = geo.attn_height(rows, s)
+    _sharded_bmm(lw, b, "scores", lw.spec_op(rule, "scores"), "q", "k", "scores", scores_mem)
+    st = s // TILE
+    per_m = scores_mem.shard[0] // TILE
+    smpc = ProgCfg("softmax_sharded", (geo.attn_cols, geo.rows), (
+        ("subblock_w", largest_divisor(st, 8)), ("block_h", per_m), ("block_w", st),
+    ))  # fmt: skip
+    b.call("softmax", "ttnn.scale_mask_softmax_in_place", [Ref("scores"), Const("ATTN_SCALE", f.attn_scale, shared=True),
+           Ref("self.key_mask")], {"program_config": Const("SOFTMAX_PROGCFG", smpc)}, program=smpc,
+           flops=6 * batch * h * s * s)  # fmt: skip
+    _sharded_bmm(lw, b, "context", lw.spec_op(rule, "context"), "scores", "v", "context", q_mem)
+    merged = lw.t((batch, s, d), memory=geo.attn_block(d))
+    b.call("concat_heads", "ttnn.transformer.concatenate_heads", [Ref("context")],
+           {"memory_config": Lit("ttnn.L1_BLOCK_SHARDED_MEMORY_CONFIG")}, outs=("merged",), out=merged)  # fmt: skip
+    m = _reshard(lw, b, "to_encoder", "merged", "merged_blocks", geo.block(d), "ENCODER_MEMCFG")
+    _sharded_linear(lw, b, "wo", lw.spec_op(rule, "wo"), m, wo, bo, "out", geo.block(d))
+    sig = Signature("forward", ("x",), ("out",))
+    return sig, b.finish(sig)
 
 
 def _lower_mlp(lw: Lowering, rule, matches, *_):
@@ -358,6 +580,16 @@ def _lower_mlp(lw: Lowering, rule, matches, *_):
     b2 = _bias(lw, "fc2_bias", b2_src, d, "fc2", True) if b2_src else None
     lw.consume(matches, "x")
     weights = [w for w in (fc1, b1, fc2, b2) if w is not None]
+    geo = sharded_geometry(lw)
+    if geo:
+        b = lw.builder({"x": lw.t((batch, geo.seq, d), memory=geo.block(d))}, lw.state(weights))
+        _sharded_linear(lw, b, "fc1", lw.spec_op(rule, "fc1"), "x", fc1, b1, "hidden", geo.block(hidden),
+                        activation="GELU")  # fmt: skip
+        _sharded_linear(
+            lw, b, "fc2", lw.spec_op(rule, "fc2"), "hidden", fc2, b2, "out", geo.block(d)
+        )
+        sig = Signature("forward", ("x",), ("out",))
+        return weights, {MODE: (sig, b.finish(sig))}
     b = lw.builder({"x": lw.t((batch, tokens, d))}, lw.state(weights))
     _linear(lw, b, "fc1", lw.spec_op(rule, "fc1"), "x", fc1, b1, "hidden", activation="GELU")
     _linear(lw, b, "fc2", lw.spec_op(rule, "fc2"), "hidden", fc2, b2, "out")
@@ -368,9 +600,13 @@ def _lower_mlp(lw: Lowering, rule, matches, *_):
 def _lower_encoder_layer(lw: Lowering, rule, matches, *_):
     batch, tokens = _seq(lw)
     lw.consume(matches, "residual", "update")
-    x = lw.t((batch, tokens, lw.facts.dim))
+    geo = sharded_geometry(lw)
+    d = lw.facts.dim
+    x = lw.t((batch, geo.seq, d), memory=geo.block(d)) if geo else lw.t((batch, tokens, d))
     b = lw.builder({"x": x}, {})
-    dram = {"memory_config": Const("DRAM", DRAM)}
+    dram = {
+        "memory_config": Lit("ttnn.L1_BLOCK_SHARDED_MEMORY_CONFIG") if geo else Const("DRAM", DRAM)
+    }
     b.call(
         "layernorm_before", "self.layernorm_before.forward", [Ref("x")], outs=("attn_in",), out=x
     )
@@ -393,8 +629,11 @@ def _lower_classifier(lw: Lowering, rule, matches, *_):
     bias = _bias(lw, "bias", b_src, classes, "classifier", False) if b_src else None
     lw.consume(matches, "x")
     weights = [x for x in (w, bias) if x is not None]
-    b = lw.builder({"x": lw.t((batch, tokens, d))}, lw.state(weights))
-    b.call("cls_row", "ttnn.slice", [Ref("x"), Const("CLS_START", (0, 0, 0)), Const("CLS_END", (batch, 1, d))],
+    geo = sharded_geometry(lw)
+    x = lw.t((batch, geo.seq, d), memory=geo.block(d)) if geo else lw.t((batch, tokens, d))
+    b = lw.builder({"x": x}, lw.state(weights))
+    src = lw.to_memory(b, "to_dram", "x", "x_dram", DRAM, Const("DRAM", DRAM)) if geo else "x"
+    b.call("cls_row", "ttnn.slice", [Ref(src), Const("CLS_START", (0, 0, 0)), Const("CLS_END", (batch, 1, d))],
            {"memory_config": Const("DRAM", DRAM)}, outs=("cls",), out=lw.t((batch, 1, d)))  # fmt: skip
     _linear(lw, b, "classifier", lw.spec_op(rule, "classifier"), "cls", w, bias, "logits",
             out_dtype=lw.precision.logits)  # fmt: skip

@@ -94,7 +94,12 @@ def _module_code(module: ModulePlan) -> dict[str, Any]:
         "layout": {w.name: layout_expr(w.layout) for w in module.weights},
         # every weight in the plan's order: what a generic loader iterates over
         "weights": [
-            {"name": w.name, "shape": list(w.shape), "sources": [_param_path(p) for p in w.sources]}
+            {
+                "name": w.name,
+                "shape": list(w.shape),
+                "sources": [_param_path(p) for p in w.sources],
+                "computed": w.transform[1] if w.transform[0] == "computed" else None,
+            }
             for w in module.weights
         ],
         "expr_of_weight": {

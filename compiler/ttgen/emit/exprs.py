@@ -81,6 +81,11 @@ def prog_expr(pc: ProgCfg) -> str:
             f"ttnn.SDPAProgramConfig(compute_with_storage_grid_size={grid}, q_chunk_size={f['q_chunk_size']}, "
             f"k_chunk_size={f['k_chunk_size']}, exp_approx_mode={f['exp_approx_mode']})"
         )
+    if pc.kind == "softmax_sharded":
+        return (
+            f"ttnn.SoftmaxShardedMultiCoreProgramConfig(compute_with_storage_grid_size={grid}, "
+            f"subblock_w={f['subblock_w']}, block_h={f['block_h']}, block_w={f['block_w']})"
+        )
     if pc.kind == "norm_sharded":
         return (
             f"ttnn.LayerNormShardedMultiCoreProgramConfig(compute_with_storage_grid_size={grid}, "

@@ -434,6 +434,20 @@ def _positive(config: str, **fields: int) -> None:
         require(value is not None and value > 0, f"{config}: {name} must be > 0, got {value}")
 
 
+def _unary_param(value):
+    """A program config's fused activation as nanobind converts it: a UnaryOpType, or a pair
+    (op, float | int | bool) such as (GELU, True), becomes a UnaryWithParam."""
+    if value is None or isinstance(value, UnaryWithParam):
+        return value
+    if isinstance(value, UnaryOpType):
+        return UnaryWithParam(value)
+    if isinstance(value, (tuple, list)) and len(value) == 2 and isinstance(value[0], UnaryOpType):
+        return UnaryWithParam(value[0], float(value[1]))
+    raise TypeError(
+        f"fused_activation: expected a UnaryWithParam, a UnaryOpType or (UnaryOpType, value), got {value!r}"
+    )
+
+
 @dataclass
 class MatmulMultiCoreReuseProgramConfig:
     compute_with_storage_grid_size: CoreCoord
@@ -487,7 +501,7 @@ class MatmulMultiCoreReuseMultiCastProgramConfig:
         self.per_core_M, self.per_core_N = per_core_M, per_core_N
         self.transpose_mcast, self.fused_activation, self.fuse_batch = (
             transpose_mcast,
-            fused_activation,
+            _unary_param(fused_activation),
             fuse_batch,
         )
         self.allowed_worker_cores = allowed_worker_cores
@@ -529,7 +543,7 @@ class MatmulMultiCoreReuseMultiCast1DProgramConfig:
         self.per_core_M, self.per_core_N = per_core_M, per_core_N
         self.fuse_batch, self.fused_activation, self.mcast_in0 = (
             fuse_batch,
-            fused_activation,
+            _unary_param(fused_activation),
             mcast_in0,
         )
         self.gather_in0, self.hop_cores = gather_in0, hop_cores or {}

@@ -14,6 +14,7 @@ import yaml
 
 from ttgen.errors import TtgenError
 from ttgen.spec.schema import (
+    ACTIVATION_LAYOUTS,
     DTYPES,
     FIDELITIES,
     KIND_TARGET,
@@ -567,7 +568,12 @@ def load_spec(path: str | Path, predicates=None) -> Spec:
         if block % 32 or block <= 0 or max_seq % block:
             _fail(_loc(kv, "block_size") if "block_size" in kv else _loc(kv), "target.kv_cache.block_size",
                   f"must be a positive multiple of 32 dividing max_seq_len {max_seq}, got {block}")  # fmt: skip
-    target = Target(device, max_batch, max_seq, kind, block, _loc(data, "target"))
+    activations = "sharded"
+    if "activations" in KIND_TARGET[model_kind]:
+        activations = _get(tnode, "activations", str, required=False, default="sharded",
+                           where="target.activations")  # fmt: skip
+        _one_of(tnode, "activations", activations, ACTIVATION_LAYOUTS, "target.activations")
+    target = Target(device, max_batch, max_seq, kind, block, _loc(data, "target"), activations)
 
     precision = _get(data, "precision", str)
     _one_of(data, "precision", precision, list(precisions), "precision")

@@ -9,7 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 __all__ = [
-    "DTYPES", "FIDELITIES", "KIND_TARGET", "KIND_TESTS", "KV_CACHE_KINDS", "PROGRAM_FIELDS", "PROGRAM_KINDS",
+    "ACTIVATION_LAYOUTS", "DTYPES", "FIDELITIES", "KIND_TARGET", "KIND_TESTS", "KV_CACHE_KINDS", "PROGRAM_FIELDS",
+    "PROGRAM_KINDS",
     "ComputeConfigSpec", "Loc", "MatchSpec", "OpSpec", "Override", "PatternSpec", "PrecisionSpec",
     "ProgramChoice", "Requirement", "Rule", "Spec", "Target", "Thresholds",
 ]  # fmt: skip
@@ -17,6 +18,7 @@ __all__ = [
 DTYPES = ("bfloat16", "float32", "bfloat8_b", "bfloat4_b")
 FIDELITIES = ("LoFi", "HiFi2", "HiFi3", "HiFi4")
 KV_CACHE_KINDS = ("static", "paged")
+ACTIVATION_LAYOUTS = ("sharded", "interleaved")  # an image classifier's target.activations
 PROGRAM_KINDS = ("auto", "dram_sharded", "2d", "1d", "interleaved")
 _BLOCKS = ("in0_block_w", "out_subblock_h", "out_subblock_w", "out_block_h", "out_block_w", "per_core_M", "per_core_N")  # fmt: skip
 # the integer fields a spec may set for each kind: the ttnn program config's own names, and `rows`,
@@ -105,6 +107,8 @@ class Target:
     kv_cache: str | None
     block_size: int
     loc: Loc
+    # an image classifier's activations: tt-metal's L1-sharded layout, or DRAM-interleaved
+    activations: str = "sharded"
 
 
 @dataclass(frozen=True)
@@ -156,7 +160,7 @@ class Thresholds:
 # Per model kind: the target keys a spec gives, and the tests section's fields with their types.
 KIND_TARGET = {
     "causal_lm": ("device", "max_batch", "max_seq_len", "kv_cache"),
-    "image_classifier": ("device", "max_batch"),
+    "image_classifier": ("device", "max_batch", "activations"),
 }
 KIND_TESTS = {
     "causal_lm": {"module_pcc": float, "model_prefill_pcc": float, "decode_pcc": float, "kv_cache_pcc": float,

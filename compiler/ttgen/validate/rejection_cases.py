@@ -390,6 +390,10 @@ def _cases() -> list[Case]:
     add("layer_norm interleaved (weight, bias, bf16 dest): a 3072-wide row fits L1", "norm",
         lambda t, th, d: _layer_norm_wide(t, th, d, 3072, fp32=False), valid=True)  # fmt: skip
     # --- the ViT ops (tt-metal's ViT)
+    add("pad to an output shape of rank 3 (the shape form binds 4 integers)", "vit",
+        lambda t, th, d: t.pad(_dev(t, th, d, (8, 17, 128)), [8, 32, 128], [0, 0, 0], 0.0))  # fmt: skip
+    add("pad by (before, after) pairs of a rank-3 tensor", "vit",
+        lambda t, th, d: t.pad(_dev(t, th, d, (8, 17, 128)), [(0, 0), (0, 15), (0, 0)], 0.0), valid=True)  # fmt: skip
     add("fold: height 30 not divisible by stride 8", "vit",
         lambda t, th, d: t.fold(_dev(t, th, d, (2, 30, 4, 8), layout=t.ROW_MAJOR_LAYOUT), 8, 1))  # fmt: skip
     add("fold: a valid NHWC row-major input", "vit",

@@ -119,7 +119,7 @@ def overloaded(name: str, *alternatives):
             except TypeError:
                 continue
             if all(
-                k not in bound.arguments or isinstance(bound.arguments[k], types)
+                k not in bound.arguments or _accepted(bound.arguments[k], types)
                 for k, types in accepts.items()
             ):
                 return alt(*args, **kwargs)
@@ -134,8 +134,15 @@ def overloaded(name: str, *alternatives):
     return dispatch
 
 
+def _accepted(value, types) -> bool:
+    if isinstance(types, (type, tuple)):
+        return isinstance(value, types)
+    return bool(types(value))  # a predicate: what the C++ parameter type converts from
+
+
 def accepts(**types):
-    """The argument types an overload alternative takes (see `overloaded`)."""
+    """The argument types an overload alternative takes (see `overloaded`): classes, or a predicate
+    for what a C++ parameter converts from (a std::array<uint32_t, 4> binds only 4 integers)."""
 
     def mark(fn):
         fn.accepts = types

@@ -510,6 +510,17 @@ def _pad_pairs(input_tensor: Tensor, padding, value, *, use_multicore=True, memo
     return _pad(input_tensor, pairs, value, memory_config)
 
 
+def _four_ints(value) -> bool:
+    """What 0.81.1's pad binds for output_padded_shape and input_tensor_start: std::array<uint32_t, 4>
+    (its signature text says Sequence[int]; a 3-element list is "incompatible function arguments")."""
+    return (
+        isinstance(value, (list, tuple))
+        and len(value) == 4
+        and all(isinstance(v, int) for v in value)
+    )
+
+
+@accepts(output_padded_shape=_four_ints, input_tensor_start=_four_ints)
 def _pad_to_shape(input_tensor: Tensor, output_padded_shape, input_tensor_start, value, *, use_multicore=True,
                   memory_config=None, sub_core_grids=None) -> Tensor:  # fmt: skip
     pairs = [(int(s), int(o) - int(s) - n) for o, s, n

@@ -59,6 +59,8 @@ def _binary(name, fn, a, b, dtype, memory_config, activations, a_acts, b_acts):
                 f"{name}: shapes {list(a.shape)} and {list(b.shape)} cannot be broadcast"
             ) from None
     mc = memory_config if memory_config is not None else a.memory_config()
+    if mc.is_sharded() and mc.shard_spec is None and a.is_sharded():
+        mc = mc.with_shard_spec(a.memory_config().shard_spec)  # input a's shards
     if shape != tuple(a.shape) and mc.is_sharded() and memory_config is None:
         raise fatal(
             f"{name}: broadcast output shape {list(shape)} differs from the sharded input a"

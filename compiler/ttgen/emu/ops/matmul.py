@@ -199,6 +199,15 @@ def _validate_program_config(
     )  # fmt: skip
     full = device.compute_with_storage_grid_size()
     grid = getattr(pc, "compute_with_storage_grid_size", None)
+    if kind == "2d" and a_mc.memory_layout == TensorMemoryLayout.BLOCK_SHARDED:
+        # a block-sharded in0 is multicast from its shards: one shard per block of rows (0.81.1)
+        shard_h, shard_w = (d // 32 for d in a_mc.shard_spec.shape)
+        require(pc.per_core_M == shard_h,
+                lambda: f"per_core_M == (shard_shape[0] / in0_tile.get_height()): per_core_M {pc.per_core_M}, "
+                        f"shard height {shard_h} tiles")  # fmt: skip
+        require(shard_w % pc.in0_block_w == 0,
+                lambda: f"(shard_shape[1] / in0_tile.get_width()) % program_config.in0_block_w == 0: shard width "
+                        f"{shard_w} tiles, in0_block_w {pc.in0_block_w}")  # fmt: skip
     with rules():
         check_matmul_program_config(
             kind, pc, shapes, dest=kernel.dest_tiles(), compute_grid=(full.x, full.y),
@@ -220,6 +229,14 @@ def _validate_program_config(
         )
         shard = [pc.per_core_M * 32, pc.per_core_N * 32]
         grid_set = _grid_set(ceil_div(nt, pc.per_core_N), ceil_div(mt, pc.per_core_M))
+    elif kind == "reuse":
+        # one block of per_core_M x per_core_N output tiles per core, on the program grid row by row
+        blocks = ceil_div(mt_one * batch, pc.per_core_M) * ceil_div(nt, pc.per_core_N)
+        require(blocks <= grid.x * grid.y,
+                lambda: f"target_num_cores <= total_available_cores: {blocks} blocks of output on a "
+                        f"{grid.x}x{grid.y} grid")  # fmt: skip
+        shard = [pc.per_core_M * 32, pc.per_core_N * 32]
+        grid_set = num_cores_to_corerangeset(blocks, grid, row_wise=True)
     elif kind == "1d":
         layout = (
             TensorMemoryLayout.WIDTH_SHARDED if pc.mcast_in0 else TensorMemoryLayout.HEIGHT_SHARDED

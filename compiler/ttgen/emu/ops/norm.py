@@ -137,6 +137,8 @@ def _norm(
     check_tile(x, f"{kind} input")
     kernel = compute_kernel_config or _DEFAULT_NORM_KERNEL
     out_mc = memory_config if memory_config is not None else x.memory_config()
+    if out_mc.is_sharded() and out_mc.shard_spec is None and x.is_sharded():
+        out_mc = out_mc.with_shard_spec(x.memory_config().shard_spec)  # the input's shards
     if program_config is None and x.is_sharded():
         program_config = default_sharded_norm_config(x)
     sharded = isinstance(program_config, LayerNormShardedMultiCoreProgramConfig)

@@ -27,6 +27,9 @@ from ttgen.emu.types import (
     Layout,
     MathFidelity,
     SDPAProgramConfig,
+    ShardOrientation,
+    ShardSpec,
+    TensorMemoryLayout,
     WormholeComputeKernelConfig,
 )
 
@@ -252,11 +255,63 @@ def paged_scaled_dot_product_attention_decode(input_tensor_q, input_tensor_k, in
     return out
 
 
+def _split_sharded(x, num_heads: int, transpose_key: bool, mc, head: int):
+    """create_qkv_heads (0.81.1): a block-sharded [B, S, W] whose core rows are the batch and whose
+    shards hold whole head groups — each group q_h | k_h | v_h (tt-metal's ViT fuses its QKV
+    weights that way) — into height-sharded q, k, v on the same cores."""
+    spec = x.memory_config().shard_spec
+    require(x.memory_config().memory_layout == TensorMemoryLayout.BLOCK_SHARDED,
+            lambda: f"Input tensor memory layout must be BLOCK_SHARDED but got {x.memory_config().memory_layout.name}")  # fmt: skip
+    require(mc.memory_layout == TensorMemoryLayout.HEIGHT_SHARDED,
+            lambda: f"Output memory config layout must be HEIGHT_SHARDED but got {mc.memory_layout.name}")  # fmt: skip
+    box = spec.grid.bounding_box()
+    rm = spec.orientation == ShardOrientation.ROW_MAJOR
+    h_cores = (box.end.y if rm else box.end.x) + 1
+    w_cores = (box.end.x if rm else box.end.y) + 1
+    b, s_pad, width = x.padded_shape
+    require(width % (w_cores * 32) == 0,
+            lambda: f"Flattened hidden dimension {width} must be a multiple of width cores {w_cores} * tile width 32 "
+                    "to ensure that each core gets an even amount of tiles")  # fmt: skip
+    require(b == h_cores, lambda: f"Batch size {b} must be equal to num cores {h_cores}")
+    require(num_heads % w_cores == 0,
+            lambda: f"split_query_key_value_and_split_heads: {num_heads} heads do not split into whole groups over "
+                    f"{w_cores} core columns")  # fmt: skip
+    cores = box.grid_size().x * box.grid_size().y
+    s = x.shape[1]
+    shapes = ([b, num_heads, s, head], [b, num_heads, head, s] if transpose_key else [b, num_heads, s, head],
+              [b, num_heads, s, head])  # fmt: skip
+    outs = []
+    for shape in shapes:
+        padded = [
+            b,
+            num_heads,
+            shape[2] if shape[2] == head else s_pad,
+            shape[3] if shape[3] == head else s_pad,
+        ]
+        rows = padded[0] * padded[1] * padded[2]
+        out_mc = mc.with_shard_spec(
+            ShardSpec(spec.grid, [rows // cores, padded[3]], spec.orientation)
+        )
+        outs.append(reserve_output(shape, x.dtype, Layout.TILE, x.device(), out_mc))
+
+    def run() -> None:
+        groups = x.values().reshape(b, s, num_heads, 3, head)  # per head: q | k | v
+        q, k, vv = (groups[..., i, :].transpose(1, 2) for i in range(3))
+        if transpose_key:
+            k = k.transpose(-1, -2)
+        for t, o in zip((q, k, vv), outs, strict=True):
+            make_tensor(t.contiguous(), x.dtype, Layout.TILE, out=o, source=x.dtype)
+
+    launch(run)
+    return tuple(outs)
+
+
 @device_op
 def split_query_key_value_and_split_heads(input_tensor, kv_input_tensor=None, *, num_heads, num_kv_heads=None,
                                           transpose_key=True, memory_config=None, use_falcon7b_backend=False):  # fmt: skip
-    """[B, S, 3 * heads * head_dim] (q, k, v heads side by side) → q [B, heads, S, head_dim],
-    k [B, heads, head_dim, S] (transpose_key) or [B, heads, S, head_dim], v [B, heads, S, head_dim]."""
+    """[B, S, 3 * heads * head_dim] → q [B, heads, S, head_dim], k [B, heads, head_dim, S] (transpose_key)
+    or [B, heads, S, head_dim], v [B, heads, S, head_dim]. Interleaved: the q, k and v heads side by
+    side ([Q | K | V]); block-sharded: head groups q_h | k_h | v_h (create_qkv_heads)."""
     x = input_tensor
     shape = list(x.shape)
     require(
@@ -266,11 +321,14 @@ def split_query_key_value_and_split_heads(input_tensor, kv_input_tensor=None, *,
     require(x.layout == Layout.TILE,
             lambda: f"Invalid layout: input tensor must use TILE_LAYOUT, but found {int(x.layout.value)}.")  # fmt: skip
     on_device(x)
-    require(kv_input_tensor is None and num_kv_heads is None and not use_falcon7b_backend,
-            "split_query_key_value_and_split_heads: separate KV inputs, num_kv_heads and the falcon7b "
-            "backend are not emulated")  # fmt: skip
+    require(num_kv_heads is None and not use_falcon7b_backend,
+            "split_query_key_value_and_split_heads: num_kv_heads and the falcon7b backend are not emulated")  # fmt: skip
+    require(kv_input_tensor is None or not x.is_sharded(),
+            "Invalid operation: KV tensor should not be provided when the input tensor is sharded. Please ensure "
+            "that the KV tensor is only used in non-sharded configurations.")  # fmt: skip
     require(
-        not x.is_sharded(), "split_query_key_value_and_split_heads: sharded inputs are not emulated"
+        kv_input_tensor is None,
+        "split_query_key_value_and_split_heads: a separate KV input is not emulated",
     )
     b, s, width = shape
     head = width // (3 * num_heads)
@@ -279,6 +337,8 @@ def split_query_key_value_and_split_heads(input_tensor, kv_input_tensor=None, *,
     require(3 * num_heads * head == width,
             lambda: f"split_query_key_value_and_split_heads: width {width} is not 3 x {num_heads} heads")  # fmt: skip
     mc = memory_config or x.memory_config()
+    if x.is_sharded():
+        return _split_sharded(x, num_heads, transpose_key, mc, head)
     k_shape = [b, num_heads, head, s] if transpose_key else [b, num_heads, s, head]
     outs = [reserve_output(o, x.dtype, Layout.TILE, x.device(), mc)
             for o in ([b, num_heads, s, head], k_shape, [b, num_heads, s, head])]  # fmt: skip
@@ -307,9 +367,15 @@ def concatenate_heads(input_tensor, *, memory_config=None):
     b, h, s, d = shape
     require(d % 32 == 0, lambda: f"Head size must be a multiple of 32 but was found to be {d}. Update the matmul "
             "that uses the output of this operation to include padding in the weights.")  # fmt: skip
-    out = reserve_output(
-        [b, s, h * d], x.dtype, Layout.TILE, x.device(), memory_config or x.memory_config()
-    )
+    mc = memory_config or x.memory_config()
+    if mc.is_sharded() and mc.shard_spec is None:
+        # each shard's heads side by side: [heads per shard x S, D] → [S, heads per shard x D]
+        require(x.is_sharded(), "concatenate_heads: a sharded output needs a sharded input")
+        spec = x.memory_config().shard_spec
+        per_shard = spec.shape[0] // x.padded_shape[-2]
+        mc = mc.with_shard_spec(ShardSpec(spec.grid, [spec.shape[0] // per_shard, spec.shape[1] * per_shard],
+                                          spec.orientation))  # fmt: skip
+    out = reserve_output([b, s, h * d], x.dtype, Layout.TILE, x.device(), mc)
 
     def run() -> None:
         make_tensor(x.values().transpose(1, 2).reshape(b, s, h * d), x.dtype, Layout.TILE, out=out,
