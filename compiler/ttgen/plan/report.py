@@ -40,6 +40,8 @@ def print_plan(
             f"{f.n_layers} layers, {f.n_heads} heads x {f.head_dim}, mlp {f.hidden_dim}, {f.n_classes} classes, "
             f"eps {f.norm_eps}; batch {plan.max_batch}"
         )
+        for note in _classifier_notes(plan):
+            console.print(f"[dim]{note}[/]")
     totals = {}
     for mode in plan.modes:
         title = f"{mode}" + (
@@ -82,6 +84,32 @@ def print_plan(
         console.print(
             f"{mode}: peak L1 {peak:,} B per core; DRAM traffic {dram / GB:.4f} GB per {unit.get(mode, 'pass')}"
         )
+
+
+def _classifier_notes(plan: EmitPlan) -> list[str]:
+    """Where the plan's math and tt-metal's ViT differ, read from the plan's ops."""
+    ops = [op for m in plan.modules for op in m.ops_for("forward")]
+    scores = next((op for op in ops if op.name == "scores"), None)
+    notes = []
+    if scores is not None:
+        seq, tokens = scores.output.shape[-1], plan.facts.tokens
+        if seq > tokens:
+            notes.append(f"the sequence is padded {tokens} -> {seq}: the {seq - tokens} padded keys are masked in the "
+                         "softmax (HF's math; tt-metal's sharded ViT lets them in)")  # fmt: skip
+        else:
+            notes.append(
+                f"the sequence keeps its {tokens} tokens; the interleaved softmax masks the keys' tile padding"
+            )
+    gelu = [
+        op
+        for op in ops
+        if op.program is not None and dict(op.program.fields).get("fused_activation") == "GELU"
+    ]
+    if gelu:
+        notes.append(
+            "FC1 fuses the exact (erf) GELU, HF's (tt-metal's sharded ViT may fuse the approximate one)"
+        )
+    return notes
 
 
 def print_candidates(
