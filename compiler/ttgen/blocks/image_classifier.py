@@ -134,5 +134,6 @@ def classifier_context(plan, mods) -> dict:
         "padded_channels": padded_channels(f.channels, f.patch_size),
         "seq": encoder_in.shape[1],
         "encoder_memcfg": mem_expr(encoder_in.memory),
+        "encoder_dtype": f"ttnn.{encoder_in.dtype}",
         "sharded": encoder_in.memory.sharded,
     }

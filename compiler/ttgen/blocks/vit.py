@@ -371,9 +371,10 @@ def _lower_embeddings(lw: Lowering, rule, matches, *_):
                       W.reshape(W.permute(W.pad(W.source(0), 1, cp), (2, 3, 1, 0)), (str(k), str(d))),
                       (k, d), "patch", False)  # fmt: skip
     b_patch = _bias(lw, "b_patch", lw.sources(rule, matches, "patch_bias"), d, "patch", False)
-    # the CLS row is concatenated with the patch activations: it is stored in their dtype
+    # the embeddings are computed in bf16 (tt-metal's patch output is bf16 too) and handed to the
+    # encoder in the activations' dtype; the CLS row is concatenated with the patches: bf16
     cls = replace(_weight(lw, "cls_token", lw.sources(rule, matches, "cls"), W.expand(W.source(0), (batch, 1, d)),
-                          (batch, 1, d), "embeddings", False), dtype=lw.act)  # fmt: skip
+                          (batch, 1, d), "embeddings", False), dtype="bfloat16")  # fmt: skip
     pos = _weight(lw, "position_embeddings", lw.sources(rule, matches, "position"), W.source(0),
                   (1, tokens, d), "embeddings", False)  # fmt: skip
     lw.consume(matches, "pixel_values")
@@ -394,22 +395,36 @@ def _lower_embeddings(lw: Lowering, rule, matches, *_):
            out=rows, view=True)  # fmt: skip
     b.call("tilize", "ttnn.to_layout", [Ref("folded"), Lit("ttnn.TILE_LAYOUT")], outs=("patch_in",),
            out=replace(rows, layout="TILE"))  # fmt: skip
-    _linear(lw, b, "patch", lw.spec_op(rule, "patch"), "patch_in", w_patch, b_patch, "patch_out")
-    seq = lw.t((batch, tokens, d))
+    _linear(
+        lw,
+        b,
+        "patch",
+        lw.spec_op(rule, "patch"),
+        "patch_in",
+        w_patch,
+        b_patch,
+        "patch_out",
+        out_dtype="bfloat16",
+    )
+    seq = lw.t((batch, tokens, d), "bfloat16")
     b.call("cls_concat", "ttnn.concat", [(Ref("self.cls_token"), Ref("patch_out"))], {"dim": Lit("1"),
            "memory_config": Const("DRAM", DRAM)}, outs=("tokens",), out=seq)  # fmt: skip
     geo = sharded_geometry(lw)
+    convert = lw.act != "bfloat16"
     b.call("position", "ttnn.add", [Ref("tokens"), Ref("self.position_embeddings")],
-           {"memory_config": Const("DRAM", DRAM)}, outs=("embedded" if geo else "out",), out=seq,
+           {"memory_config": Const("DRAM", DRAM)}, outs=("embedded" if geo or convert else "out",), out=seq,
            flops=batch * tokens * d)  # fmt: skip
     if geo:  # the sequence padded to whole tiles (zeros), then block-sharded over the grid
-        padded = lw.t((batch, geo.seq, d))
+        padded = lw.t((batch, geo.seq, d), "bfloat16")
         pairs = ((0, 0), (0, geo.seq - tokens), (0, 0))  # (before, after) per dim
         b.call("pad_tokens", "ttnn.pad", [Ref("embedded"), Const("TOKEN_PADDING", pairs), Lit("0.0")],
                outs=("padded",), out=padded)  # fmt: skip
-        lw.to_memory(
-            b, "to_encoder", "padded", "out", geo.block(d), Const("ENCODER_MEMCFG", geo.block(d))
-        )
+        b.call("to_encoder", "ttnn.to_memory_config", [Ref("padded"), Const("ENCODER_MEMCFG", geo.block(d))],
+               {"dtype": ttnn_dtype(lw.act)} if convert else {}, outs=("out",),
+               out=replace(padded, memory=geo.block(d), dtype=lw.act))  # fmt: skip
+    elif convert:
+        b.call("to_encoder", "ttnn.typecast", [Ref("embedded"), ttnn_dtype(lw.act)], outs=("out",),
+               out=replace(seq, dtype=lw.act))  # fmt: skip
     # the input stays: a trace refreshes it in place
     sig = Signature("forward", ("pixels",), ("out",))
     return weights, {MODE: (sig, b.finish(sig))}

@@ -17,6 +17,7 @@ from ttgen.spec.schema import (
     ACTIVATION_LAYOUTS,
     DTYPES,
     FIDELITIES,
+    KIND_ACTIVATIONS,
     KIND_TARGET,
     KIND_TESTS,
     KV_CACHE_KINDS,
@@ -198,7 +199,9 @@ def _compute_configs(node: LocDict) -> list[ComputeConfigSpec]:
     return out
 
 
-def _precisions(node: LocDict) -> list[PrecisionSpec]:
+def _precisions(
+    node: LocDict, activations: tuple[str, ...] = ("bfloat16", "float32")
+) -> list[PrecisionSpec]:
     out = []
     for name, body in node.items():
         _name(node, name, f"precision_presets.{name}")
@@ -216,7 +219,7 @@ def _precisions(node: LocDict) -> list[PrecisionSpec]:
             body,
             "activations",
             act,
-            ("bfloat16", "float32"),
+            activations,
             f"precision_presets.{name}.activations",
         )
         logits = _get(body, "logits", str)
@@ -528,7 +531,9 @@ def load_spec(path: str | Path, predicates=None) -> Spec:
 
     patterns = section("patterns", _patterns)
     computes = section("compute_configs", _compute_configs)
-    precisions = section("precision_presets", _precisions)
+    precisions = section(
+        "precision_presets", lambda n: _precisions(n, KIND_ACTIVATIONS[model_kind])
+    )
     for p in precisions.values():
         for key, cname in p.fidelity:
             if cname not in computes:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 __all__ = [
-    "ACTIVATION_LAYOUTS", "DTYPES", "FIDELITIES", "KIND_TARGET", "KIND_TESTS", "KV_CACHE_KINDS", "PROGRAM_FIELDS",
+    "ACTIVATION_LAYOUTS", "DTYPES", "FIDELITIES", "KIND_ACTIVATIONS", "KIND_TARGET", "KIND_TESTS", "KV_CACHE_KINDS", "PROGRAM_FIELDS",
     "PROGRAM_KINDS",
     "ComputeConfigSpec", "Loc", "MatchSpec", "OpSpec", "Override", "PatternSpec", "PrecisionSpec",
     "ProgramChoice", "Requirement", "Rule", "Spec", "Target", "Thresholds",
@@ -157,6 +157,12 @@ class Thresholds:
     model_pcc: float | None = None
 
 
+# Per model kind: the activation dtypes its lowerings plan (a ViT's encoder runs in bfloat8_b as
+# tt-metal's does; a decoder's residual stream stays bfloat16 or float32).
+KIND_ACTIVATIONS = {
+    "causal_lm": ("bfloat16", "float32"),
+    "image_classifier": ("bfloat16", "float32", "bfloat8_b"),
+}
 # Per model kind: the target keys a spec gives, and the tests section's fields with their types.
 KIND_TARGET = {
     "causal_lm": ("device", "max_batch", "max_seq_len", "kv_cache"),

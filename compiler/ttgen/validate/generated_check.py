@@ -93,6 +93,9 @@ RUNS = (
         batch=8, spec=VIT),
     Run("vit-base-patch16-224, first 2 of 12 layers, batch 10", "vit-base-patch16-224", ("p150",), num_layers=2,
         batch=10, spec=VIT),
+    # tt-metal's precision: bfloat8_b weights and encoder activations, LoFi matmuls
+    Run("vit-base-patch16-224 (performance: bfloat8_b), first 2 of 12 layers", "vit-base-patch16-224",
+        ("n150", "p150"), num_layers=2, precision="performance", spec=VIT),
 )  # fmt: skip
 
 
