@@ -352,3 +352,29 @@ def test_bad_run_arguments_are_one_line_exit_2(tmp_path, capsys, extra, message)
     ]
     assert main(args) == 2
     assert message in _one_line(capsys)
+
+
+def test_the_ignored_mask_is_proven_all_true(analysis):
+    """The ViT attention runs without HF's mask: its lowering evaluates that mask (index math, no
+    graph input) and finds every key visible; a mask that hides a key (here the graph edited to
+    compare with 5, not 0) is refused, because dropping it would change the math."""
+    import copy
+
+    from ttgen.ir.graph import evaluate_constant
+    from ttgen.plan import PlanError, make_plan
+
+    g = analysis.trace.graphs["forward"]
+    (m, *_) = [m for m in analysis.matches["forward"].matches if m.rule == "tt.attention"]
+    mask = evaluate_constant(g, m.get("mask"))
+    assert (
+        mask.dtype.is_floating_point is False
+        and bool(mask.all())
+        and list(mask.shape) == [2, 1, 17, 17]
+    )
+    edited = copy.deepcopy(analysis)
+    eg = edited.trace.graphs["forward"]
+    (ge,) = [n for n in eg.nodes if eg.nodes[n]["op"] == "aten.ge.Scalar"]
+    eg.nodes[ge]["constants"] = {"other": 5}
+    with pytest.raises(PlanError, match=r"HF's attention mask \[2, 1, 17, 17\] hides some keys"):
+        make_plan(edited)
+    make_plan(analysis)  # the unedited mask plans

@@ -472,6 +472,28 @@ def _lower_layer_norm(lw: Lowering, rule, matches, *_):
     return [weight, bias], {MODE: (sig, b.finish(sig))}
 
 
+def _require_every_key_visible(lw: Lowering, rule, matches) -> None:
+    """The attention runs without HF's mask (its own masks only hide the tile padding): that is
+    HF's math only if HF's mask hides nothing. It is index math (no graph input), so its value is
+    computed here from the graph and must be all True."""
+    from ttgen.ir.graph import evaluate_constant
+
+    for m in matches:
+        node = m.get("mask")
+        if node is None:
+            continue
+        value = evaluate_constant(lw.graphs[MODE], node)
+        if value is None:
+            raise PlanError(f"{rule.loc}: rule {rule.name} at {m.module}: the attention mask depends on the inputs "
+                            "(padding?): masked ViT attention is not supported")  # fmt: skip
+        hides = (
+            not bool(value.all()) if value.dtype.is_floating_point is False else bool(value.any())
+        )
+        if hides:
+            raise PlanError(f"{rule.loc}: rule {rule.name} at {m.module}: HF's attention mask {list(value.shape)} "
+                            "hides some keys; this attention attends to every key")  # fmt: skip
+
+
 def _lower_attention(lw: Lowering, rule, matches, *_):
     f = lw.facts
     batch, tokens = _seq(lw)
@@ -501,7 +523,8 @@ def _lower_attention(lw: Lowering, rule, matches, *_):
     )
     bo_src = lw.sources(rule, matches, "bo")
     bo = _bias(lw, "bo", bo_src, d, "wo", True) if bo_src else None
-    lw.consume(matches, "x", "mask")
+    lw.consume(matches, "x")
+    _require_every_key_visible(lw, rule, matches)
     weights = [w for w in (wqkv, bqkv, wo, bo) if w is not None]
     if geo:
         return weights, {MODE: _sharded_attention(lw, rule, geo, weights, wqkv, bqkv, wo, bo)}

@@ -27,6 +27,7 @@ import networkx as nx
 __all__ = [
     "GRAPH_FORMAT",
     "call_nodes",
+    "evaluate_constant",
     "graph_from_dict",
     "graph_to_dict",
     "layer_nodes",
@@ -93,3 +94,25 @@ def graph_from_dict(data: dict[str, Any]) -> nx.DiGraph:
         attrs = dict(edge)
         g.add_edge(attrs.pop("src"), attrs.pop("dst"), **attrs)
     return g
+
+
+def evaluate_constant(g: nx.DiGraph, node: str):
+    """The value of `node` when it depends on no graph input (index math: aranges, comparisons,
+    views), computed with the graph's own aten ops on the CPU; None when it depends on an input or
+    an op cannot be evaluated here."""
+    import torch
+
+    needed = nx.ancestors(g, node) | {node}
+    if any(g.nodes[n]["opcode"] != "call_function" for n in needed):
+        return None
+    values = {}
+    for n in sorted(needed, key=lambda n: g.nodes[n]["index"]):
+        a = g.nodes[n]
+        namespace, name, overload = a["op"].split(".")
+        kwargs = {k: ("cpu" if k == "device" else v) for k, v in a.get("constants", {}).items()}
+        try:
+            fn = getattr(getattr(getattr(torch.ops, namespace), name), overload)
+            values[n] = fn(*(values[i] for i in a["inputs"]), **kwargs)
+        except Exception:  # noqa: BLE001 - an op this evaluator cannot run: no value
+            return None
+    return values[node]

@@ -91,6 +91,8 @@ class Lowering:
     prefill_seq_lens: tuple[int, ...]
     prefill_grid: tuple[int, int] = BASELINE_PREFILL_GRID  # capped by the device grid
     k_grid_target: int = BASELINE_K_GRID_TARGET
+    # the traced graphs by mode, for lowerings that prove a property of a captured value
+    graphs: dict | None = None
 
     # ------------------------------------------------------------------ shared pieces
     @property

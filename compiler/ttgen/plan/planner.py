@@ -91,6 +91,7 @@ def make_plan(analysis, *, device: str | None = None, precision: str | None = No
         facts = model_facts(primary, g, analysis.trace.meta["config"], spec.model_kind)
     options = options or PlanOptions()
     lowering = kind.lowering(spec, profile, facts, preset, options)
+    lowering.graphs = analysis.trace.graphs
 
     for ov in spec.overrides:
         if ov.fidelity:
