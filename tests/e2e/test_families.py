@@ -31,7 +31,7 @@ def _one_line_error(capsys, argv) -> str:
     return err[0]
 
 
-@pytest.mark.parametrize("family", ["qwen2", "mistral", "qwen3", "phi3"])
+@pytest.mark.parametrize("family", ["qwen2", "mistral", "qwen3", "phi3", "granite"])
 def test_family_checkpoint_emits_and_passes_with_its_own_weights(family, tmp_path, capsys):
     ckpt = _checkpoint(tmp_path, family, **({"sliding_window": 48, "use_sliding_window": True}
                                             if family == "mistral" else {}))  # fmt: skip
@@ -199,3 +199,37 @@ def test_qwen3_real_size_presets_plan_or_fail_with_the_numbers(capsys):
     assert main(["plan", SPEC, "--preset", "qwen3-32b", "--device", "n150"]) == 2
     err = capsys.readouterr().err
     assert "DRAM on n150" in err and "GB >" in err
+
+
+def test_granite_multipliers_are_folded_into_the_weights(tmp_path):
+    """Granite's four constants by their math: the embedding scale, the residual scale and the
+    logits scaling match patterns of the shared spec and are folded into the embedding table, the
+    attention's and the MLP's output projections and the LM head; the attention multiplier is the
+    SDPA scale. A loader that dropped one fails the generated tests (the norm check sees the factor)."""
+    ckpt = _checkpoint(tmp_path, "granite")
+    out = tmp_path / "gen_granite"
+    assert (
+        main(["emit", SPEC, "--checkpoint", str(ckpt), "--seq-len", "64", "--out", str(out)]) == 0
+    )
+    assert "(weight * 6.0)" in (out / "embedding.py").read_text()
+    assert '.o_proj.weight"].T * 0.4)' in (out / "attention.py").read_text()
+    mlp = (out / "mlp.py").read_text()
+    assert '.down_proj.weight"].T * 0.4)' in mlp
+    assert ".T * 0.25)" in (out / "lm_head.py").read_text()
+    assert "ATTN_SCALE = 0.0625" in (out / "model_config.py").read_text()
+    (out / "mlp.py").write_text(
+        mlp.replace('.down_proj.weight"].T * 0.4)', '.down_proj.weight"].T)')
+    )
+    proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--ttnn=emu",
+                           str(out / "tests" / "test_modules.py"), "-k", "mlp"],
+                          capture_output=True, text=True, cwd=tmp_path)  # fmt: skip
+    assert proc.returncode != 0 and "norm ratio" in proc.stdout
+
+
+def test_granite_real_size_presets_plan(capsys):
+    for preset in ("granite-3.1-2b", "granite-3.2-8b"):
+        for device in ("n150", "p150"):
+            assert (
+                main(["plan", SPEC, "--preset", preset, "--device", device, "--num-layers", "2"])
+                == 0
+            )

@@ -182,13 +182,20 @@ def _glue(lowering, rule, matches, decode_matches):
 @dataclass(frozen=True)
 class GlueFacts:
     sliding_window: int | None  # the window of a sliding-window mask (Mistral), if one matched
+    embedding_multiplier: float = 1.0  # the embeddings scaled by a constant (Granite)
+    logits_scaling: float = 1.0  # the logits divided by a constant (Granite)
 
 
 def _glue_facts(matches, shapes) -> GlueFacts:
     from ttgen.plan.facts import only
 
-    windows = {m.get("sliding_window") for m in matches if m.get("sliding_window") is not None}
-    return GlueFacts(only(windows, "sliding window") if windows else None)
+    def one(capture, what, default):
+        values = {m.get(capture) for m in matches if m.get(capture) is not None}
+        return only(values, what) if values else default
+
+    return GlueFacts(one("sliding_window", "sliding window", None),
+                     float(one("embedding_multiplier", "embedding multiplier", 1.0)),
+                     float(one("logits_scaling", "logits scaling", 1.0)))  # fmt: skip
 
 
 register_block(BlockKind("none", _glue, facts=_glue_facts))

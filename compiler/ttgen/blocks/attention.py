@@ -92,7 +92,7 @@ def lower(lw: Lowering, rule, matches, decode_matches):
             [W.transpose(W.rope_pairs(q, "N_HEADS")), W.transpose(W.rope_pairs(k, "N_KV_HEADS")),
              W.transpose(v)])),
         lw.matmul_weight("wo", lw.sources(rule, matches, "wo"), f.n_heads * f.head_dim, f.dim, "wo",
-                         W.transpose(W.source(0))),
+                         W.scaled(W.transpose(W.source(0)), f.residual_multiplier)),
     ]  # fmt: skip
     lw.consume(matches, "x", "cos", "sin")
     # HF's static cache buffers and the positions it writes at: TTNN's KV cache replaces them

@@ -47,6 +47,9 @@ def causal_lm_facts(records: dict, config: dict, mode: str) -> ModelFacts:
         sliding_window=glue.sliding_window if glue else None,
         tied_embeddings=emb.weight == lm.weight,
         qk_norm_eps=attn.qk_norm_eps,
+        embedding_multiplier=glue.embedding_multiplier if glue else 1.0,
+        residual_multiplier=records["decoder"].residual_multiplier if "decoder" in records else 1.0,
+        logits_scaling=glue.logits_scaling if glue else 1.0,
     )
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from ttgen.blocks import BlockKind, register_block
 from ttgen.plan.lower import DRAM, Lowering
 from ttgen.plan.types import (
@@ -12,11 +14,28 @@ from ttgen.plan.types import (
 )
 
 
+@dataclass(frozen=True)
+class DecoderFacts:
+    residual_multiplier: (
+        float  # each residual update scaled by a constant before the add (Granite); 1 elsewhere
+    )
+
+
+def facts(matches, shapes) -> DecoderFacts:
+    from ttgen.plan.facts import only
+
+    values = {v for m in matches for k, v in m.captures if k.split(".")[0] == "residual_multiplier"}
+    for m in matches:
+        m.get("residual_multiplier")  # read (the two residual adds' captures, .0 and .1)
+    return DecoderFacts(float(only(values, "residual multiplier")) if values else 1.0)
+
+
 def lower(lw: Lowering, rule, matches, decode_matches):
     paged = lw.spec.target.kv_cache == "paged"
     extra = ("page_table",) if paged else ()
     # the two residual adds, each of a sub-block's input and its update (the pre-norm layer)
-    lw.consume(matches, "residual", "update")
+    # (Granite's residual multiplier is folded into the attention's and the MLP's output weights)
+    lw.consume(matches, "residual", "update", "scaled_update")
 
     def program(b, mode, attn_args, out_memory: Const):
         x = b.tensor("x")
@@ -65,4 +84,6 @@ def lower(lw: Lowering, rule, matches, decode_matches):
     return [], {"decode": (sig_d, decode), "prefill": (sig_p, lw.prefill_variants(prefill))}
 
 
-BLOCK = register_block(BlockKind("decoder", lower, skeleton="decoder.py.j2", module="decoder.py"))
+BLOCK = register_block(
+    BlockKind("decoder", lower, facts=facts, skeleton="decoder.py.j2", module="decoder.py")
+)

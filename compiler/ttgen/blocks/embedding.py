@@ -31,7 +31,7 @@ def lower(lw: Lowering, rule, matches, decode_matches):
     f = lw.facts
     (src,) = lw.sources(rule, matches, "embedding", relative=False)
     lw.consume(matches, "tokens")
-    w = WeightPlan("weight", (src,), W.source(0), (f.vocab_size, f.dim), lw.weight_dtype("embedding"),
+    w = WeightPlan("weight", (src,), W.scaled(W.source(0), f.embedding_multiplier), (f.vocab_size, f.dim), lw.weight_dtype("embedding"),
                    "ROW_MAJOR", DRAM, per_layer=False)  # fmt: skip
     state = lw.state([w])
 

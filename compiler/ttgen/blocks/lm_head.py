@@ -63,7 +63,7 @@ def lower(lw: Lowering, rule, matches, decode_matches):
     )
     weights, start = [], 0
     for i, width in enumerate(splits):
-        weights.append(WeightPlan(f"weight_{i}", (src,), W.transpose(W.slice_(W.source(0), 0, start, start + width)), (f.dim, width),
+        weights.append(WeightPlan(f"weight_{i}", (src,), W.scaled(W.transpose(W.slice_(W.source(0), 0, start, start + width)), 1.0 / f.logits_scaling), (f.dim, width),
                                   lw.weight_dtype("lm_head"), "TILE",
                                   dram_weight_memcfg(f.dim, width, lw.device.dram_banks), per_layer=False))  # fmt: skip
         start += width

@@ -52,7 +52,12 @@ def lower(lw: Lowering, rule, matches, decode_matches):
     w1 = lw.matmul_weight("w1", s1, f.dim, f.hidden_dim, "w1", W.transpose(t1))
     w3 = lw.matmul_weight("w3", s3, f.dim, f.hidden_dim, "w3", W.transpose(t3))
     w2 = lw.matmul_weight(
-        "w2", lw.sources(rule, matches, "w2"), f.hidden_dim, f.dim, "w2", W.transpose(W.source(0))
+        "w2",
+        lw.sources(rule, matches, "w2"),
+        f.hidden_dim,
+        f.dim,
+        "w2",
+        W.scaled(W.transpose(W.source(0)), f.residual_multiplier),
     )
     lw.consume(matches, "x")
     state = lw.state([w1, w3, w2])

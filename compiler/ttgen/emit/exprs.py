@@ -147,6 +147,8 @@ def weight_expr(transform: tuple, source) -> str:
             return f"{r(e[1])}[None]"
         if op == "add":
             return f"({r(e[1])} + {e[2]!r})"
+        if op == "scale":
+            return f"({r(e[1])} * {e[2]!r})"
         if op == "pad":
             return f"pad_to({r(e[1])}, {e[2]}, {e[3]})"
         if op == "permute":

@@ -144,7 +144,7 @@ def _try_rule(rule: Rule, spec: Spec, g: nx.DiGraph, mode: str, boundary: list[s
             consumed |= env.consumed
     if any(not _neutral(g.nodes[n]) for n in boundary if n not in consumed):
         return None  # computation the rule's patterns do not explain
-    candidate = Candidate(g, tuple(boundary), captures)
+    candidate = Candidate(g, tuple(boundary), captures, frozenset(consumed))
     if not all(PREDICATES[name](candidate) for name in rule.match.when):
         return None
     return {"captures": captures, "params": params}

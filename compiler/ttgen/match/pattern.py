@@ -29,6 +29,7 @@ OPS: dict[str, tuple[str, ...]] = {
     "add": ("aten.add.Tensor",),
     "sub": ("aten.sub.Tensor",),
     "mul": ("aten.mul.Tensor",),
+    "div": ("aten.div.Tensor",),
     "neg": ("aten.neg.default",),
     "pow": ("aten.pow.Tensor_Scalar",),
     "mean": ("aten.mean.dim",),

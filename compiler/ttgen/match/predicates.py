@@ -22,12 +22,16 @@ class Candidate:
     graph: nx.DiGraph
     nodes: tuple[str, ...]
     captures: dict
+    consumed: frozenset = frozenset()  # the nodes the rule's patterns explain
 
 
 def index_math_only(c: Candidate) -> bool:
-    """Position and mask bookkeeping only: every op yields integers or booleans, or passes a value
-    through unchanged. A float computation here (say, Gemma's embedding scale) does not qualify."""
+    """Position and mask bookkeeping only: every op the rule's patterns do not explain yields
+    integers or booleans, or passes a value through unchanged. An unexplained float computation
+    (say, Gemma's embedding scale where no pattern names it) does not qualify."""
     for n in c.nodes:
+        if n in c.consumed:
+            continue
         attrs = c.graph.nodes[n]
         if attrs["op"] in _VALUE_PRESERVING:
             continue

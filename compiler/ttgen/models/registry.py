@@ -50,6 +50,7 @@ FAMILIES: dict[str, ModelFamily] = {
         ModelFamily("mistral", "MistralForCausalLM", "MistralConfig", ("mistral",), "mistral.yaml"),
         ModelFamily("qwen3", "Qwen3ForCausalLM", "Qwen3Config", ("qwen3",), "qwen3.yaml"),
         ModelFamily("phi3", "Phi3ForCausalLM", "Phi3Config", ("phi3",), "phi3.yaml"),
+        ModelFamily("granite", "GraniteForCausalLM", "GraniteConfig", ("granite",), "granite.yaml"),
         ModelFamily(
             "vit",
             "ViTForImageClassification",

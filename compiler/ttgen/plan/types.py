@@ -266,6 +266,10 @@ class ModelFacts:
     sliding_window: int | None
     tied_embeddings: bool
     qk_norm_eps: float | None = None  # a per-head RMSNorm of q and k before RoPE (Qwen3), if any
+    # Granite's multipliers (1.0 elsewhere): embeddings x, each residual update x, logits /
+    embedding_multiplier: float = 1.0
+    residual_multiplier: float = 1.0
+    logits_scaling: float = 1.0
 
     @property
     def qkv_size(self) -> int:

@@ -12,6 +12,7 @@ tuple, so the plan stays frozen and JSON-serialisable:
     ("rows", e, n)                  one row repeated n times, [1, 1, n, width] (a decode bias)
     ("unsqueeze", e)                a leading dim of 1
     ("add", e, c)                   a constant folded in at load time (Gemma's `1 + w` norms)
+    ("scale", e, c)                 multiplied by a constant at load time (Granite's multipliers)
     ("pad", e, dim, size)           zeros up to `size` along `dim` (a tile-aligned vocabulary)
     ("permute", e, dims)            dims reordered (a patch convolution's kernel to fold's order)
     ("expand", e, shape)            broadcast to `shape` (a CLS token repeated for the batch)
@@ -20,7 +21,7 @@ tuple, so the plan stays frozen and JSON-serialisable:
 from __future__ import annotations
 
 __all__ = [
-    "add", "concat", "expand", "pad", "permute", "rope_pairs", "rows", "reshape", "slice_", "source",
+    "add", "concat", "expand", "scaled", "pad", "permute", "rope_pairs", "rows", "reshape", "slice_", "source",
     "transpose", "unsqueeze",
 ]  # fmt: skip
 
@@ -73,3 +74,8 @@ def permute(e: tuple, dims: tuple[int, ...]) -> tuple:
 
 def expand(e: tuple, shape: tuple[int, ...]) -> tuple:
     return ("expand", e, tuple(int(d) for d in shape))
+
+
+def scaled(e: tuple, c: float) -> tuple:
+    """`e * c`; the identity (no step) when c is 1."""
+    return e if float(c) == 1.0 else ("scale", e, float(c))
