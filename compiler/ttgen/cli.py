@@ -402,23 +402,29 @@ def _cmd_classify(args: argparse.Namespace, backend: str, cache: Path) -> int:
     return 0
 
 
+def _backend_and_cache(args: argparse.Namespace) -> tuple[str, Path]:
+    """The ttnn backend `run` uses, and the package's TTNN weight cache folder."""
+    from ttgen.emu.backend import select_backend
+    from ttgen.models.gguf import cache_root
+
+    try:
+        backend = select_backend(args.ttnn)
+    except ValueError as exc:
+        raise TtgenError(str(exc)) from None
+    cache = args.weight_cache or cache_root() / "weights" / args.package.resolve().name
+    if cache.exists() and not cache.is_dir():
+        raise TtgenError(f"--weight-cache {cache}: exists and is not a folder")
+    return backend, cache
+
+
 def _cmd_run(args: argparse.Namespace) -> int:
     from rich.console import Console
 
     from ttgen.classify import is_classifier_package
-    from ttgen.emu.backend import select_backend
-    from ttgen.models.gguf import cache_root
     from ttgen.run import NEAR_TIE, run
 
     if is_classifier_package(args.package):
-        try:
-            backend = select_backend(args.ttnn)
-        except ValueError as exc:
-            raise TtgenError(str(exc)) from None
-        cache = args.weight_cache or cache_root() / "weights" / args.package.resolve().name
-        if cache.exists() and not cache.is_dir():
-            raise TtgenError(f"--weight-cache {cache}: exists and is not a folder")
-        return _cmd_classify(args, backend, cache)
+        return _cmd_classify(args, *_backend_and_cache(args))
     if args.image or args.dataset:
         raise TtgenError(f"{args.package}: --image and --dataset are for image classifier packages")
     prompts = list(args.prompt)
@@ -438,13 +444,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
         raise TtgenError("give --prompt TEXT or --prompts-file FILE")
     if args.batch:
         prompts = [prompts[i % len(prompts)] for i in range(args.batch)]
-    try:
-        backend = select_backend(args.ttnn)
-    except ValueError as exc:
-        raise TtgenError(str(exc)) from None
-    cache = args.weight_cache or cache_root() / "weights" / args.package.resolve().name
-    if cache.exists() and not cache.is_dir():
-        raise TtgenError(f"--weight-cache {cache}: exists and is not a folder")
+    backend, cache = _backend_and_cache(args)
     out, err = Console(), Console(stderr=True, log_path=False)
     out.print(f"[bold]{args.package}[/] on {backend}")
     for i, p in enumerate(prompts):

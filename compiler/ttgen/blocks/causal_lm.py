@@ -97,64 +97,16 @@ LAYER_ROLES = ("attention_norm", "attention", "ff_norm", "feed_forward")
 _LAYER_SLOTS = ("rms_norm", "attention", "rms_norm", "mlp")
 
 
-def _inside(path: str, parent: str) -> bool:
-    return path.startswith(parent + ".")
-
-
 def causal_lm_layout(result, graph) -> ModelLayout:
-    from ttgen.blocks import get_block
+    from ttgen.blocks.layout import place_blocks
 
-    def first_call(
-        m,
-    ) -> int:  # parameters are placeholders at the graph's start: calls order the blocks
-        return min(
-            graph.nodes[n]["index"] for n in m.nodes if graph.nodes[n]["opcode"] == "call_function"
-        )
-
-    placed = [
-        (first_call(m), get_block(m.template).slot, m)
-        for m in result.matches
-        if get_block(m.template).module
-    ]
-    placed.sort(key=lambda t: t[0])
-    layers = [m for _, slot, m in placed if slot == "decoder"]
-    children = None
-    for layer in layers:
-        inner = [
-            (slot, m.module[len(layer.module) + 1 :])
-            for _, slot, m in placed
-            if _inside(m.module, layer.module)
-        ]
-        if tuple(slot for slot, _ in inner) != _LAYER_SLOTS:
-            raise PlanError(
-                f"decoder layer {layer.module}: holds {[s for s, _ in inner]} in graph order; a "
-                f"causal_lm layer is {list(_LAYER_SLOTS)} (pre-norm attention, then pre-norm MLP)"
-            )
-        names = tuple(zip(LAYER_ROLES, (name for _, name in inner), strict=True))
-        if children is not None and names != children:
-            raise PlanError(
-                f"decoder layer {layer.module}: its sub-modules {names} differ from {children}"
-            )
-        children = names
-    outside = [
-        (slot, m.module)
-        for _, slot, m in placed
-        if not any(_inside(m.module, lay.module) for lay in layers)
-    ]
-
-    def one(slot: str) -> str:
-        paths = [p for s, p in outside if s == slot]
-        if len(paths) != 1:
-            raise PlanError(
-                f"a causal_lm model has one {slot} outside its layers; found {paths or 'none'}"
-            )
-        return paths[0]
-
+    placed = place_blocks(result, graph, kind="causal_lm", layer_slot="decoder", layer_name="decoder layer", slots=_LAYER_SLOTS,
+                          roles=LAYER_ROLES, what="pre-norm attention, then pre-norm MLP")  # fmt: skip
     return ModelLayout(
-        embedding=one("embedding"),
-        rotary_setup=one("rotary_setup"),
-        final_norm=one("rms_norm"),
-        lm_head=one("lm_head"),
-        layers=tuple(m.module for m in layers),
-        layer_children=children or (),
+        embedding=placed.one("embedding"),
+        rotary_setup=placed.one("rotary_setup"),
+        final_norm=placed.one("rms_norm"),
+        lm_head=placed.one("lm_head"),
+        layers=placed.layers,
+        layer_children=placed.layer_children,
     )

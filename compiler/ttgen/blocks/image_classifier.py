@@ -51,56 +51,18 @@ def classifier_facts(records: dict, config: dict, mode: str) -> ClassifierModelF
     )
 
 
-def _inside(path: str, parent: str) -> bool:
-    return path.startswith(parent + ".")
-
-
 def classifier_layout(result, graph) -> ClassifierLayout:
-    from ttgen.blocks import get_block
+    from ttgen.blocks.layout import place_blocks
 
-    def first_call(m) -> int:
-        return min(
-            graph.nodes[n]["index"] for n in m.nodes if graph.nodes[n]["opcode"] == "call_function"
-        )
-
-    placed = sorted(
-        ((first_call(m), get_block(m.template).slot, m) for m in result.matches
-         if get_block(m.template).module),
-        key=lambda t: t[0],
-    )  # fmt: skip
-    layers = [m for _, slot, m in placed if slot == "encoder_layer"]
-    children = None
-    for layer in layers:
-        inner = [(slot, m.module[len(layer.module) + 1 :]) for _, slot, m in placed
-                 if _inside(m.module, layer.module)]  # fmt: skip
-        if tuple(slot for slot, _ in inner) != _LAYER_SLOTS:
-            raise PlanError(
-                f"encoder layer {layer.module}: holds {[s for s, _ in inner]} in graph order; an "
-                f"image_classifier layer is {list(_LAYER_SLOTS)} (pre-norm attention, then pre-norm MLP)"
-            )
-        names = tuple(zip(LAYER_ROLES, (name for _, name in inner), strict=True))
-        if children is not None and names != children:
-            raise PlanError(
-                f"encoder layer {layer.module}: its sub-modules {names} differ from {children}"
-            )
-        children = names
-    outside = [(slot, m.module) for _, slot, m in placed
-               if not any(_inside(m.module, lay.module) for lay in layers)]  # fmt: skip
-
-    def one(slot: str) -> str:
-        paths = [p for s, p in outside if s == slot]
-        if len(paths) != 1:
-            raise PlanError(
-                f"an image_classifier model has one {slot} outside its layers; found {paths or 'none'}"
-            )
-        return paths[0]
-
+    placed = place_blocks(result, graph, kind="image_classifier", layer_slot="encoder_layer", layer_name="encoder layer",
+                          slots=_LAYER_SLOTS,
+                          roles=LAYER_ROLES, what="pre-norm attention, then pre-norm MLP")  # fmt: skip
     return ClassifierLayout(
-        embeddings=one("vit_embeddings"),
-        final_norm=one("layer_norm"),
-        classifier=one("classifier"),
-        layers=tuple(m.module for m in layers),
-        layer_children=children or (),
+        embeddings=placed.one("vit_embeddings"),
+        final_norm=placed.one("layer_norm"),
+        classifier=placed.one("classifier"),
+        layers=placed.layers,
+        layer_children=placed.layer_children,
     )
 
 

@@ -255,6 +255,21 @@ def paged_scaled_dot_product_attention_decode(input_tensor_q, input_tensor_k, in
     return out
 
 
+def _write_heads(x, num_heads: int, head: int, transpose_key: bool, outs, *, grouped: bool) -> None:
+    """The head split's kernel: `x` [B, S, 3 * heads * head] read as head groups q_h | k_h | v_h
+    (`grouped`, the sharded kernel) or as [Q | K | V] (interleaved), written into q, k, v."""
+    b, s = x.shape[0], x.shape[1]
+    v = x.values()
+    if grouped:
+        q, k, vv = (t.transpose(1, 2) for t in v.reshape(b, s, num_heads, 3, head).unbind(3))
+    else:
+        q, k, vv = (t.reshape(b, s, num_heads, head).transpose(1, 2) for t in v.chunk(3, dim=-1))
+    if transpose_key:
+        k = k.transpose(-1, -2)
+    for t, o in zip((q, k, vv), outs, strict=True):
+        make_tensor(t.contiguous(), x.dtype, Layout.TILE, out=o, source=x.dtype)
+
+
 def _split_sharded(x, num_heads: int, transpose_key: bool, mc, head: int):
     """create_qkv_heads (0.81.1): a block-sharded [B, S, W] whose core rows are the batch and whose
     shards hold whole head groups — each group q_h | k_h | v_h (tt-metal's ViT fuses its QKV
@@ -294,15 +309,7 @@ def _split_sharded(x, num_heads: int, transpose_key: bool, mc, head: int):
         )
         outs.append(reserve_output(shape, x.dtype, Layout.TILE, x.device(), out_mc))
 
-    def run() -> None:
-        groups = x.values().reshape(b, s, num_heads, 3, head)  # per head: q | k | v
-        q, k, vv = (groups[..., i, :].transpose(1, 2) for i in range(3))
-        if transpose_key:
-            k = k.transpose(-1, -2)
-        for t, o in zip((q, k, vv), outs, strict=True):
-            make_tensor(t.contiguous(), x.dtype, Layout.TILE, out=o, source=x.dtype)
-
-    launch(run)
+    launch(lambda: _write_heads(x, num_heads, head, transpose_key, outs, grouped=True))
     return tuple(outs)
 
 
@@ -343,16 +350,7 @@ def split_query_key_value_and_split_heads(input_tensor, kv_input_tensor=None, *,
     outs = [reserve_output(o, x.dtype, Layout.TILE, x.device(), mc)
             for o in ([b, num_heads, s, head], k_shape, [b, num_heads, s, head])]  # fmt: skip
 
-    def run() -> None:
-        v = x.values()
-        q, k, vv = (v[..., i * num_heads * head : (i + 1) * num_heads * head].reshape(b, s, num_heads, head)
-                    .transpose(1, 2) for i in range(3))  # fmt: skip
-        if transpose_key:
-            k = k.transpose(-1, -2)
-        for t, o in zip((q, k, vv), outs, strict=True):
-            make_tensor(t.contiguous(), x.dtype, Layout.TILE, out=o, source=x.dtype)
-
-    launch(run)
+    launch(lambda: _write_heads(x, num_heads, head, transpose_key, outs, grouped=False))
     return tuple(outs)
 
 
