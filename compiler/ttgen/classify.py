@@ -4,13 +4,12 @@ weights, and report accuracy, top-1 agreement and images/s."""
 
 from __future__ import annotations
 
-import importlib
-import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 from ttgen.errors import TtgenError
+from ttgen.run import load_package
 
 __all__ = ["DATASETS", "ClassifyResult", "classify", "is_classifier_package", "load_images"]
 
@@ -44,23 +43,6 @@ class ClassifyResult:
 
 def is_classifier_package(path: Path) -> bool:
     return (Path(path) / "runner.py").is_file()
-
-
-def _load(path: Path) -> dict:
-    from ttgen.emit.writer import check_package_name, verify_package
-
-    path = Path(path).resolve()
-    if not (path / "model.py").is_file() or not (path / "model_config.py").is_file():
-        raise TtgenError(
-            f"{path}: not a ttgen-generated model package (no model.py / model_config.py)"
-        )
-    verify_package(path)
-    check_package_name(path)
-    if str(path.parent) not in sys.path:
-        sys.path.insert(0, str(path.parent))
-    return {
-        m: importlib.import_module(f"{path.name}.{m}") for m in ("model", "runner", "model_config")
-    }
 
 
 def load_images(files: list[Path], channels: int, size: int):
@@ -110,7 +92,7 @@ def classify(package: Path, *, images: list[Path] = (), dataset: str | None = No
     if dataset is not None and dataset not in DATASETS:
         raise TtgenError(f"--dataset {dataset}: unknown (known: {', '.join(DATASETS)})")
     status("loading the generated package")
-    mods = _load(package)
+    mods = load_package(package, ("model", "runner", "model_config"))
     cfg = mods["model_config"]
     checkpoint = Path(checkpoint) if checkpoint else default_checkpoint(package)
     status(f"loading the HF checkpoint {checkpoint}")

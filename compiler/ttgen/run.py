@@ -48,8 +48,9 @@ class RunResult:
         return found
 
 
-def load_package(path: Path):
-    """Import a generated package (a folder with model.py, generator.py, model_config.py)."""
+def load_package(path: Path, modules: tuple[str, ...] = ("model", "generator", "model_config")):
+    """Import a generated package's `modules` (a folder with model.py, model_config.py and, for a
+    causal LM, generator.py; an image classifier's runner.py)."""
     path = Path(path).resolve()
     if not (path / "model.py").is_file() or not (path / "model_config.py").is_file():
         raise TtgenError(
@@ -62,10 +63,7 @@ def load_package(path: Path):
     parent, name = str(path.parent), path.name
     if parent not in sys.path:
         sys.path.insert(0, parent)
-    modules = {
-        m: importlib.import_module(f"{name}.{m}") for m in ("model", "generator", "model_config")
-    }
-    return modules
+    return {m: importlib.import_module(f"{name}.{m}") for m in modules}
 
 
 def hf_greedy(hf, prompt, n: int) -> tuple[list[int], list[float]]:

@@ -130,16 +130,34 @@ def _bias(lw, name, sources, width, group, per_layer, parts=1) -> WeightPlan:
     return _weight(lw, name, sources, W.unsqueeze(t), (1, width), group, per_layer)
 
 
+def _program_fields(lw: Lowering, spec_op, name: str, kind: str, what: str) -> dict:
+    """The spec's fields for op `name`'s program, which must be of `kind` (or auto)."""
+    chosen, fields = lw._choice(spec_op, MODE, kind)
+    if chosen != kind:
+        raise PlanError(
+            f"{_at(spec_op)}op {name}: program '{chosen}' is not supported for {what} (use {kind})"
+        )
+    return fields
+
+
+def _matmul_kwargs(lw: Lowering, name: str, pc: ProgCfg, compute, memory, dtype: str,
+                   bias: WeightPlan | None = None) -> dict:  # fmt: skip
+    """A planned matmul's keyword arguments: bias, program config, memory config, compute, dtype."""
+    kwargs = {"bias": Ref(f"self.{bias.name}")} if bias else {}
+    return kwargs | {
+        "program_config": Const(f"{name.upper()}_PROGCFG", pc),
+        "memory_config": memory,
+        "compute_kernel_config": lw.compute_const(compute) if compute else Lit("None"),
+        "dtype": ttnn_dtype(dtype),
+    }
+
+
 def _linear_config(lw: Lowering, name: str, spec_op, x: TensorPlan, w: WeightPlan, out_dtype: str,
                    activation: str | None = None):  # fmt: skip
     """A 2D-multicast matmul over the batch's rows (fuse_batch): one block of output tiles per core of
     a grid no larger than the rows and columns it covers, the largest in0_block_w whose circular
     buffers fit L1. Returns (program, compute, circular-buffer bytes)."""
-    kind, fields = lw._choice(spec_op, MODE, "2d")
-    if kind != "2d":
-        raise PlanError(
-            f"{_at(spec_op)}op {name}: program '{kind}' is not supported for ViT linears (use 2d)"
-        )
+    fields = _program_fields(lw, spec_op, name, "2d", "ViT linears")
     compute = lw.compute(spec_op.fidelity_key(MODE) if spec_op else None)
     rows = x.shape[0] * ceil_div(x.shape[-2], TILE) * TILE  # batch x tile-padded sequence
     k, n = x.shape[-1], w.shape[-1]
@@ -163,13 +181,7 @@ def _linear(lw: Lowering, b, name: str, spec_op, x: str, w: WeightPlan, bias: We
     out_dtype = out_dtype or lw.act
     pc, compute, cb = _linear_config(lw, name, spec_op, xt, w, out_dtype, activation)
     out_t = lw.t((*xt.shape[:-1], w.shape[-1]), out_dtype)
-    kwargs = {"bias": Ref(f"self.{bias.name}")} if bias else {}
-    kwargs |= {
-        "program_config": Const(f"{name.upper()}_PROGCFG", pc),
-        "memory_config": Const("DRAM", DRAM),
-        "compute_kernel_config": lw.compute_const(compute) if compute else Lit("None"),
-        "dtype": ttnn_dtype(out_dtype),
-    }
+    kwargs = _matmul_kwargs(lw, name, pc, compute, Const("DRAM", DRAM), out_dtype, bias)
     rows = 1
     for d in xt.shape[:-1]:
         rows *= d
@@ -201,20 +213,11 @@ def _bmm_config(lw: Lowering, a: TensorPlan, b: TensorPlan, compute) -> ProgCfg:
 
 def _bmm(lw: Lowering, b, name: str, spec_op, a: str, bt: str, out: str):
     at, btt = b.tensor(a), b.tensor(bt)
-    kind, fields = lw._choice(spec_op, MODE, "reuse")
-    if kind != "reuse":
-        raise PlanError(
-            f"{_at(spec_op)}op {name}: program '{kind}' is not supported for attention matmuls (use reuse)"
-        )
+    fields = _program_fields(lw, spec_op, name, "reuse", "attention matmuls")
     compute = lw.compute(spec_op.fidelity_key(MODE) if spec_op else None)
     pc = lw._override(_bmm_config(lw, at, btt, compute), fields, spec_op)
     out_t = lw.t((*at.shape[:-1], btt.shape[-1]))
-    kwargs = {
-        "program_config": Const(f"{name.upper()}_PROGCFG", pc),
-        "memory_config": Const("DRAM", DRAM),
-        "compute_kernel_config": lw.compute_const(compute) if compute else Lit("None"),
-        "dtype": ttnn_dtype(out_t.dtype),
-    }
+    kwargs = _matmul_kwargs(lw, name, pc, compute, Const("DRAM", DRAM), out_t.dtype)
     flops = 2 * at.shape[0] * at.shape[1] * at.shape[2] * at.shape[3] * btt.shape[-1]
     return b.call(name, "ttnn.matmul", [Ref(a), Ref(bt)], kwargs, outs=(out,), out=out_t, program=pc,
                   compute=compute, flops=flops)  # fmt: skip
@@ -282,11 +285,7 @@ def _sharded_linear(lw: Lowering, b, name: str, spec_op, x: str, w: WeightPlan, 
                     out_mem: MemCfg, activation: str | None = None):  # fmt: skip
     """A 2D-multicast matmul from a block-sharded input to a block-sharded output on the same grid:
     per_core_M the shard's rows, in0_block_w the shard's width (tt-metal's ViT configs)."""
-    kind, fields = lw._choice(spec_op, MODE, "2d")
-    if kind != "2d":
-        raise PlanError(
-            f"{_at(spec_op)}op {name}: program '{kind}' is not supported for ViT linears (use 2d)"
-        )
+    fields = _program_fields(lw, spec_op, name, "2d", "ViT linears")
     compute = lw.compute(spec_op.fidelity_key(MODE) if spec_op else None)
     xt = b.tensor(x)
     shard_h, shard_w = (v // TILE for v in xt.memory.shard)
@@ -301,13 +300,9 @@ def _sharded_linear(lw: Lowering, b, name: str, spec_op, x: str, w: WeightPlan, 
     )), fields, spec_op)  # fmt: skip
     out_t = lw.t((*xt.shape[:-1], n), memory=out_mem)
     cb = cb_matmul(pc, xt.dtype, w.dtype, out_t.dtype, compute, True, True)
-    kwargs = {"bias": Ref(f"self.{bias.name}")} if bias else {}
-    kwargs |= {
-        "program_config": Const(f"{name.upper()}_PROGCFG", pc),
-        "memory_config": Lit("ttnn.L1_BLOCK_SHARDED_MEMORY_CONFIG"),
-        "compute_kernel_config": lw.compute_const(compute) if compute else Lit("None"),
-        "dtype": ttnn_dtype(out_t.dtype),
-    }
+    kwargs = _matmul_kwargs(
+        lw, name, pc, compute, Lit("ttnn.L1_BLOCK_SHARDED_MEMORY_CONFIG"), out_t.dtype, bias
+    )
     rows = xt.shape[0] * xt.shape[1]
     return b.call(name, "ttnn.linear", [Ref(x), Ref(f"self.{w.name}")], kwargs, outs=(out,), out=out_t, program=pc,
                   compute=compute, weight=w.name, cb=cb, flops=2 * rows * xt.shape[-1] * n)  # fmt: skip
@@ -315,11 +310,7 @@ def _sharded_linear(lw: Lowering, b, name: str, spec_op, x: str, w: WeightPlan, 
 
 def _sharded_bmm(lw: Lowering, b, name: str, spec_op, a: str, bt: str, out: str, out_mem: MemCfg):
     """A reuse matmul over height-sharded heads: each core computes its own heads."""
-    kind, fields = lw._choice(spec_op, MODE, "reuse")
-    if kind != "reuse":
-        raise PlanError(
-            f"{_at(spec_op)}op {name}: program '{kind}' is not supported for attention matmuls (use reuse)"
-        )
+    fields = _program_fields(lw, spec_op, name, "reuse", "attention matmuls")
     compute = lw.compute(spec_op.fidelity_key(MODE) if spec_op else None)
     at, btt = b.tensor(a), b.tensor(bt)
     x0, y0, x1, y1 = at.memory.ranges[0]
@@ -330,31 +321,13 @@ def _sharded_bmm(lw: Lowering, b, name: str, spec_op, a: str, bt: str, out: str,
         ("out_subblock_w", largest_divisor(nt, dest_for(compute))), ("per_core_M", per_m), ("per_core_N", nt),
     )), fields, spec_op)  # fmt: skip
     out_t = lw.t((*at.shape[:-1], btt.shape[-1]), memory=out_mem)
-    kwargs = {
-        "program_config": Const(f"{name.upper()}_PROGCFG", pc),
-        "memory_config": Lit("ttnn.L1_HEIGHT_SHARDED_MEMORY_CONFIG"),
-        "compute_kernel_config": lw.compute_const(compute) if compute else Lit("None"),
-        "dtype": ttnn_dtype(out_t.dtype),
-    }
+    kwargs = _matmul_kwargs(
+        lw, name, pc, compute, Lit("ttnn.L1_HEIGHT_SHARDED_MEMORY_CONFIG"), out_t.dtype
+    )
     cb = cb_matmul(pc, at.dtype, btt.dtype, out_t.dtype, compute, True, True) if compute else 0
     flops = 2 * at.shape[0] * at.shape[1] * at.shape[2] * at.shape[3] * btt.shape[-1]
     return b.call(name, "ttnn.matmul", [Ref(a), Ref(bt)], kwargs, outs=(out,), out=out_t, program=pc,
                   compute=compute, cb=cb, flops=flops)  # fmt: skip
-
-
-def _reshard(lw: Lowering, b, name: str, src: str, out: str, memory: MemCfg, const: str) -> str:
-    """`ttnn.reshard` to another sharded layout unless `src` already has it."""
-    t = b.tensor(src)
-    if t.memory == memory:
-        return src
-    b.call(
-        name,
-        "ttnn.reshard",
-        [Ref(src), Const(const, memory)],
-        outs=(out,),
-        out=replace(t, memory=memory),
-    )
-    return out
 
 
 # ---------------------------------------------------------------------------------- lowerings
@@ -561,8 +534,14 @@ def _sharded_attention(lw: Lowering, rule, geo: ShardedGeometry, weights, wqkv, 
     weights.append(mask)
     b = lw.builder({"x": lw.t((batch, s, d), memory=geo.block(d))}, lw.state(weights))
     _sharded_linear(lw, b, "qkv", lw.spec_op(rule, "qkv"), "x", wqkv, bqkv, "qkv", geo.block(3 * d))
-    qkv = _reshard(
-        lw, b, "to_head_groups", "qkv", "qkv_groups", geo.attn_block(3 * d), "HEAD_GROUPS_MEMCFG"
+    qkv = lw.to_memory(
+        b,
+        "to_head_groups",
+        "qkv",
+        "qkv_groups",
+        geo.attn_block(3 * d),
+        Const("HEAD_GROUPS_MEMCFG", geo.attn_block(3 * d)),
+        op="ttnn.reshard",
     )
     rows = batch * h * s
     q_mem, k_mem = geo.attn_height(rows, hd), geo.attn_height(batch * h * hd, s)
@@ -584,7 +563,15 @@ def _sharded_attention(lw: Lowering, rule, geo: ShardedGeometry, weights, wqkv, 
     merged = lw.t((batch, s, d), memory=geo.attn_block(d))
     b.call("concat_heads", "ttnn.transformer.concatenate_heads", [Ref("context")],
            {"memory_config": Lit("ttnn.L1_BLOCK_SHARDED_MEMORY_CONFIG")}, outs=("merged",), out=merged)  # fmt: skip
-    m = _reshard(lw, b, "to_encoder", "merged", "merged_blocks", geo.block(d), "ENCODER_MEMCFG")
+    m = lw.to_memory(
+        b,
+        "to_encoder",
+        "merged",
+        "merged_blocks",
+        geo.block(d),
+        Const("ENCODER_MEMCFG", geo.block(d)),
+        op="ttnn.reshard",
+    )
     _sharded_linear(lw, b, "wo", lw.spec_op(rule, "wo"), m, wo, bo, "out", geo.block(d))
     sig = Signature("forward", ("x",), ("out",))
     return sig, b.finish(sig)

@@ -197,16 +197,17 @@ class Lowering:
         return Const("RESIDUAL_MEMCFG", self.residual_mem(), shared=True)
 
     def to_memory(self, b: ProgramBuilder, name: str, src: str, out: str, memory: MemCfg,
-                  const: Const | None = None) -> str:  # fmt: skip
-        """`ttnn.to_memory_config` unless `src` already has `memory` (then the real op returns its
-        input, and the program passes the value on). Returns the name holding the result."""
+                  const: Const | None = None, op: str = "ttnn.to_memory_config") -> str:  # fmt: skip
+        """`ttnn.to_memory_config` (or `op`, e.g. `ttnn.reshard` between sharded layouts) unless `src`
+        already has `memory` (then the real op returns its input, and the program passes the value
+        on). Returns the name holding the result."""
         t = b.tensor(src)
         if t.memory == memory:
             return src
         cfg = const or Const(f"{out.upper()}_MEMCFG", memory)
         b.call(
             name,
-            "ttnn.to_memory_config",
+            op,
             [Ref(src), cfg],
             outs=(out,),
             out=replace(t, memory=memory),
