@@ -31,7 +31,7 @@ def _one_line_error(capsys, argv) -> str:
     return err[0]
 
 
-@pytest.mark.parametrize("family", ["qwen2", "mistral", "qwen3", "phi3", "granite"])
+@pytest.mark.parametrize("family", ["qwen2", "mistral", "qwen3", "phi3", "granite", "olmo2"])
 def test_family_checkpoint_emits_and_passes_with_its_own_weights(family, tmp_path, capsys):
     ckpt = _checkpoint(tmp_path, family, **({"sliding_window": 48, "use_sliding_window": True}
                                             if family == "mistral" else {}))  # fmt: skip
@@ -228,6 +228,77 @@ def test_granite_multipliers_are_folded_into_the_weights(tmp_path):
 
 def test_granite_real_size_presets_plan(capsys):
     for preset in ("granite-3.1-2b", "granite-3.2-8b"):
+        for device in ("n150", "p150"):
+            assert (
+                main(["plan", SPEC, "--preset", preset, "--device", device, "--num-layers", "2"])
+                == 0
+            )
+
+
+def test_olmo2_post_norms_and_whole_projection_qk_norm(tmp_path):
+    """OLMo 2 by its math: the layout reads post-norm sub-layers from the layer's dataflow (no norm
+    before attention or MLP, one after each), and the QK-norm over the whole q and k projections
+    becomes slices of the fused QKV output, two full-width norms and a concat before the head
+    split; its weights load in the heads' RoPE pair order. Dropping that order fails the tests."""
+    ckpt = _checkpoint(tmp_path, "olmo2")
+    out = tmp_path / "gen_olmo2"
+    assert (
+        main(["emit", SPEC, "--checkpoint", str(ckpt), "--seq-len", "64", "--out", str(out)]) == 0
+    )
+    decoder = (out / "decoder.py").read_text()
+    assert (
+        "h = x + post_attention_layernorm(self_attn(x)); out = h + post_feedforward_layernorm(mlp(h))"
+        in decoder
+    )
+    assert "attention_norm" not in decoder and "self.ff_post_norm.forward_decode(ff_out)" in decoder
+    attention = (out / "attention.py").read_text()
+    assert attention.count("ttnn.rms_norm(") == 4 and attention.count("ttnn.concat(") == 2
+    pairs = 'to_interleaved_pairs(state_dict[f"{prefix}.k_norm.weight"], N_KV_HEADS)'
+    assert pairs in attention
+    (out / "attention.py").write_text(
+        attention.replace(pairs, 'state_dict[f"{prefix}.k_norm.weight"]')
+    )
+    proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--ttnn=emu",
+                           str(out / "tests" / "test_modules.py"), "-k", "attention"],
+                          capture_output=True, text=True, cwd=tmp_path)  # fmt: skip
+    assert proc.returncode != 0 and "PCC" in proc.stdout
+
+
+def test_a_layer_whose_residual_add_skips_its_norm_is_refused():
+    """The decoder layout checks that each residual add adds the output of its sub-layer's last block."""
+    from types import SimpleNamespace
+
+    from ttgen.blocks.causal_lm import decoder_roles
+    from ttgen.blocks.layout import Child
+    from ttgen.plan.facts import PlanError
+
+    linear = {
+        "op": "aten.linear.default",
+        "inputs": ["x"],
+        "constants": {},
+        "outputs": [{"dtype": "float32"}],
+    }
+    graph = SimpleNamespace(nodes={"add_a": {"index": 10, "op": "aten.add.Tensor"},
+                                   "add_b": {"index": 20, "op": "aten.add.Tensor"},
+                                   **dict.fromkeys(("o_proj", "down_proj", "norm_a", "norm_b"), linear)})  # fmt: skip
+    layer = SimpleNamespace(module="model.layers.0", nodes=("add_a", "add_b"),
+                            captures=(("update.0", "o_proj"), ("update.1", "down_proj")))  # fmt: skip
+    node = lambda *names: SimpleNamespace(nodes=names)  # noqa: E731
+    children = [Child("attention", "self_attn", 1, node("o_proj")), Child("rms_norm", "post_attention_layernorm", 5, node("norm_a")),
+                Child("mlp", "mlp", 11, node("down_proj")), Child("rms_norm", "post_feedforward_layernorm", 15, node("norm_b"))]  # fmt: skip
+    with pytest.raises(PlanError, match="does not add its output"):
+        decoder_roles(layer, children, graph)
+    layer.captures = (("update.0", "norm_a"), ("update.1", "norm_b"))
+    assert decoder_roles(layer, children, graph) == (
+        "attention",
+        "attention_post_norm",
+        "feed_forward",
+        "ff_post_norm",
+    )
+
+
+def test_olmo2_real_size_presets_plan():
+    for preset in ("olmo-2-1b", "olmo-2-7b"):
         for device in ("n150", "p150"):
             assert (
                 main(["plan", SPEC, "--preset", preset, "--device", device, "--num-layers", "2"])

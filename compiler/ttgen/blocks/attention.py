@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 from ttgen.blocks import BlockKind, register_block
+from ttgen.devices.rules import interleaved_rms_norm_cb_bytes
 from ttgen.plan import weights as W
 from ttgen.plan.facts import PlanError, only
 from ttgen.plan.formulas import (
@@ -33,7 +34,10 @@ class AttentionFacts:
     head_dim: int
     scale: float
     qkv_bias: bool
-    qk_norm_eps: float | None = None  # the eps of a per-head RMSNorm of q and k (Qwen3), if any
+    qk_norm_eps: float | None = None  # the eps of an RMSNorm of q and k before RoPE, if any
+    qk_norm_per_head: bool = (
+        True  # per head (Qwen3) or over the whole projection, all heads (OLMo 2)
+    )
 
 
 def facts(matches, shapes) -> AttentionFacts:
@@ -58,9 +62,18 @@ def facts(matches, shapes) -> AttentionFacts:
     ):
         raise PlanError("a per-head norm on only one of q and k is not supported")
     eps = only({m["qk_eps"] for m in matches}, "QK-norm eps") if only(qk_norm, "QK-norm") else None
+    per_head = True
+    if eps is not None:  # the norm weights' width says what they normalise: one head, or all heads
+        widths = only(
+            {(shapes[m["w_q_norm"]], shapes[m["w_k_norm"]]) for m in matches}, "QK-norm widths"
+        )
+        if widths not in (((head_dim,), (head_dim,)), ((wq[0],), (wk[0],))):
+            raise PlanError(f"QK-norm weights of {widths[0]} and {widths[1]} fit neither one head ({head_dim}) "
+                            f"nor the q and k projections ({wq[0]}, {wk[0]})")  # fmt: skip
+        per_head = widths == ((head_dim,), (head_dim,))
     return AttentionFacts(len(matches), wq[0] // head_dim, wk[0] // head_dim, head_dim,
                           only({m["scale"] for m in matches}, "attention scale"),
-                          any(m.get("b_q") is not None for m in matches), eps)  # fmt: skip
+                          any(m.get("b_q") is not None for m in matches), eps, per_head)  # fmt: skip
 
 
 def lower(lw: Lowering, rule, matches, decode_matches):
@@ -123,11 +136,18 @@ def lower(lw: Lowering, rule, matches, decode_matches):
                        per_layer=True),
         ]  # fmt: skip
     qk_norm = f.qk_norm_eps is not None
-    if qk_norm:  # [HEAD_DIM] → sticks, in the heads' interleaved RoPE pair order
-        for which in ("q_norm", "k_norm"):
+    per_head = qk_norm and f.qk_norm_per_head
+    if qk_norm:  # → sticks, in the heads' interleaved RoPE pair order: [HEAD_DIM], or all heads'
+        for which, heads in (("q_norm", "N_HEADS"), ("k_norm", "N_KV_HEADS")):
+            width, n = (
+                ("HEAD_DIM", f.head_dim)
+                if per_head
+                else (f"{heads} * HEAD_DIM", getattr(f, heads.lower()) * f.head_dim)
+            )
             weights.append(WeightPlan(which, lw.sources(rule, matches, which),
-                                      W.reshape(W.rope_pairs(W.source(0), "1"), ("1", "1", "HEAD_DIM // 32", "32")),
-                                      (1, 1, f.head_dim // TILE, TILE), lw.weight_dtype("norm"), "ROW_MAJOR", DRAM,
+                                      W.reshape(W.rope_pairs(W.source(0), "1" if per_head else heads),
+                                                ("1", "1", f"{width} // 32", "32")),
+                                      (1, 1, n // TILE, TILE), lw.weight_dtype("norm"), "ROW_MAJOR", DRAM,
                                       per_layer=True))  # fmt: skip
     else:
         for which in ("q_norm", "k_norm"):
@@ -163,13 +183,19 @@ def lower(lw: Lowering, rule, matches, decode_matches):
         b.call("qkv_bias", "ttnn.add", [Ref("xqkv_l1"), Ref("self.bqkv_decode")], {"memory_config": Const("L1", L1)},
                outs=("xqkv_biased",), out=lw.t((1, 1, rows, f.qkv_size), memory=L1))  # fmt: skip
         heads_in = "xqkv_biased"
+    if qk_norm and not per_head:
+        heads_in = _norm_projections(
+            lw, b, heads_in, "DECODE_BATCH", L1, Const("L1", L1), norm_op, "decode", qk_eps
+        )
     q_t = lw.t((1, rows, f.n_heads, f.head_dim), memory=heads_mem)
     kv_t = lw.t((1, rows, f.n_kv_heads, f.head_dim), memory=heads_mem)
     b.call("create_heads", "ttnn.experimental.nlp_create_qkv_heads_decode", [Ref(heads_in)],
            n_heads | {"memory_config": Lit("ttnn.L1_HEIGHT_SHARDED_MEMORY_CONFIG")}, outs=("q", "k", "v"),
            out=(q_t, kv_t, kv_t))  # fmt: skip
     rope_in = {"q": "q", "k": "k"}
-    if qk_norm:  # rms_norm takes the heads interleaved in L1, the decode rotary them height-sharded
+    if (
+        per_head
+    ):  # rms_norm takes the heads interleaved in L1, the decode rotary them height-sharded
         compute = lw.compute(norm_op.fidelity_key("decode") if norm_op else None)
         for which, t in (("q", q_t), ("k", kv_t)):
             flat = lw.to_memory(
@@ -232,13 +258,17 @@ def lower(lw: Lowering, rule, matches, decode_matches):
         lw.prefill_matmul(b, "qkv", lw.spec_op(rule, "qkv"), "x", wqkv, "xqkv", qkv_cfg, bias=bias)
         if qkv_cfg[2] < s:
             lw.unchunk_rows(b, "qkv_unchunk", "xqkv", "QKV_PREFILL_CHUNKS")
+        heads_in = "xqkv"
+        if qk_norm and not per_head:
+            heads_in = _norm_projections(lw, b, heads_in, "seq_len", DRAM, Const("DRAM", DRAM), norm_op, "prefill",
+                                         qk_eps)  # fmt: skip
         qp = lw.t((1, f.n_heads, s, f.head_dim))
         kp = lw.t((1, f.n_kv_heads, s, f.head_dim))
-        b.call("create_heads", "ttnn.experimental.nlp_create_qkv_heads", [Ref("xqkv")],
+        b.call("create_heads", "ttnn.experimental.nlp_create_qkv_heads", [Ref(heads_in)],
                n_heads | {"transpose_k_heads": Lit("False"), "memory_config": Const("DRAM", DRAM)},
                outs=("q", "k", "v"), out=(qp, kp, kp))  # fmt: skip
         rope_in = {"q": "q", "k": "k"}
-        if qk_norm:
+        if per_head:
             compute = lw.compute(norm_op.fidelity_key("prefill") if norm_op else None)
             for which, t in (("q", qp), ("k", kp)):
                 b.call(f"{which}_norm", "ttnn.rms_norm", [Ref(which)],
@@ -290,6 +320,42 @@ def lower(lw: Lowering, rule, matches, decode_matches):
         return b.finish(sig_p)
 
     return weights, {"decode": (sig_d, decode), "prefill": (sig_p, lw.prefill_variants(prefill))}
+
+
+def _norm_projections(
+    lw: Lowering, b, src: str, rows: str, memory, mem: Const, norm_op, mode: str, eps: Const
+) -> str:
+    """OLMo 2's QK-norm: an RMSNorm over the whole q and the whole k projection (every head at
+    once), before the heads are split. TTNN has no fused form: the fused QKV output is sliced into
+    q, k and v, q and k are normalised over their full width, and the three are concatenated again
+    for the head split (three slices, two norms and a concat per layer, in the plan)."""
+    f = lw.facts
+    t = b.tensor(src)
+    n_rows = t.shape[-2]
+    compute = lw.compute(norm_op.fidelity_key(mode) if norm_op else None)
+    fp32 = bool(compute and compute.fp32_dest_acc_en)
+    names = ("DECODE_BATCH",) if rows == "DECODE_BATCH" else ()
+    ends = (("q", "N_HEADS * HEAD_DIM", f.n_heads), ("k", "(N_HEADS + N_KV_HEADS) * HEAD_DIM", f.n_kv_heads),
+            ("v", "(N_HEADS + 2 * N_KV_HEADS) * HEAD_DIM", f.n_kv_heads))  # fmt: skip
+    start, at = "0", 0
+    for which, end, heads in ends:
+        width = heads * f.head_dim
+        consts = names + tuple(c for c in ("N_HEADS", "N_KV_HEADS", "HEAD_DIM") if c in start + end)
+        b.call(f"{which}_slice", "ttnn.slice", [Ref(src), Lit(f"[0, 0, 0, {start}]", consts),
+                                               Lit(f"[1, 1, {rows}, {end}]", consts)],
+               {"memory_config": mem}, outs=(f"{which}_flat",), out=lw.t((1, 1, n_rows, width), memory=memory))  # fmt: skip
+        if which != "v":
+            b.call(f"{which}_norm", "ttnn.rms_norm", [Ref(f"{which}_flat")],
+                   {"epsilon": eps, "weight": Ref(f"self.{which}_norm"), "memory_config": mem,
+                    "compute_kernel_config": lw.compute_const(compute)},
+                   outs=(f"{which}_normed",), out=lw.t((1, 1, n_rows, width), memory=memory), compute=compute,
+                   weight=f"{which}_norm",
+                   cb=interleaved_rms_norm_cb_bytes(width_tiles=width // TILE, fp32_dest_acc_en=fp32))  # fmt: skip
+        start, at = end, at + width
+    b.call("qkv_normed", "ttnn.concat", [(Ref("q_normed"), Ref("k_normed"), Ref("v_flat"))],
+           {"dim": Lit("-1"), "memory_config": mem}, outs=("xqkv_normed",),
+           out=lw.t((1, 1, n_rows, at), memory=memory))  # fmt: skip
+    return "xqkv_normed"
 
 
 BLOCK = register_block(

@@ -47,6 +47,7 @@ def causal_lm_facts(records: dict, config: dict, mode: str) -> ModelFacts:
         sliding_window=glue.sliding_window if glue else None,
         tied_embeddings=emb.weight == lm.weight,
         qk_norm_eps=attn.qk_norm_eps,
+        qk_norm_per_head=attn.qk_norm_per_head,
         embedding_multiplier=glue.embedding_multiplier if glue else 1.0,
         residual_multiplier=records["decoder"].residual_multiplier if "decoder" in records else 1.0,
         logits_scaling=glue.logits_scaling if glue else 1.0,
@@ -93,15 +94,71 @@ def causal_lm_plan_fields(lowering, spec, preset) -> dict:
     }
 
 
-LAYER_ROLES = ("attention_norm", "attention", "ff_norm", "feed_forward")
-_LAYER_SLOTS = ("rms_norm", "attention", "rms_norm", "mlp")
+# A decoder layer is two residual sub-layers, attention then MLP; each is its core block with an
+# optional norm before it (pre-norm: Llama) and after it (post-norm: OLMo 2; both: Gemma's sandwich).
+SUBLAYERS = (
+    ("attention", ("attention_norm", "attention", "attention_post_norm")),
+    ("mlp", ("ff_norm", "feed_forward", "ff_post_norm")),
+)
+NORM_SLOT = "rms_norm"
+
+
+def _produced_by(graph, node: str, block: set[str]) -> bool:
+    """`node` is an output of `block`'s nodes, directly or through data movement (eval dropout)."""
+    from ttgen.match.matcher import neutral
+
+    while node not in block:
+        attrs = graph.nodes[node]
+        if not neutral(attrs) or len(attrs["inputs"]) != 1:
+            return False
+        node = attrs["inputs"][0]
+    return True
+
+
+def decoder_roles(layer, children, graph) -> tuple[str, ...]:
+    """The roles of a decoder layer's blocks, read from its dataflow: the layer's residual adds cut
+    it into sub-layers (graph order), each holds [norm] core [norm], and each add's update must be
+    the output of its sub-layer's last block."""
+    adds = sorted(
+        graph.nodes[n]["index"] for n in layer.nodes if graph.nodes[n]["op"] == "aten.add.Tensor"
+    )
+    updates = {v for k, v in layer.captures if k.split(".")[0] in ("update", "scaled_update")}
+    shape = "[norm] attention [norm] + residual, then [norm] MLP [norm] + residual"
+    if len(adds) != len(SUBLAYERS):
+        raise PlanError(
+            f"decoder layer {layer.module}: {len(adds)} residual adds; a causal_lm layer is {shape}"
+        )
+    roles, start = [], 0
+    for (core, (pre, core_role, post)), end in zip(SUBLAYERS, adds, strict=True):
+        part = [c for c in children if start < c.first < end]
+        slots = [c.slot for c in part]
+        if core not in slots or slots.count(core) != 1:
+            raise PlanError(f"decoder layer {layer.module}: a residual sub-layer holds {slots} in graph order; "
+                            f"a causal_lm layer is {shape}")  # fmt: skip
+        at = slots.index(core)
+        before, after = slots[:at], slots[at + 1 :]
+        if len(before) > 1 or len(after) > 1 or any(s != NORM_SLOT for s in before + after):
+            raise PlanError(f"decoder layer {layer.module}: a residual sub-layer holds {slots} in graph order; "
+                            f"a causal_lm layer is {shape}")  # fmt: skip
+        if not any(_produced_by(graph, u, set(part[-1].match.nodes)) for u in updates):
+            raise PlanError(f"decoder layer {layer.module}: the residual add after {part[-1].name} does not add "
+                            f"its output (a causal_lm layer is {shape})")  # fmt: skip
+        roles += [pre] * len(before) + [core_role] + [post] * len(after)
+        start = end
+    if len(roles) != len(children):
+        stray = [c.name for c in children if c.first > adds[-1]]
+        raise PlanError(
+            f"decoder layer {layer.module}: {stray} after its last residual add; a causal_lm layer is {shape}"
+        )
+    return tuple(roles)
 
 
 def causal_lm_layout(result, graph) -> ModelLayout:
     from ttgen.blocks.layout import place_blocks
 
-    placed = place_blocks(result, graph, kind="causal_lm", layer_slot="decoder", layer_name="decoder layer", slots=_LAYER_SLOTS,
-                          roles=LAYER_ROLES, what="pre-norm attention, then pre-norm MLP")  # fmt: skip
+    placed = place_blocks(
+        result, graph, kind="causal_lm", layer_slot="decoder", assign=decoder_roles
+    )
     return ModelLayout(
         embedding=placed.one("embedding"),
         rotary_setup=placed.one("rotary_setup"),

@@ -1,10 +1,13 @@
-"""Pre-norm decoder layer: norm → attention → residual add, norm → MLP → residual add (tt-transformers decoder.py)."""
+"""Decoder layer: two residual sub-layers, attention then MLP, each its core block with the norms the
+layout found around it — before (pre-norm: Llama, tt-transformers decoder.py), after (post-norm:
+OLMo 2) or both (Gemma's sandwich) — and a residual add."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 from ttgen.blocks import BlockKind, register_block
+from ttgen.blocks.causal_lm import SUBLAYERS
 from ttgen.plan.lower import DRAM, Lowering
 from ttgen.plan.types import (
     Const,
@@ -33,27 +36,28 @@ def facts(matches, shapes) -> DecoderFacts:
 def lower(lw: Lowering, rule, matches, decode_matches):
     paged = lw.spec.target.kv_cache == "paged"
     extra = ("page_table",) if paged else ()
-    # the two residual adds, each of a sub-block's input and its update (the pre-norm layer)
+    # the two residual adds, each of a sub-layer's input and its update
     # (Granite's residual multiplier is folded into the attention's and the MLP's output weights)
     lw.consume(matches, "residual", "update", "scaled_update")
+    present = {role for role, _ in lw.layout.layer_children}
+    # per sub-layer: its roles' output values (norm in, core out, norm out) and its residual add
+    values = (("attn_in", "attn_out", "attn_normed"), ("ff_in", "ff_out", "ff_normed"))
+    adds = (("attn_residual", "h"), ("mlp_residual", "out"))
 
     def program(b, mode, attn_args, out_memory: Const):
         x = b.tensor("x")
         sub = f"forward_{mode}"
-        b.call("attention_norm", f"self.attention_norm.{sub}", [Ref("x")], outs=("attn_in",), out=x)
-        b.call(
-            "attention",
-            f"self.attention.{sub}",
-            [Ref("attn_in"), *attn_args],
-            outs=("attn_out",),
-            out=x,
-        )
-        b.call("attn_residual", "ttnn.add", [Ref("x"), Ref("attn_out")], {"memory_config": out_memory},
-               outs=("h",), out=x)  # fmt: skip
-        b.call("ff_norm", f"self.ff_norm.{sub}", [Ref("h")], outs=("ff_in",), out=x)
-        b.call("feed_forward", f"self.feed_forward.{sub}", [Ref("ff_in")], outs=("ff_out",), out=x)
-        b.call("mlp_residual", "ttnn.add", [Ref("h"), Ref("ff_out")], {"memory_config": out_memory},
-               outs=("out",), out=x)  # fmt: skip
+        stream = "x"
+        for (_, roles), names, (add, out) in zip(SUBLAYERS, values, adds, strict=True):
+            val = stream
+            for role, name in zip(roles, names, strict=True):
+                if role in present:
+                    args = attn_args if role == "attention" else ()
+                    b.call(role, f"self.{role}.{sub}", [Ref(val), *args], outs=(name,), out=x)
+                    val = name
+            b.call(add, "ttnn.add", [Ref(stream), Ref(val)], {"memory_config": out_memory},
+                   outs=(out,), out=x)  # fmt: skip
+            stream = out
 
     d_params = lw.layer_inputs()
     b = lw.builder(d_params, {})

@@ -52,11 +52,13 @@ def classifier_facts(records: dict, config: dict, mode: str) -> ClassifierModelF
 
 
 def classifier_layout(result, graph) -> ClassifierLayout:
-    from ttgen.blocks.layout import place_blocks
+    from ttgen.blocks.layout import fixed_roles, place_blocks
 
-    placed = place_blocks(result, graph, kind="image_classifier", layer_slot="encoder_layer", layer_name="encoder layer",
-                          slots=_LAYER_SLOTS,
-                          roles=LAYER_ROLES, what="pre-norm attention, then pre-norm MLP")  # fmt: skip
+    roles = fixed_roles("image_classifier", "encoder layer", _LAYER_SLOTS, LAYER_ROLES,
+                        "pre-norm attention, then pre-norm MLP")  # fmt: skip
+    placed = place_blocks(
+        result, graph, kind="image_classifier", layer_slot="encoder_layer", assign=roles
+    )
     return ClassifierLayout(
         embeddings=placed.one("vit_embeddings"),
         final_norm=placed.one("layer_norm"),

@@ -149,6 +149,40 @@ def build_context(plan: EmitPlan) -> tuple[dict[str, Any], dict[str, dict[str, A
     return common | kind.context(plan, mods), blocks
 
 
+# a decoder layer's roles → the class each is built from, and its local name in the model's loader
+_LAYER_CLASSES = {"attention": ("Attention", "attention"), "feed_forward": ("MLP", "mlp")}
+
+
+def _layer_structure(plan: EmitPlan) -> dict[str, Any]:
+    """A decoder layer's blocks as the layout found them, in graph order: the TransformerBlock's
+    parameters, its norms, and HF's layer as a formula for the docstring."""
+    from ttgen.blocks.causal_lm import SUBLAYERS
+
+    children = dict(plan.layout.layer_children)
+    roles = list(children)
+    norms = [r for r in roles if r not in _LAYER_CLASSES]
+    exprs = []
+    for _, sub_roles in SUBLAYERS:
+        expr = "x" if not exprs else "h"
+        for role in (r for r in sub_roles if r in children):
+            expr = f"{children[role]}({expr})"
+        exprs.append(expr)
+    pre = any(sub[0] in children for _, sub in SUBLAYERS)
+    post = any(sub[2] in children for _, sub in SUBLAYERS)
+    return {
+        "layer_roles": [(r, _LAYER_CLASSES.get(r, ("RMSNorm", r))[0]) for r in roles],
+        "layer_locals": [_LAYER_CLASSES.get(r, ("RMSNorm", r))[1] for r in roles],
+        "layer_norms": norms,
+        "layer_formula": f"h = x + {exprs[0]}; out = h + {exprs[1]}",
+        "layer_kind": {
+            (True, False): "pre-norm",
+            (False, True): "post-norm",
+            (True, True): "pre- and post-norm",
+            (False, False): "norm-free",
+        }[pre, post],  # fmt: skip
+    }
+
+
 def causal_lm_context(plan: EmitPlan, mods: dict[str, ModulePlan]) -> dict[str, Any]:
     """The causal-LM templates' model-wide values: decode batch, prefill lengths, KV cache, paths."""
     f = plan.facts
@@ -169,6 +203,7 @@ def causal_lm_context(plan: EmitPlan, mods: dict[str, ModulePlan]) -> dict[str, 
         "kv_dtype": dtype_expr(plan.kv_cache.dtype),
         "residual_memcfg": mem_expr(plan.residual_memory),
         "paths": _paths(plan),
+        **_layer_structure(plan),
         "norm_weight": _param_path(mods["rms_norm"].weights[0].sources[0]),
         "embedding_source": _param_path(emb.weights[0].sources[0]),
         "qkv_bias": any(w.name == "bqkv_prefill" for w in attn.weights),

@@ -115,7 +115,8 @@ _NEUTRAL = {
 _INDEX_DTYPES = {"bool", "int64", "int32"}
 
 
-def _neutral(attrs: dict) -> bool:
+def neutral(attrs: dict) -> bool:
+    """A node a rule may leave unexplained: data movement, bookkeeping, eval-mode dropout, index math."""
     if attrs["op"] in _NEUTRAL:
         return True
     if attrs["op"] == "aten.dropout.default" and attrs["constants"].get("train") is False:
@@ -142,7 +143,7 @@ def _try_rule(rule: Rule, spec: Spec, g: nx.DiGraph, mode: str, boundary: list[s
             captures.update({f"{k}{suffix}": v for k, v in env.consts.items()})
             params.extend(node for node, _ in env.params.values())
             consumed |= env.consumed
-    if any(not _neutral(g.nodes[n]) for n in boundary if n not in consumed):
+    if any(not neutral(g.nodes[n]) for n in boundary if n not in consumed):
         return None  # computation the rule's patterns do not explain
     candidate = Candidate(g, tuple(boundary), captures, frozenset(consumed))
     if not all(PREDICATES[name](candidate) for name in rule.match.when):

@@ -51,6 +51,7 @@ FAMILIES: dict[str, ModelFamily] = {
         ModelFamily("qwen3", "Qwen3ForCausalLM", "Qwen3Config", ("qwen3",), "qwen3.yaml"),
         ModelFamily("phi3", "Phi3ForCausalLM", "Phi3Config", ("phi3",), "phi3.yaml"),
         ModelFamily("granite", "GraniteForCausalLM", "GraniteConfig", ("granite",), "granite.yaml"),
+        ModelFamily("olmo2", "Olmo2ForCausalLM", "Olmo2Config", ("olmo2",), "olmo2.yaml"),
         ModelFamily(
             "vit",
             "ViTForImageClassification",

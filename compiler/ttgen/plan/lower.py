@@ -93,6 +93,8 @@ class Lowering:
     k_grid_target: int = BASELINE_K_GRID_TARGET
     # the traced graphs by mode, for lowerings that prove a property of a captured value
     graphs: dict | None = None
+    # where the blocks sit (the model kind's layout record), for lowerings that compose blocks
+    layout: object | None = None
 
     # ------------------------------------------------------------------ shared pieces
     @property

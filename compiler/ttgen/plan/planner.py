@@ -92,6 +92,7 @@ def make_plan(analysis, *, device: str | None = None, precision: str | None = No
     options = options or PlanOptions()
     lowering = kind.lowering(spec, profile, facts, preset, options)
     lowering.graphs = analysis.trace.graphs
+    layout = lowering.layout = kind.layout(primary, g)
 
     for ov in spec.overrides:
         if ov.fidelity:
@@ -127,7 +128,7 @@ def make_plan(analysis, *, device: str | None = None, precision: str | None = No
         hf_config_json=json.dumps(analysis.trace.meta["config"], sort_keys=True), hf_class=analysis.trace.meta["hf_class"],
         device=profile.name, arch=profile.arch, compute_grid=profile.compute_grid, dram_banks=profile.dram_banks,
         max_batch=target.max_batch, max_seq_len=target.max_seq_len, precision=preset.name,
-        model_kind=spec.model_kind, layout=kind.layout(primary, g), facts=facts,
+        model_kind=spec.model_kind, layout=layout, facts=facts,
         modules=tuple(modules), dram_weight_bytes=weight_bytes,
         dram_capacity_bytes=profile.dram_banks * profile.dram_bank_size,
         tests=tuple(sorted(dataclasses.asdict(spec.tests).items())),

@@ -265,7 +265,8 @@ class ModelFacts:
     qkv_bias: bool
     sliding_window: int | None
     tied_embeddings: bool
-    qk_norm_eps: float | None = None  # a per-head RMSNorm of q and k before RoPE (Qwen3), if any
+    qk_norm_eps: float | None = None  # an RMSNorm of q and k before RoPE, if any
+    qk_norm_per_head: bool = True  # per head (Qwen3) or over the whole projections (OLMo 2)
     # Granite's multipliers (1.0 elsewhere): embeddings x, each residual update x, logits /
     embedding_multiplier: float = 1.0
     residual_multiplier: float = 1.0
