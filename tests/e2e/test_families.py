@@ -31,7 +31,9 @@ def _one_line_error(capsys, argv) -> str:
     return err[0]
 
 
-@pytest.mark.parametrize("family", ["qwen2", "mistral", "qwen3", "phi3", "granite", "olmo2"])
+@pytest.mark.parametrize(
+    "family", ["qwen2", "mistral", "qwen3", "phi3", "granite", "olmo2", "gemma"]
+)
 def test_family_checkpoint_emits_and_passes_with_its_own_weights(family, tmp_path, capsys):
     ckpt = _checkpoint(tmp_path, family, **({"sliding_window": 48, "use_sliding_window": True}
                                             if family == "mistral" else {}))  # fmt: skip
@@ -304,3 +306,37 @@ def test_olmo2_real_size_presets_plan():
                 main(["plan", SPEC, "--preset", preset, "--device", device, "--num-layers", "2"])
                 == 0
             )
+
+
+def test_gemma_norm_offset_geglu_and_embedding_scale_reach_the_code(tmp_path):
+    """Gemma by its math: the (1 + w) norms fold the offset into their weights, the MLP gates with
+    the tanh GELU fused into ttnn.mul, and the embedding scale (a scalar buffer, sqrt(hidden)) is
+    folded into the table; a loader that dropped the scale fails the generated tests."""
+    ckpt = _checkpoint(tmp_path, "gemma")
+    out = tmp_path / "gen_gemma"
+    assert (
+        main(["emit", SPEC, "--checkpoint", str(ckpt), "--seq-len", "64", "--out", str(out)]) == 0
+    )
+    assert "(weight + 1.0).reshape(" in (out / "rmsnorm.py").read_text()
+    assert "[ttnn.UnaryWithParam(ttnn.UnaryOpType.GELU, 1.0)]" in (out / "mlp.py").read_text()
+    embedding = (out / "embedding.py").read_text()
+    assert "(weight * 16.0)" in embedding  # sqrt(256)
+    (out / "embedding.py").write_text(embedding.replace("(weight * 16.0)", "weight"))
+    proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--ttnn=emu",
+                           str(out / "tests" / "test_model.py")],
+                          capture_output=True, text=True, cwd=tmp_path)  # fmt: skip
+    assert proc.returncode != 0
+
+
+def test_gemma_real_size_presets_plan(capsys):
+    for preset in ("gemma-2b", "gemma-7b"):
+        for device in ("n150", "p150"):
+            assert (
+                main(["plan", SPEC, "--preset", preset, "--device", device, "--num-layers", "2"])
+                == 0
+            )
+    capsys.readouterr()
+    assert (
+        main(["plan", SPEC, "--preset", "gemma-7b", "--device", "n150"]) == 2
+    )  # MHA: 8 GB of KV cache
+    assert "DRAM on n150" in capsys.readouterr().err

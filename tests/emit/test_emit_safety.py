@@ -222,7 +222,7 @@ HOSTILE = [
     ("op weight", "ff1: {weight: w1,", f"ff1: {{weight: {json.dumps(PAYLOAD)},"),
     ("op fidelity", "fidelity: li_ff1_ff3, program", f"fidelity: {json.dumps(PAYLOAD)}, program"),
     ("program kind", "prefill: 2d, decode: dram_sharded}}\n      ff3", f"prefill: {json.dumps(PAYLOAD)}, decode: dram_sharded}}}}\n      ff3"),
-    ("require", "require: [swiglu]", f"require: [{json.dumps(PAYLOAD)}]"),
+    ("require", "require: [gated_mlp]", f"require: [{json.dumps(PAYLOAD)}]"),
     ("when", "when: [index_math_only]", f"when: [{json.dumps(PAYLOAD)}]"),
     ("ignore key", "    template: mlp\n", f"    template: mlp\n    ignore: {{{json.dumps(PAYLOAD)}: a reason}}\n"),
     ("import", "imports: [common/llama_patterns.yaml]", f"imports: [common/llama_patterns.yaml, {json.dumps(PAYLOAD)}]"),
@@ -261,7 +261,11 @@ def test_hostile_text_that_reaches_comments_is_escaped(tmp_path, monkeypatch):
     hostile_spec.write_text(text)
     patterns = tmp_path / "specs" / "common" / "llama_patterns.yaml"
     patterns.write_text(
-        patterns.read_text().replace("doc: token embedding lookup", f"doc: {json.dumps(PAYLOAD)}")
+        re.sub(
+            r"doc: token embedding lookup.*",
+            lambda m: f"doc: {json.dumps(PAYLOAD)}",
+            patterns.read_text(),
+        )
     )
     ckpt = _checkpoint(tmp_path / "cks", "llama", name=PAYLOAD.replace("/", "_"))
     out = tmp_path / "out" / "pkg"

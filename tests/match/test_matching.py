@@ -57,6 +57,11 @@ class GeGLU(SwiGLU):
         return self.down(torch.nn.functional.gelu(self.gate(x)) * self.up(x))
 
 
+class GeGLUTanh(SwiGLU):
+    def forward(self, x):
+        return self.down(torch.nn.functional.gelu(self.gate(x), approximate="tanh") * self.up(x))
+
+
 @pytest.fixture(scope="module")
 def spec():
     return load_spec(SPEC)
@@ -73,16 +78,23 @@ def test_rms_norm_matches_llama_style_and_captures_eps(spec):
     assert envs[0].consts["eps"] == 1e-6 and envs[0].params["weight"][1] == "weight"
 
 
-def test_rms_norm_rejects_gemma_one_plus_w(spec):
-    assert _find(spec, "rms_norm", _graph(GemmaNorm(), torch.randn(2, 64))) == []
+def test_rms_norm_takes_gemma_one_plus_w_as_an_offset(spec):
+    (env,) = _find(spec, "rms_norm", _graph(GemmaNorm(), torch.randn(2, 64)))
+    assert env.consts["weight_offset"] == 1.0 and env.params["weight"][1] == "weight"
+    (env,) = _find(spec, "rms_norm", _graph(LlamaNorm(1e-6), torch.randn(2, 64)))
+    assert "weight_offset" not in env.consts
 
 
-def test_swiglu_matches_but_geglu_does_not(spec):
-    envs = _find(spec, "swiglu", _graph(SwiGLU(), torch.randn(2, 64)))
+def test_gated_mlp_matches_swiglu_and_tanh_geglu_capturing_the_activation(spec):
+    envs = _find(spec, "gated_mlp", _graph(SwiGLU(), torch.randn(2, 64)))
     assert [sorted(v for _, v in e.params.values()) for e in envs] == [
         ["down.weight", "gate.weight", "up.weight"]
     ]
-    assert _find(spec, "swiglu", _graph(GeGLU(), torch.randn(2, 64))) == []
+    assert "gelu_approximate" not in envs[0].consts
+    (env,) = _find(spec, "gated_mlp", _graph(GeGLUTanh(), torch.randn(2, 64)))
+    assert env.consts["gelu_approximate"] == "tanh"
+    # the exact GELU (no `approximate` in the graph) is not taken yet
+    assert _find(spec, "gated_mlp", _graph(GeGLU(), torch.randn(2, 64))) == []
 
 
 def test_commutative_operands_and_consistent_captures():
@@ -145,28 +157,27 @@ def test_llama_spec_covers_three_families(spec, family):
         assert set(seen) | set(result.structural) == set(g.nodes)
 
 
-def test_gemma_is_not_covered_by_llama_rules(spec):
+def test_gemma_is_covered_by_llama_rules(spec):
+    """Gemma is Llama's decoder with (1 + w) norms, a GeGLU MLP and the embeddings scaled by a
+    scalar buffer: the shared patterns capture the offset, the activation and the scale's buffer."""
     from transformers import GemmaConfig, GemmaForCausalLM
 
     cfg = GemmaConfig(hidden_size=64, intermediate_size=128, num_hidden_layers=1, num_attention_heads=4,
                       num_key_value_heads=1, head_dim=16, vocab_size=256, max_position_embeddings=128)  # fmt: skip
     cfg._attn_implementation = "sdpa"
-    with torch.device("meta"):
-        model = GemmaForCausalLM(cfg).eval()
+    model = GemmaForCausalLM(cfg).eval()
     from ttgen.models.registry import ModelSource
 
     trace = trace_model(model, ModelSource("gemma", preset="test"), modes=("prefill",), seq_len=32)
     g = trace.graphs["prefill"]
     result = match_graph(spec, g, "prefill")
-    assert not [m for m in result.matches if m.rule == "tt.rms_norm"]  # (1 + w) norms do not match
-    uncovered_modules = {g.nodes[n]["module"] for n in result.uncovered}
-    assert {
-        "model.layers.0.input_layernorm",
-        "model.norm",
-        "model.layers.0.mlp",
-    } <= uncovered_modules
-    # Gemma scales the embedding by sqrt(hidden): computation the embedding pattern does not explain
-    assert "model.embed_tokens" in uncovered_modules
+    assert not result.uncovered
+    norms = [m for m in result.matches if m.rule == "tt.rms_norm"]
+    assert len(norms) == 3 and {m["weight_offset"] for m in norms} == {1.0}
+    (mlp,) = [m for m in result.matches if m.rule == "tt.mlp"]
+    assert mlp["gelu_approximate"] == "tanh"
+    (emb,) = [m for m in result.matches if m.rule == "tt.embedding"]
+    assert emb["embed_scale"] == "model.embed_tokens.embed_scale"
 
 
 def test_check_cli_exit_codes(capsys):

@@ -73,10 +73,10 @@ CORPUS = [
     ("preset lacks a key", P, "    kv_cache: bfloat8_b\n    activations: bfloat16\n    logits: bfloat8_b\n", "    kv_cache: bfloat8_b\n    logits: bfloat8_b\n", "  performance:", "missing required key 'activations'"),
     ("compute config defined twice", L, "precision: accuracy", "precision: accuracy\ncompute_configs:\n  lofi: {math_fidelity: LoFi}", "  lofi: {math_fidelity: LoFi}", "compute_configs.lofi: defined twice"),
     # --- patterns
-    ("pattern syntax", P, "root: embedding(@w_embedding, %tokens)", "root: embedding(@w_embedding, %tokens", "%tokens", "patterns.embedding.root: expected ','"),
+    ("pattern syntax", P, "lookup: embedding(@w_embedding, %tokens)", "lookup: embedding(@w_embedding, %tokens", "%tokens", "patterns.embedding.let.lookup: expected ','"),
     ("pattern unknown op", P, "root: linear(cast(%x), @w_lm_head)", "root: matmul(cast(%x), @w_lm_head)", "matmul(", "unknown op 'matmul'"),
     ("pattern name with a space", P, "  embedding:\n    doc: token", "  \"embed ding\":\n    doc: token", "embed ding", "is not a valid name"),
-    ("pattern without root", P, "    root: embedding(@w_embedding, %tokens)\n", "", "  embedding:", "missing required key 'root'"),
+    ("pattern without root", P, "    root: any(mul(lookup, cast(@embed_scale)), lookup)\n", "", "  embedding:", "missing required key 'root'"),
     ("pattern let not a string", P, "      freqs: mul(cast(@inv_freq), cast(%positions))", "      freqs: 5", "freqs: 5", "expected an expression string"),
     # --- rules
     ("rules missing", L, "rules:\n", "rulez:\n", "rulez:", "unknown key in spec"),
@@ -85,7 +85,7 @@ CORPUS = [
     ("rule name with a newline", L, "- name: tt.lm_head", '- name: "tt.lm\\nhead"', '"tt.lm', "is not a valid name"),
     ("duplicate rule name", L, "- name: tt.lm_head", "- name: tt.mlp", "- name: tt.mlp", "duplicate rule name 'tt.mlp'"),
     ("template unknown", L, "template: mlp", "template: mlp_fused", "template: mlp_fused", "rules.tt.mlp.template: unknown value 'mlp_fused'"),
-    ("required pattern unknown", L, "require: [swiglu]", "require: [geglu]", "require: [geglu]", "unknown pattern 'geglu'"),
+    ("required pattern unknown", L, "require: [gated_mlp]", "require: [geglu]", "require: [geglu]", "unknown pattern 'geglu'"),
     ("predicate unknown", L, "when: [index_math_only]", "when: [is_fast]", "when: [is_fast]", "unknown predicate 'is_fast'"),
     ("modes entry a mapping", L, "require: [{pattern: residual_add, count: 2}]", "require: [{pattern: residual_add, count: 2, modes: [{prefill: 1}]}]", "residual_add", "require.modes: expected a list of prefill, decode"),
     ("module not a glob", L, "match: {module: lm_head, require: [lm_head]}", "match: {module: 5, require: [lm_head]}", "module: 5", "expected a module path glob"),

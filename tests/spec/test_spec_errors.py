@@ -46,7 +46,7 @@ CASES = [
     ("llama.yaml", "max_batch: 32", "max_batch: 64", "max_batch", "target.max_batch: must be between 1 and 32"),
     ("llama.yaml", "device: n150", "device: n999", "device: n999", "target.device: unknown value 'n999'"),
     ("llama.yaml", "template: mlp", "template: mlp_fused", "template: mlp_fused", "rules.tt.mlp.template: unknown value 'mlp_fused'"),
-    ("llama.yaml", "require: [swiglu]", "require: [geglu]", "require: [geglu]", "unknown pattern 'geglu'"),
+    ("llama.yaml", "require: [gated_mlp]", "require: [geglu]", "require: [geglu]", "unknown pattern 'geglu'"),
     ("llama.yaml", "when: [index_math_only]", "when: [is_fast]", "when: [is_fast]", "unknown predicate 'is_fast'"),
     ("llama.yaml", "precision: accuracy", "precision: turbo", "precision: turbo", "precision: unknown value 'turbo'"),
     ("llama.yaml", "- name: tt.lm_head", "- name: tt.mlp", "- name: tt.mlp", "duplicate rule name 'tt.mlp'"),
@@ -59,7 +59,7 @@ CASES = [
     ("llama.yaml", "teacher_forcing_tokens: 64", "teacher_forcing_tokens: 0", "teacher_forcing_tokens", "must be a positive count"),
     ("llama.yaml", "top5: 0.95", "top5: 1.2", "top5", "tests.top5: must be in [0, 1]"),
     ("llama.yaml", "    template: mlp\n", "    template: mlp\n    ignore: {x: ''}\n", "{x: ''}", "expected the reason"),
-    ("common/llama_patterns.yaml", "root: embedding(@w_embedding, %tokens)", "root: embedding(@w_embedding, %tokens", "%tokens", "patterns.embedding.root: expected ','"),
+    ("common/llama_patterns.yaml", "lookup: embedding(@w_embedding, %tokens)", "lookup: embedding(@w_embedding, %tokens", "%tokens", "patterns.embedding.let.lookup: expected ','"),
     ("common/llama_patterns.yaml", "root: linear(cast(%x), @w_lm_head)", "root: matmul(cast(%x), @w_lm_head)", "matmul(", "unknown op 'matmul'"),
     ("common/llama_patterns.yaml", "w2: bfloat8_b, lm_head: bfloat8_b, embedding: bfloat16, norm: bfloat16}\n    kv_cache: bfloat8_b\n    activations: bfloat16\n    logits: bfloat16",
      "w2: bfloat9_b, lm_head: bfloat8_b, embedding: bfloat16, norm: bfloat16}\n    kv_cache: bfloat8_b\n    activations: bfloat16\n    logits: bfloat16", "bfloat9_b", "unknown value 'bfloat9_b'"),
@@ -116,9 +116,9 @@ def test_pattern_defined_twice(spec_dir):
     _edit(
         spec_dir / "llama.yaml",
         "precision: accuracy",
-        "precision: accuracy\npatterns:\n  swiglu: add(%a, %b)",
+        "precision: accuracy\npatterns:\n  gated_mlp: add(%a, %b)",
     )
-    with pytest.raises(SpecError, match=r"patterns.swiglu: defined twice"):
+    with pytest.raises(SpecError, match=r"patterns.gated_mlp: defined twice"):
         load_spec(spec_dir / "llama.yaml")
 
 

@@ -48,7 +48,9 @@ def causal_lm_facts(records: dict, config: dict, mode: str) -> ModelFacts:
         tied_embeddings=emb.weight == lm.weight,
         qk_norm_eps=attn.qk_norm_eps,
         qk_norm_per_head=attn.qk_norm_per_head,
-        embedding_multiplier=glue.embedding_multiplier if glue else 1.0,
+        mlp_activation=records["mlp"].activation,
+        norm_weight_offset=records["rms_norm"].weight_offset,
+        embedding_multiplier=(glue.embedding_multiplier if glue else 1.0) * emb.scale,
         residual_multiplier=records["decoder"].residual_multiplier if "decoder" in records else 1.0,
         logits_scaling=glue.logits_scaling if glue else 1.0,
     )

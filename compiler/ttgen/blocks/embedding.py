@@ -20,11 +20,16 @@ from ttgen.plan.types import (
 class EmbeddingFacts:
     weight: str  # the HF parameter
     shape: tuple[int, int]  # [vocab, dim]
+    scale: float = (
+        1.0  # the lookup scaled by a scalar buffer (Gemma's sqrt(hidden)); folded at load
+    )
 
 
 def facts(matches, shapes) -> EmbeddingFacts:
     (m,) = matches
-    return EmbeddingFacts(m["w_embedding"], tuple(shapes[m["w_embedding"]]))
+    scale = m.get("embed_scale")
+    return EmbeddingFacts(m["w_embedding"], tuple(shapes[m["w_embedding"]]),
+                          shapes.value(scale) if scale is not None else 1.0)  # fmt: skip
 
 
 def lower(lw: Lowering, rule, matches, decode_matches):

@@ -1,4 +1,4 @@
-"""SwiGLU MLP: DRAM-sharded decode matmuls, 2D-multicast prefill matmuls in shared row chunks (tt-transformers mlp.py)."""
+"""Gated MLP (SwiGLU, or GeGLU: Gemma): DRAM-sharded decode matmuls, 2D-multicast prefill matmuls in shared row chunks (tt-transformers mlp.py)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from dataclasses import dataclass, replace
 
 from ttgen.blocks import BlockKind, register_block
 from ttgen.plan import weights as W
-from ttgen.plan.facts import only
+from ttgen.plan.facts import PlanError, only
 from ttgen.plan.formulas import (
     k_grid_cores,
     width_sharded,
@@ -21,18 +21,34 @@ from ttgen.plan.types import (
     Signature,
 )
 
+# the gate's activation → the UnaryWithParam ttnn.mul fuses on its first input (GELU's parameter:
+# 1.0 the fast approximation — tanh in the emulator —, 0.0 the exact erf form)
+GATE_ACTIVATIONS = {
+    "silu": "ttnn.UnaryOpType.SILU",
+    "gelu_tanh": "ttnn.UnaryWithParam(ttnn.UnaryOpType.GELU, 1.0)",
+    "gelu": "ttnn.UnaryWithParam(ttnn.UnaryOpType.GELU, 0.0)",
+}
+
 
 @dataclass(frozen=True)
 class MlpFacts:
     hidden_dim: int
+    activation: str = "silu"  # of the gate: silu (SwiGLU), gelu_tanh or gelu (GeGLU)
 
 
 def facts(matches, shapes) -> MlpFacts:
+    approx = only({m.get("gelu_approximate") for m in matches}, "the gate's activation")
+    activation = {None: "silu", "tanh": "gelu_tanh", "none": "gelu"}.get(approx)
+    if activation is None:
+        raise PlanError(f"GELU approximate={approx!r} is not supported (exact or tanh)")
     if all(m.get("w_gate_up") is not None for m in matches):  # gate and up fused (Phi-3)
         return MlpFacts(
-            only({shapes[m["w_gate_up"]] for m in matches}, "gate/up projection shape")[0] // 2
+            only({shapes[m["w_gate_up"]] for m in matches}, "gate/up projection shape")[0] // 2,
+            activation,
         )
-    return MlpFacts(only({shapes[m["w_gate"]] for m in matches}, "gate projection shape")[0])
+    return MlpFacts(
+        only({shapes[m["w_gate"]] for m in matches}, "gate projection shape")[0], activation
+    )
 
 
 def lower(lw: Lowering, rule, matches, decode_matches):
@@ -63,7 +79,7 @@ def lower(lw: Lowering, rule, matches, decode_matches):
     state = lw.state([w1, w3, w2])
     gate_dtype = lw.precision.mlp_gate
     silu = {
-        "input_tensor_a_activations": Lit("[ttnn.UnaryOpType.SILU]"),
+        "input_tensor_a_activations": Lit(f"[{GATE_ACTIVATIONS[lw.facts.mlp_activation]}]"),
         "dtype": ttnn_dtype(gate_dtype),
     }
 

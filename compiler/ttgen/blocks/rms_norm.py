@@ -26,17 +26,24 @@ from ttgen.plan.types import (
 @dataclass(frozen=True)
 class NormFacts:
     eps: float
+    weight_offset: float = 0.0  # the norm scales by (offset + w): Gemma's 1
 
 
 def facts(matches, shapes) -> NormFacts:
-    return NormFacts(only({m["eps"] for m in matches}, "RMSNorm eps"))
+    offset = only({float(m.get("weight_offset") or 0.0) for m in matches}, "RMSNorm weight offset")
+    return NormFacts(only({m["eps"] for m in matches}, "RMSNorm eps"), offset)
 
 
 def _norm_weight(lw: Lowering, rule, matches) -> WeightPlan:
     srcs = lw.sources(rule, matches, "norm")
     lw.consume(matches, "x")
     per_layer = any(m.layer is not None for m in matches)
-    return WeightPlan("weight", srcs, W.reshape(W.source(0), ("1", "1", "DIM // 32", "32")), (1, 1, lw.facts.dim // TILE, TILE),
+    w = (
+        W.add(W.source(0), lw.facts.norm_weight_offset)
+        if lw.facts.norm_weight_offset
+        else W.source(0)
+    )
+    return WeightPlan("weight", srcs, W.reshape(w, ("1", "1", "DIM // 32", "32")), (1, 1, lw.facts.dim // TILE, TILE),
                       lw.weight_dtype("norm"), "ROW_MAJOR", DRAM, per_layer=per_layer)  # fmt: skip
 
 

@@ -151,7 +151,8 @@ def _match(expr, node: str, env: Env, g: nx.DiGraph, pattern: Pattern, allowed) 
             attrs["opcode"] == "call_function"
             and attrs["op"] in expr.targets
             and node in allowed
-            and len(attrs["inputs"]) == 1
+            # type_as(a, b) is a cast of a; b only lends its dtype (Gemma's norms)
+            and (len(attrs["inputs"]) == 1 or attrs["op"] == "aten.type_as.default")
         ):
             for e in _match(expr, attrs["inputs"][0], env, g, pattern, allowed):
                 e = e.copy()

@@ -63,6 +63,7 @@ CASTS = (
     "aten.to.dtype_layout",
     "aten.to.device",
     "aten._to_copy.default",
+    "aten.type_as.default",
     "aten.alias.default",
     "aten.contiguous.default",
 )

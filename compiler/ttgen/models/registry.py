@@ -4,7 +4,8 @@ A family is data: the transformers classes it maps to, the `model_type` values a
 and a presets file of Hugging Face `config.json` dicts. Adding a family (qwen2, mistral, ...) is one
 `ModelFamily` entry plus its presets file; no other code path changes.
 
-Presets are built on the meta device, so an 8B or 70B config costs no memory and needs no weights.
+Presets are built with their parameters on the meta device, so an 8B or 70B config costs no memory
+and needs no weights; their buffers (rotary tables, scales) are real.
 """
 
 from __future__ import annotations
@@ -52,6 +53,7 @@ FAMILIES: dict[str, ModelFamily] = {
         ModelFamily("phi3", "Phi3ForCausalLM", "Phi3Config", ("phi3",), "phi3.yaml"),
         ModelFamily("granite", "GraniteForCausalLM", "GraniteConfig", ("granite",), "granite.yaml"),
         ModelFamily("olmo2", "Olmo2ForCausalLM", "Olmo2Config", ("olmo2",), "olmo2.yaml"),
+        ModelFamily("gemma", "GemmaForCausalLM", "GemmaConfig", ("gemma",), "gemma.yaml"),
         ModelFamily(
             "vit",
             "ViTForImageClassification",
@@ -122,7 +124,6 @@ def build_model(
     """Build the HF causal LM in eval mode, float32: on the meta device for a preset (optionally cut
     to its first `num_layers` decoder layers, every shape otherwise real), with real weights for a
     checkpoint folder. Returns (model, ModelSource)."""
-    import torch
 
     if preset is not None and checkpoint is not None:
         raise TtgenError("give either --preset or --checkpoint, not both")
@@ -149,8 +150,13 @@ def build_model(
                 config.layer_types = config.layer_types[:num_layers]
         config._attn_implementation = "sdpa"
         model_cls, _ = family.hf_classes()
-        with torch.device("meta"):
+        # parameters on the meta device (an 8B or 70B preset costs nothing); buffers real: they are
+        # small and computed from the config (rotary frequencies, Gemma's embedding scale)
+        from accelerate import init_empty_weights
+
+        with init_empty_weights(include_buffers=False):
             model = model_cls(config)
+        model.tie_weights()  # the empty-weights context re-creates tied parameters apart
         source = ModelSource(family.name, preset=preset, num_layers=num_layers)
     model.eval()
     return model, source

@@ -1,7 +1,8 @@
 """Model facts from the matches: each block kind reads its own captures into a typed record (head
 geometry from captured view and weight shapes, eps, bias, the sliding window) and the model kind
-assembles them. The HF config is consulted only for what the graph cannot show (RoPE frequencies
-live in a buffer with no values on the meta device)."""
+assembles them. The HF config is consulted only for what the graph does not spell out (RoPE's theta
+and scaling, which the rotary buffer's values only imply); scalar buffers' values (Gemma's
+embedding scale) come from the trace."""
 
 from __future__ import annotations
 
@@ -18,12 +19,26 @@ class PlanError(TtgenError):
     """A plan that cannot be made valid for the target: the message names the op, mode and numbers."""
 
 
-def param_shapes(g: nx.DiGraph) -> dict[str, tuple[int, ...]]:
-    return {
-        a["param"]: tuple(a["outputs"][0]["shape"])
-        for _, a in g.nodes(data=True)
-        if a["opcode"] == "placeholder" and a.get("kind") in ("parameter", "buffer")
-    }
+class ParamShapes(dict):
+    """Parameter and buffer name → shape; `value(name)`: a scalar buffer's value, if it has one."""
+
+    def __init__(self, shapes: dict, values: dict):
+        super().__init__(shapes)
+        self._values = values
+
+    def value(self, name: str) -> float:
+        if name not in self._values:
+            raise PlanError(
+                f"{name}: a scalar the trace holds no value for (a parameter on the meta device)"
+            )
+        return self._values[name]
+
+
+def param_shapes(g: nx.DiGraph) -> ParamShapes:
+    params = [a for _, a in g.nodes(data=True)
+              if a["opcode"] == "placeholder" and a.get("kind") in ("parameter", "buffer")]  # fmt: skip
+    return ParamShapes({a["param"]: tuple(a["outputs"][0]["shape"]) for a in params},
+                       {a["param"]: a["value"] for a in params if "value" in a})  # fmt: skip
 
 
 def only(values: set, what: str):

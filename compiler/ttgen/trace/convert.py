@@ -96,6 +96,7 @@ def graph_from_exported(
     """Convert an exported program. `strip_prefix` removes a wrapper module's attribute name from
     module paths and parameter names, so prefill and decode graphs use the same HF names."""
     placeholder_info: dict[str, tuple[str, str]] = {}
+    scalars: dict[str, float] = {}
     for spec in ep.graph_signature.input_specs:
         name = getattr(spec.arg, "name", None)
         if name is None:
@@ -103,6 +104,13 @@ def graph_from_exported(
         target = spec.target if spec.target is not None else name
         kind = _INPUT_KINDS.get(spec.kind, str(spec.kind))
         placeholder_info[name] = (kind, _strip(target, strip_prefix) or target)
+        tensor = ep.state_dict.get(target, ep.constants.get(target))
+        if (
+            isinstance(tensor, torch.Tensor)
+            and tensor.numel() == 1
+            and tensor.device.type != "meta"
+        ):
+            scalars[name] = float(tensor)  # a scalar buffer's value (Gemma's embedding scale)
 
     g = nx.DiGraph()
     g.graph.update(graph_attrs)
@@ -130,6 +138,8 @@ def graph_from_exported(
             kind, target = placeholder_info.get(node.name, ("user_input", node.name))
             attrs["kind"] = kind
             attrs["param"] = target
+            if node.name in scalars:
+                attrs["value"] = scalars[node.name]
         edges: dict[str, list[str]] = {}
         if node.op in ("call_function", "output"):
             names = _arg_names(node)

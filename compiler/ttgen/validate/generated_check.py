@@ -95,6 +95,9 @@ RUNS = (
     # OLMo 2: post-norm layers; the QK-norm over the whole projections (slices, norms, concat)
     Run("olmo-2-7b, first 2 of 32 layers", "olmo-2-7b", ("n150", "p150"), num_layers=2,
         prefill=(128, 1024), emu_prefill=(128,)),
+    # Gemma: (1 + w) norms folded at load, the tanh GELU fused into the gate's mul, 256-wide heads
+    Run("gemma-7b, first 2 of 28 layers", "gemma-7b", ("n150", "p150"), num_layers=2,
+        prefill=(128, 1024), emu_prefill=(128,)),
     # ViT at full width, at tt-metal's published batch per device (vit.md §7): N150 8, P150 10
     Run("vit tiny", "tiny", ("n150",), spec=VIT),
     Run("vit-base-patch16-224, first 2 of 12 layers, batch 8", "vit-base-patch16-224", ("n150",), num_layers=2,
