@@ -31,17 +31,42 @@ def _one_line_error(capsys, argv) -> str:
     return err[0]
 
 
+@pytest.fixture(scope="module")
+def emitted(tmp_path_factory):
+    """family → (its tiny checkpoint, the package emitted from it), each built once per module."""
+    done: dict[str, tuple[Path, Path]] = {}
+
+    def get(family: str) -> tuple[Path, Path]:
+        if family not in done:
+            root = tmp_path_factory.mktemp(family)
+            ckpt = _checkpoint(root, family, **({"sliding_window": 48, "use_sliding_window": True}
+                                                if family == "mistral" else {}))  # fmt: skip
+            out = root / f"gen_{family}"
+            assert (
+                main(
+                    ["emit", SPEC, "--checkpoint", str(ckpt), "--seq-len", "64", "--out", str(out)]
+                )
+                == 0
+            )
+            done[family] = ckpt, out
+        return done[family]
+
+    return get
+
+
+def _copy_of(emitted, family: str, out: Path) -> Path:
+    """A copy of the family's emitted package to change (a break test)."""
+    import shutil
+
+    shutil.copytree(emitted(family)[1], out)
+    return out
+
+
 @pytest.mark.parametrize(
-    "family", ["qwen2", "mistral", "qwen3", "phi3", "granite", "olmo2", "gemma"]
+    "family", ["qwen2", "mistral", "qwen3", "phi3", "granite", "olmo2", "gemma", "gemma3"]
 )
-def test_family_checkpoint_emits_and_passes_with_its_own_weights(family, tmp_path, capsys):
-    ckpt = _checkpoint(tmp_path, family, **({"sliding_window": 48, "use_sliding_window": True}
-                                            if family == "mistral" else {}))  # fmt: skip
-    assert main(["check", SPEC, "--checkpoint", str(ckpt), "--seq-len", "64"]) == 0
-    out = tmp_path / f"gen_{family}"
-    assert (
-        main(["emit", SPEC, "--checkpoint", str(ckpt), "--seq-len", "64", "--out", str(out)]) == 0
-    )
+def test_family_checkpoint_emits_and_passes_with_its_own_weights(family, emitted, tmp_path, capsys):
+    ckpt, out = emitted(family)  # emit plans only a graph with 0 uncovered nodes (check's exit 0)
     conftest = (out / "tests" / "conftest.py").read_text()
     assert f'EMITTED_FROM_CHECKPOINT = "{ckpt}"' in conftest
     proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--ttnn=emu", str(out)],
@@ -83,12 +108,8 @@ def test_an_unregistered_architecture_gets_a_coverage_report(tmp_path, capsys):
     assert "uncovered" in out and "gpt_neox.layers" in out and "no rule targets it" in out
 
 
-def test_phi3_fused_projections_are_split_at_load(tmp_path):
-    ckpt = _checkpoint(tmp_path, "phi3")
-    out = tmp_path / "gen_phi3"
-    assert (
-        main(["emit", SPEC, "--checkpoint", str(ckpt), "--seq-len", "64", "--out", str(out)]) == 0
-    )
+def test_phi3_fused_projections_are_split_at_load(emitted, tmp_path):
+    out = _copy_of(emitted, "phi3", tmp_path / "gen_phi3")
     attention, mlp = (out / "attention.py").read_text(), (out / "mlp.py").read_text()
     assert 'state_dict[f"{prefix}.qkv_proj.weight"][0:256]' in attention  # q rows, then k, then v
     assert 'state_dict[f"{prefix}.gate_up_proj.weight"][512:1024].T' in mlp  # up: the second half
@@ -177,14 +198,10 @@ def test_the_generated_loaders_read_every_parameter_of_the_checkpoint(family, tm
         assert len(unread) == 1 and unread < {"lm_head.weight", "model.embed_tokens.weight"}
 
 
-def test_qwen3_qk_norm_reaches_the_generated_code(tmp_path):
+def test_qwen3_qk_norm_reaches_the_generated_code(emitted, tmp_path):
     """Qwen3's per-head q/k RMSNorm is matched by the shared attention pattern and lowered to
     ttnn.rms_norm before RoPE in both modes, its weights loaded in RoPE pair order."""
-    ckpt = _checkpoint(tmp_path, "qwen3")
-    out = tmp_path / "gen_qwen3"
-    assert (
-        main(["emit", SPEC, "--checkpoint", str(ckpt), "--seq-len", "64", "--out", str(out)]) == 0
-    )
+    out = _copy_of(emitted, "qwen3", tmp_path / "gen_qwen3")
     code = (out / "attention.py").read_text()
     assert code.count("ttnn.rms_norm(") == 4  # q and k, decode and prefill
     assert 'to_interleaved_pairs(state_dict[f"{prefix}.q_norm.weight"], 1)' in code
@@ -203,16 +220,12 @@ def test_qwen3_real_size_presets_plan_or_fail_with_the_numbers(capsys):
     assert "DRAM on n150" in err and "GB >" in err
 
 
-def test_granite_multipliers_are_folded_into_the_weights(tmp_path):
+def test_granite_multipliers_are_folded_into_the_weights(emitted, tmp_path):
     """Granite's four constants by their math: the embedding scale, the residual scale and the
     logits scaling match patterns of the shared spec and are folded into the embedding table, the
     attention's and the MLP's output projections and the LM head; the attention multiplier is the
     SDPA scale. A loader that dropped one fails the generated tests (the norm check sees the factor)."""
-    ckpt = _checkpoint(tmp_path, "granite")
-    out = tmp_path / "gen_granite"
-    assert (
-        main(["emit", SPEC, "--checkpoint", str(ckpt), "--seq-len", "64", "--out", str(out)]) == 0
-    )
+    out = _copy_of(emitted, "granite", tmp_path / "gen_granite")
     assert "(weight * 6.0)" in (out / "embedding.py").read_text()
     assert '.o_proj.weight"].T * 0.4)' in (out / "attention.py").read_text()
     mlp = (out / "mlp.py").read_text()
@@ -237,16 +250,12 @@ def test_granite_real_size_presets_plan(capsys):
             )
 
 
-def test_olmo2_post_norms_and_whole_projection_qk_norm(tmp_path):
+def test_olmo2_post_norms_and_whole_projection_qk_norm(emitted, tmp_path):
     """OLMo 2 by its math: the layout reads post-norm sub-layers from the layer's dataflow (no norm
     before attention or MLP, one after each), and the QK-norm over the whole q and k projections
     becomes slices of the fused QKV output, two full-width norms and a concat before the head
     split; its weights load in the heads' RoPE pair order. Dropping that order fails the tests."""
-    ckpt = _checkpoint(tmp_path, "olmo2")
-    out = tmp_path / "gen_olmo2"
-    assert (
-        main(["emit", SPEC, "--checkpoint", str(ckpt), "--seq-len", "64", "--out", str(out)]) == 0
-    )
+    out = _copy_of(emitted, "olmo2", tmp_path / "gen_olmo2")
     decoder = (out / "decoder.py").read_text()
     assert (
         "h = x + post_attention_layernorm(self_attn(x)); out = h + post_feedforward_layernorm(mlp(h))"
@@ -308,15 +317,11 @@ def test_olmo2_real_size_presets_plan():
             )
 
 
-def test_gemma_norm_offset_geglu_and_embedding_scale_reach_the_code(tmp_path):
+def test_gemma_norm_offset_geglu_and_embedding_scale_reach_the_code(emitted, tmp_path):
     """Gemma by its math: the (1 + w) norms fold the offset into their weights, the MLP gates with
     the tanh GELU fused into ttnn.mul, and the embedding scale (a scalar buffer, sqrt(hidden)) is
     folded into the table; a loader that dropped the scale fails the generated tests."""
-    ckpt = _checkpoint(tmp_path, "gemma")
-    out = tmp_path / "gen_gemma"
-    assert (
-        main(["emit", SPEC, "--checkpoint", str(ckpt), "--seq-len", "64", "--out", str(out)]) == 0
-    )
+    out = _copy_of(emitted, "gemma", tmp_path / "gen_gemma")
     assert "(weight + 1.0).reshape(" in (out / "rmsnorm.py").read_text()
     assert "[ttnn.UnaryWithParam(ttnn.UnaryOpType.GELU, 1.0)]" in (out / "mlp.py").read_text()
     embedding = (out / "embedding.py").read_text()
@@ -340,3 +345,55 @@ def test_gemma_real_size_presets_plan(capsys):
         main(["plan", SPEC, "--preset", "gemma-7b", "--device", "n150"]) == 2
     )  # MHA: 8 GB of KV cache
     assert "DRAM on n150" in capsys.readouterr().err
+
+
+def test_gemma3_qk_norm_offset_is_folded_and_checked(emitted, tmp_path):
+    """Gemma 3's per-head QK-norm scales by (1 + w) after the heads' transpose: the offset is folded
+    into the q/k norm weights (in RoPE pair order); dropping it fails the attention tests. Its
+    sandwich norms are pre- and post-norm sub-layers; query_pre_attn_scalar is SDPA's scale."""
+    out = _copy_of(emitted, "gemma3", tmp_path / "gen_gemma3")
+    assert "ATTN_SCALE = 0.125" in (out / "model_config.py").read_text()  # 64 ** -0.5
+    decoder = (out / "decoder.py").read_text()
+    assert (
+        "self.attention_post_norm.forward_decode(attn_out)" in decoder
+        and "self.ff_post_norm" in decoder
+    )
+    attention = (out / "attention.py").read_text()
+    folded = 'to_interleaved_pairs((state_dict[f"{prefix}.k_norm.weight"] + 1.0), 1)'
+    assert folded in attention
+    (out / "attention.py").write_text(
+        attention.replace(folded, 'to_interleaved_pairs(state_dict[f"{prefix}.k_norm.weight"], 1)')
+    )
+    proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--ttnn=emu",
+                           str(out / "tests" / "test_modules.py"), "-k", "attention"],
+                          capture_output=True, text=True, cwd=tmp_path)  # fmt: skip
+    assert proc.returncode != 0 and "PCC" in proc.stdout
+
+
+def test_layers_of_different_attention_types_are_refused(tmp_path, capsys):
+    """Qwen2 with max_window_layers: layer 0 full attention, layer 1 sliding-window. One SDPA window
+    for both would be silently wrong (the generated tests passed it: the window barely bites at
+    their lengths), so the plan refuses, naming the layers."""
+    ckpt = _checkpoint(
+        tmp_path, "qwen2", "mixed", use_sliding_window=True, sliding_window=48, max_window_layers=1
+    )
+    line = _one_line_error(capsys, ["plan", SPEC, "--checkpoint", str(ckpt), "--seq-len", "64"])
+    assert "per-layer attention types are not supported yet" in line
+    assert (
+        "model.layers.1.self_attn read the sliding-window mask, model.layers.0.self_attn the full"
+        in line
+    )
+
+
+def test_gemma3_real_presets(capsys):
+    """Its first layers (all sliding-window) plan at full width; the whole 5:1 stack is refused at
+    coverage until per-layer-type rotary tables and windows are planned."""
+    for device in ("n150", "p150"):
+        assert (
+            main(["plan", SPEC, "--preset", "gemma-3-1b", "--device", device, "--num-layers", "2"])
+            == 0
+        )
+    capsys.readouterr()
+    assert main(["check", SPEC, "--preset", "gemma-3-1b", "--seq-len", "64"]) == 1
+    out = capsys.readouterr().out
+    assert "model.rotary_emb" in out and "uncovered" in out

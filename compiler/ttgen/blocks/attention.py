@@ -35,9 +35,8 @@ class AttentionFacts:
     scale: float
     qkv_bias: bool
     qk_norm_eps: float | None = None  # the eps of an RMSNorm of q and k before RoPE, if any
-    qk_norm_per_head: bool = (
-        True  # per head (Qwen3) or over the whole projection, all heads (OLMo 2)
-    )
+    qk_norm_per_head: bool = True  # per head (Qwen3), or all heads at once (OLMo 2)
+    qk_norm_offset: float = 0.0  # the QK-norm scales by (offset + w): Gemma 3's 1, folded at load
 
 
 def facts(matches, shapes) -> AttentionFacts:
@@ -71,9 +70,12 @@ def facts(matches, shapes) -> AttentionFacts:
             raise PlanError(f"QK-norm weights of {widths[0]} and {widths[1]} fit neither one head ({head_dim}) "
                             f"nor the q and k projections ({wq[0]}, {wk[0]})")  # fmt: skip
         per_head = widths == ((head_dim,), (head_dim,))
+    offset = only(
+        {float(m.get("qk_weight_offset") or 0.0) for m in matches}, "QK-norm weight offset"
+    )
     return AttentionFacts(len(matches), wq[0] // head_dim, wk[0] // head_dim, head_dim,
                           only({m["scale"] for m in matches}, "attention scale"),
-                          any(m.get("b_q") is not None for m in matches), eps, per_head)  # fmt: skip
+                          any(m.get("b_q") is not None for m in matches), eps, per_head, offset)  # fmt: skip
 
 
 def lower(lw: Lowering, rule, matches, decode_matches):
@@ -144,8 +146,9 @@ def lower(lw: Lowering, rule, matches, decode_matches):
                 if per_head
                 else (f"{heads} * HEAD_DIM", getattr(f, heads.lower()) * f.head_dim)
             )
+            src = W.add(W.source(0), f.qk_norm_offset) if f.qk_norm_offset else W.source(0)
             weights.append(WeightPlan(which, lw.sources(rule, matches, which),
-                                      W.reshape(W.rope_pairs(W.source(0), "1" if per_head else heads),
+                                      W.reshape(W.rope_pairs(src, "1" if per_head else heads),
                                                 ("1", "1", f"{width} // 32", "32")),
                                       (1, 1, n // TILE, TILE), lw.weight_dtype("norm"), "ROW_MAJOR", DRAM,
                                       per_layer=True))  # fmt: skip

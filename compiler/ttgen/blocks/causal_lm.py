@@ -29,6 +29,12 @@ def causal_lm_facts(records: dict, config: dict, mode: str) -> ModelFacts:
         )
     glue = records.get("none")
     rope = dict(config.get("rope_parameters") or {})
+    if rope and all(isinstance(v, dict) for v in rope.values()):  # per layer type (Gemma 3)
+        types = sorted(set(config.get("layer_types") or ()))
+        if len(types) != 1 or types[0] not in rope:
+            raise PlanError(f"RoPE parameters per layer type ({', '.join(sorted(rope))}) for layers of types "
+                            f"{types}: one rotary table per layer type is not supported yet")  # fmt: skip
+        rope = dict(rope[types[0]])
     theta = float(rope.pop("rope_theta", config.get("rope_theta", 10000.0)))
     return ModelFacts(
         dim=lm.shape[1],
@@ -48,6 +54,7 @@ def causal_lm_facts(records: dict, config: dict, mode: str) -> ModelFacts:
         tied_embeddings=emb.weight == lm.weight,
         qk_norm_eps=attn.qk_norm_eps,
         qk_norm_per_head=attn.qk_norm_per_head,
+        qk_norm_offset=attn.qk_norm_offset,
         mlp_activation=records["mlp"].activation,
         norm_weight_offset=records["rms_norm"].weight_offset,
         embedding_multiplier=(glue.embedding_multiplier if glue else 1.0) * emb.scale,
@@ -155,9 +162,31 @@ def decoder_roles(layer, children, graph) -> tuple[str, ...]:
     return tuple(roles)
 
 
+def check_one_attention_mask(result, graph) -> None:
+    """Every layer's attention must read the same kind of mask: the sliding-window one (whose
+    window the glue captures and SDPA is given) or the plain causal one. Layers of different types
+    (Qwen2's max_window_layers, Gemma's alternation) would otherwise all get the one window."""
+    import networkx as nx
+
+    from ttgen.blocks import get_block
+
+    windows = [n for m in result.matches if m.get("sliding_window") is not None for n in m.nodes
+               if graph.nodes[n]["op"] == "aten.gt.Tensor" and m["key_pos"] in graph.nodes[n]["inputs"]]  # fmt: skip
+    if not windows:
+        return
+    attentions = [m for m in result.matches if get_block(m.template).slot == "attention"]
+    kinds = {m.module: any(nx.has_path(graph, w, m["mask"]) for w in windows) for m in attentions}
+    if len(set(kinds.values())) > 1:
+        sliding = sorted(k for k, v in kinds.items() if v)
+        full = sorted(k for k, v in kinds.items() if not v)
+        raise PlanError(f"per-layer attention types are not supported yet: {', '.join(sliding)} read the "
+                        f"sliding-window mask, {', '.join(full)} the full causal mask")  # fmt: skip
+
+
 def causal_lm_layout(result, graph) -> ModelLayout:
     from ttgen.blocks.layout import place_blocks
 
+    check_one_attention_mask(result, graph)
     placed = place_blocks(
         result, graph, kind="causal_lm", layer_slot="decoder", assign=decoder_roles
     )

@@ -55,6 +55,9 @@ FAMILIES: dict[str, ModelFamily] = {
         ModelFamily("olmo2", "Olmo2ForCausalLM", "Olmo2Config", ("olmo2",), "olmo2.yaml"),
         ModelFamily("gemma", "GemmaForCausalLM", "GemmaConfig", ("gemma",), "gemma.yaml"),
         ModelFamily(
+            "gemma3", "Gemma3ForCausalLM", "Gemma3TextConfig", ("gemma3_text",), "gemma3.yaml"
+        ),
+        ModelFamily(
             "vit",
             "ViTForImageClassification",
             "ViTConfig",

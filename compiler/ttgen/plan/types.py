@@ -267,6 +267,7 @@ class ModelFacts:
     tied_embeddings: bool
     qk_norm_eps: float | None = None  # an RMSNorm of q and k before RoPE, if any
     qk_norm_per_head: bool = True  # per head (Qwen3) or over the whole projections (OLMo 2)
+    qk_norm_offset: float = 0.0  # the QK-norm scales by (offset + w): Gemma 3's 1, folded at load
     mlp_activation: str = "silu"  # the gated MLP's: silu (SwiGLU), gelu_tanh or gelu (GeGLU)
     norm_weight_offset: float = 0.0  # RMSNorm scales by (offset + w): Gemma's 1, folded at load
     # Granite's multipliers (1.0 elsewhere): embeddings x, each residual update x, logits /
