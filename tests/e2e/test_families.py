@@ -54,6 +54,16 @@ def emitted(tmp_path_factory):
     return get
 
 
+def _run_broken(out: Path, module: str, old: str, new: str, tests: str, *args: str):
+    """The package's `tests` (a file under its tests/) run after `old` → `new` in `module`."""
+    path = out / module
+    text = path.read_text()
+    assert old in text, f"{module} does not hold {old!r}"
+    path.write_text(text.replace(old, new))
+    return subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--ttnn=emu",
+                           str(out / "tests" / tests), *args], capture_output=True, text=True, cwd=out.parent)  # fmt: skip
+
+
 def _copy_of(emitted, family: str, out: Path) -> Path:
     """A copy of the family's emitted package to change (a break test)."""
     import shutil
@@ -232,12 +242,8 @@ def test_granite_multipliers_are_folded_into_the_weights(emitted, tmp_path):
     assert '.down_proj.weight"].T * 0.4)' in mlp
     assert ".T * 0.25)" in (out / "lm_head.py").read_text()
     assert "ATTN_SCALE = 0.0625" in (out / "model_config.py").read_text()
-    (out / "mlp.py").write_text(
-        mlp.replace('.down_proj.weight"].T * 0.4)', '.down_proj.weight"].T)')
-    )
-    proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--ttnn=emu",
-                           str(out / "tests" / "test_modules.py"), "-k", "mlp"],
-                          capture_output=True, text=True, cwd=tmp_path)  # fmt: skip
+    proc = _run_broken(out, "mlp.py", '.down_proj.weight"].T * 0.4)', '.down_proj.weight"].T)', "test_modules.py",
+                       "-k", "mlp")  # fmt: skip
     assert proc.returncode != 0 and "norm ratio" in proc.stdout
 
 
@@ -265,13 +271,8 @@ def test_olmo2_post_norms_and_whole_projection_qk_norm(emitted, tmp_path):
     attention = (out / "attention.py").read_text()
     assert attention.count("ttnn.rms_norm(") == 4 and attention.count("ttnn.concat(") == 2
     pairs = 'to_interleaved_pairs(state_dict[f"{prefix}.k_norm.weight"], N_KV_HEADS)'
-    assert pairs in attention
-    (out / "attention.py").write_text(
-        attention.replace(pairs, 'state_dict[f"{prefix}.k_norm.weight"]')
-    )
-    proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--ttnn=emu",
-                           str(out / "tests" / "test_modules.py"), "-k", "attention"],
-                          capture_output=True, text=True, cwd=tmp_path)  # fmt: skip
+    proc = _run_broken(out, "attention.py", pairs, 'state_dict[f"{prefix}.k_norm.weight"]', "test_modules.py",
+                       "-k", "attention")  # fmt: skip
     assert proc.returncode != 0 and "PCC" in proc.stdout
 
 
@@ -326,10 +327,7 @@ def test_gemma_norm_offset_geglu_and_embedding_scale_reach_the_code(emitted, tmp
     assert "[ttnn.UnaryWithParam(ttnn.UnaryOpType.GELU, 1.0)]" in (out / "mlp.py").read_text()
     embedding = (out / "embedding.py").read_text()
     assert "(weight * 16.0)" in embedding  # sqrt(256)
-    (out / "embedding.py").write_text(embedding.replace("(weight * 16.0)", "weight"))
-    proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--ttnn=emu",
-                           str(out / "tests" / "test_model.py")],
-                          capture_output=True, text=True, cwd=tmp_path)  # fmt: skip
+    proc = _run_broken(out, "embedding.py", "(weight * 16.0)", "weight", "test_model.py")
     assert proc.returncode != 0
 
 
@@ -358,15 +356,9 @@ def test_gemma3_qk_norm_offset_is_folded_and_checked(emitted, tmp_path):
         "self.attention_post_norm.forward_decode(attn_out)" in decoder
         and "self.ff_post_norm" in decoder
     )
-    attention = (out / "attention.py").read_text()
     folded = 'to_interleaved_pairs((state_dict[f"{prefix}.k_norm.weight"] + 1.0), 1)'
-    assert folded in attention
-    (out / "attention.py").write_text(
-        attention.replace(folded, 'to_interleaved_pairs(state_dict[f"{prefix}.k_norm.weight"], 1)')
-    )
-    proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--ttnn=emu",
-                           str(out / "tests" / "test_modules.py"), "-k", "attention"],
-                          capture_output=True, text=True, cwd=tmp_path)  # fmt: skip
+    proc = _run_broken(out, "attention.py", folded, 'to_interleaved_pairs(state_dict[f"{prefix}.k_norm.weight"], 1)',
+                       "test_modules.py", "-k", "attention")  # fmt: skip
     assert proc.returncode != 0 and "PCC" in proc.stdout
 
 
