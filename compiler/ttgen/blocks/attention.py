@@ -146,7 +146,7 @@ def lower(lw: Lowering, rule, matches, decode_matches):
                 if per_head
                 else (f"{heads} * HEAD_DIM", getattr(f, heads.lower()) * f.head_dim)
             )
-            src = W.add(W.source(0), f.qk_norm_offset) if f.qk_norm_offset else W.source(0)
+            src = W.add(W.source(0), f.qk_norm_offset)
             weights.append(WeightPlan(which, lw.sources(rule, matches, which),
                                       W.reshape(W.rope_pairs(src, "1" if per_head else heads),
                                                 ("1", "1", f"{width} // 32", "32")),
@@ -196,9 +196,8 @@ def lower(lw: Lowering, rule, matches, decode_matches):
            n_heads | {"memory_config": Lit("ttnn.L1_HEIGHT_SHARDED_MEMORY_CONFIG")}, outs=("q", "k", "v"),
            out=(q_t, kv_t, kv_t))  # fmt: skip
     rope_in = {"q": "q", "k": "k"}
-    if (
-        per_head
-    ):  # rms_norm takes the heads interleaved in L1, the decode rotary them height-sharded
+    # rms_norm takes the heads interleaved in L1, the decode rotary them height-sharded
+    if per_head:
         compute = lw.compute(norm_op.fidelity_key("decode") if norm_op else None)
         for which, t in (("q", q_t), ("k", kv_t)):
             flat = lw.to_memory(

@@ -38,11 +38,7 @@ def _norm_weight(lw: Lowering, rule, matches) -> WeightPlan:
     srcs = lw.sources(rule, matches, "norm")
     lw.consume(matches, "x")
     per_layer = any(m.layer is not None for m in matches)
-    w = (
-        W.add(W.source(0), lw.facts.norm_weight_offset)
-        if lw.facts.norm_weight_offset
-        else W.source(0)
-    )
+    w = W.add(W.source(0), lw.facts.norm_weight_offset)
     return WeightPlan("weight", srcs, W.reshape(w, ("1", "1", "DIM // 32", "32")), (1, 1, lw.facts.dim // TILE, TILE),
                       lw.weight_dtype("norm"), "ROW_MAJOR", DRAM, per_layer=per_layer)  # fmt: skip
 

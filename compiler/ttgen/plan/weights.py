@@ -61,7 +61,8 @@ def unsqueeze(e: tuple) -> tuple:
 
 
 def add(e: tuple, c: float) -> tuple:
-    return ("add", e, float(c))
+    """`e + c`; the identity (no step) when c is 0."""
+    return e if float(c) == 0.0 else ("add", e, float(c))
 
 
 def pad(e: tuple, dim: int, size: int) -> tuple:
